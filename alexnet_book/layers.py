@@ -108,3 +108,125 @@ class LocalResponseNorm(nn.Module):
     def extra_repr(self) -> str:
         return (f"size={self.size}, alpha={self.alpha:g}, beta={self.beta:g}, k={self.k:g}, "
                 f"convention={self.convention!r}, towers={self.towers}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The layers from scratch, in plain tensor operations.  Each is checked against torch.nn (values and
+# gradients) in tests/test_layers.py; notebooks/01_layers.ipynb shows each on a CIFAR-10 image.
+# ---------------------------------------------------------------------------------------------------------
+
+def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def _windows(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int]) -> torch.Tensor:
+    """Every kernel-sized window of an (N, C, H, W) tensor as a view of shape (N, C, H', W', kh, kw)."""
+    return x.unfold(2, kernel[0], stride[0]).unfold(3, kernel[1], stride[1])
+
+
+def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+           stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0, groups: int = 1) -> torch.Tensor:
+    """2-D convolution as im2col followed by one matrix multiply per group (§3.5).
+
+    ``groups=2`` is the paper's two GPUs in one tensor: "the kernels of layers two, four, and five are
+    connected only to those kernel maps in the previous layer which reside on the same GPU" (§3.5).
+    Like every deep-learning "convolution" this is a cross-correlation (the kernel is not flipped).
+    """
+    if x.dim() != 4 or weight.dim() != 4:
+        raise ValueError(f"conv2d expects x (N, C, H, W) and weight (O, C/groups, kh, kw); "
+                         f"got {tuple(x.shape)} and {tuple(weight.shape)}")
+    n, c, _, _ = x.shape
+    out_channels, c_per_group, kh, kw = weight.shape
+    if c != c_per_group * groups or out_channels % groups:
+        raise ValueError(f"conv2d: {c} input channels and weight {tuple(weight.shape)} do not fit groups={groups}; "
+                         f"weight must be (O, C/groups, kh, kw) with O divisible by groups")
+    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    x = F.pad(x, (pw, pw, ph, ph))  # zeros around the image
+    patches = _windows(x, (kh, kw), (sh, sw))  # (N, C, H', W', kh, kw)
+    oh, ow = patches.shape[2], patches.shape[3]
+    # im2col: one column of C/groups·kh·kw input values per output position, for each group
+    columns = (patches.reshape(n, groups, c_per_group, oh, ow, kh, kw)
+               .permute(0, 1, 2, 5, 6, 3, 4)
+               .reshape(n, groups, c_per_group * kh * kw, oh * ow))
+    rows = weight.reshape(groups, out_channels // groups, c_per_group * kh * kw)  # one row per kernel
+    out = torch.matmul(rows, columns)  # (N, groups, O/groups, H'·W')
+    out = out.reshape(n, out_channels, oh, ow)
+    if bias is not None:
+        out = out + bias.reshape(1, out_channels, 1, 1)
+    return out
+
+
+def relu(x: torch.Tensor) -> torch.Tensor:
+    """Rectified linear unit f(x) = max(0, x) (§3.1).
+
+    "Following Nair and Hinton, we refer to neurons with this nonlinearity as Rectified Linear Units (ReLUs)."
+    The gradient is 1 for x > 0 and 0 otherwise (0 at x = 0, as in torch).
+    """
+    return torch.where(x > 0, x, torch.zeros_like(x))
+
+
+def tanh(x: torch.Tensor) -> torch.Tensor:
+    """The saturating nonlinearity f(x) = tanh(x), from exponentials (§3.1), for the ReLU comparison of Fig. 1.
+
+    tanh(x) = (1 − e^(−2x)) / (1 + e^(−2x)) for x ≥ 0 and −tanh(−x) for x < 0: the exponent is never
+    positive, so nothing overflows, and expm1 keeps the small-x values exact.
+    """
+    u = torch.where(x >= 0, -2 * x, 2 * x)  # −2|x|, written so the gradient at 0 is right
+    t = -torch.expm1(u) / (1 + torch.exp(u))  # tanh(|x|)
+    return torch.where(x >= 0, t, -t)
+
+
+def local_response_norm(x: torch.Tensor, size: int = paper.LRN["n"], alpha: float = paper.LRN["alpha"],
+                        beta: float = paper.LRN["beta"], k: float = paper.LRN["k"], *,
+                        convention: str = "authors", towers: int = 1) -> torch.Tensor:
+    """Local response normalisation across adjacent kernel maps, written out from the formula (§3.3).
+
+    b_i = a_i / (k + α' Σ_{j=max(0, i−n/2)}^{min(N−1, i+n/2)} a_j²)^β, with n = ``size`` and, per
+    ``convention`` (see ``lrn_constants``): ``"authors"`` α' = α/n (Krizhevsky's code, the default),
+    ``"printed"`` α' = α (the formula as printed), ``"caffe"`` α' = α/n and k = 1.  For an even ``size`` the
+    window is n/2 maps before and n/2 − 1 after (torch's rule).  ``towers=2`` normalises each half of the
+    channels on its own, so no window crosses the boundary between the two GPUs' maps (cuda-convnet).
+    """
+    if x.dim() != 4:
+        raise ValueError(f"local_response_norm expects (N, C, H, W); got shape {tuple(x.shape)}")
+    n, c, h, w = x.shape
+    if c % towers:
+        raise ValueError(f"{c} channels do not split into {towers} towers")
+    k, alpha = lrn_constants(convention, n=size, alpha=alpha, k=k)  # now α is torch's: α' = α / n
+    a = x.reshape(n * towers, c // towers, h, w)  # each tower's maps become a sample of their own
+    sum_of_squares = _channel_window_sum(a * a, size // 2, (size - 1) // 2)  # zeros beyond the ends
+    b = a / (k + (alpha / size) * sum_of_squares) ** beta
+    return b.reshape(n, c, h, w)
+
+
+def overlapping_pool(x: torch.Tensor, kernel: int | tuple[int, int] = paper.POOL["kernel"],
+                     stride: int | tuple[int, int] = paper.POOL["stride"]) -> torch.Tensor:
+    """Max-pooling over kernel×kernel windows placed ``stride`` apart; overlapping when stride < kernel (§3.4).
+
+    "If we set s < z, we obtain overlapping pooling. This is what we use throughout our network, with s = 2
+    and z = 3."  ``kernel=2, stride=2`` is the traditional non-overlapping pooling it replaced.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"overlapping_pool expects (N, C, H, W); got shape {tuple(x.shape)}")
+    windows = _windows(x, _pair(kernel), _pair(stride))  # (N, C, H', W', z, z)
+    # max over one flattened axis: the gradient goes to a single winner per window, as in max_pool2d
+    return windows.flatten(-2).max(dim=-1).values
+
+
+def dropout(x: torch.Tensor, p: float = paper.DROPOUT, training: bool = True,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """Inverted dropout: zero each output with probability p and scale the survivors by 1/(1−p) (§4.2).
+
+    The paper sets "to zero the output of each hidden neuron with probability 0.5" while training and at
+    test time uses "all the neurons but multipl[ies] their outputs by 0.5".  Scaling the kept outputs by
+    1/(1−p) while training instead is the same network: the next layer sees the same expected input, and
+    at test time (``training=False``) the layer is the identity.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1]; got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return torch.zeros_like(x)
+    keep = torch.rand(x.shape, generator=generator, device=x.device) >= p
+    return x * keep.to(x.dtype) / (1.0 - p)
