@@ -1,0 +1,272 @@
+"""The two-GPU specialisation of Fig. 3 (§6.1), measured.
+
+The paper: "the kernels on GPU 1 are largely color-agnostic, while the kernels on on GPU 2 are largely
+color-specific.  This kind of specialization occurs during every run and is independent of any particular
+random weight initialization (modulo a renumbering of the GPUs)."
+
+This module turns that sentence into numbers:
+
+* ``conv1_kernels``      the first layer's kernels of any of our networks, in RGB, and how many towers hold them;
+* ``colour_index``       one number per kernel: the share of its energy that is colour (see its docstring);
+* ``tower_specialisation``  the two towers' index distributions compared: Mann–Whitney U, a permutation test
+  of the difference in means, Cliff's delta and Cohen's d, and which tower is the colour one;
+* ``SpecialisationTracker``  a ``train(callback=...)`` hook measuring the above after every epoch;
+* ``specialisation_over_seeds``  the same network trained from n ≥ 3 seeds: does it happen "during every run"?
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def conv1_kernels(model) -> tuple[torch.Tensor, int]:
+    """The first conv layer's kernels as a float tensor (N, 3, k, k) in RGB order, and the number of towers.
+
+    Accepts any network of the book (``AlexNet`` with one or two towers, ``TwoDeviceAlexNet``,
+    ``TorchvisionAlexNet``, ``FourLayerNet``, a BVLC import -- whose conv1 the importer already turned from
+    BGR into RGB), a state dict, or a bare weight tensor (then counted as one tower).  In the two-tower net
+    conv1 reads the whole image in both towers; tower t owns output channels [t·N/2, (t+1)·N/2) (§3.2).
+    """
+    if isinstance(model, torch.Tensor):
+        weights, towers = model, 1
+    elif isinstance(model, dict):
+        key = next((k for k in ("features.conv1.weight", "features.0.weight", "conv1.weight") if k in model), None)
+        if key is None:
+            raise ValueError("state dict has no conv1 weight (looked for features.conv1.weight, features.0.weight)")
+        weights, towers = model[key], 1
+    elif hasattr(model, "grouped_state_dict"):  # TwoDeviceAlexNet: towers live on two devices
+        weights, towers = model.grouped_state_dict()["features.conv1.weight"], 2
+    elif isinstance(model, nn.Module):
+        conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d) and m.in_channels == 3), None)
+        if conv is None:
+            raise ValueError(f"{type(model).__name__} has no convolution reading a 3-channel image")
+        weights, towers = conv.weight, int(getattr(model, "towers", 1))
+    else:
+        raise ValueError(f"cannot read conv1 kernels from a {type(model).__name__}; pass a model or a tensor")
+    weights = weights.detach().float().cpu()
+    if weights.ndim != 4 or weights.shape[1] != 3:
+        raise ValueError(f"conv1 weights must have shape (N, 3, k, k), not {tuple(weights.shape)}")
+    return weights, towers
+
+
+def colour_index(weights: torch.Tensor) -> torch.Tensor:
+    """Per kernel, the share of its energy that is colour rather than grey: a number in [0, 1] (Fig. 3, §6.1).
+
+    For a kernel w of shape (3, k, k): first remove its mean over all 3·k·k weights (a uniform offset is
+    brightness, not colour); then split what is left, pixel by pixel, into its grey part g(x, y) -- the mean of
+    the R, G, B weights at (x, y), i.e. the projection onto the grey direction (1, 1, 1)/√3 of colour space --
+    and the rest.  The index is ||w − g||² / ||w||², summed over all pixels:
+
+    * 0: colour-agnostic -- R, G and B weights equal at every pixel, the kernel sees only luminance;
+    * 1: purely colour-opponent -- at every pixel the R, G, B weights sum to zero (e.g. red minus green);
+    * 2/3: what a random kernel gives on average (two of the three colour directions are not grey), so
+      training moves kernels from ≈ 0.67 down (grey edges) or up (colour blobs).
+
+    A kernel that is zero after removing its mean gets 0.  ``weights``: (N, 3, k, k) or (3, k, k).
+    """
+    w = torch.as_tensor(weights, dtype=torch.float64)
+    single = w.ndim == 3
+    if single:
+        w = w[None]
+    if w.ndim != 4 or w.shape[1] != 3:
+        raise ValueError(f"weights must have shape (N, 3, k, k), not {tuple(w.shape)}")
+    w = w - w.mean(dim=(1, 2, 3), keepdim=True)
+    grey = w.mean(dim=1, keepdim=True)
+    energy = w.pow(2).sum(dim=(1, 2, 3))
+    colour = (w - grey).pow(2).sum(dim=(1, 2, 3))
+    index = torch.where(energy > 0, colour / energy.clamp_min(1e-300), torch.zeros_like(energy))
+    index = index.float()
+    return index[0] if single else index
+
+
+def _cliffs_delta(a: np.ndarray, b: np.ndarray) -> float:
+    """P(b > a) − P(b < a) over all pairs (a vectorised comparison; equals the rank-biserial correlation)."""
+    diff = np.sign(b[:, None] - a[None, :])
+    return float(diff.mean())
+
+
+def _cohens_d(a: np.ndarray, b: np.ndarray) -> float:
+    """(mean b − mean a) / pooled standard deviation."""
+    na, nb = len(a), len(b)
+    pooled = ((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / max(na + nb - 2, 1)
+    return float((b.mean() - a.mean()) / math.sqrt(pooled)) if pooled > 0 else 0.0
+
+
+def _permutation_p(a: np.ndarray, b: np.ndarray, n_permutations: int, seed: int) -> float:
+    """Two-sided permutation p-value of |mean b − mean a|, all permutations drawn at once (batched).
+
+    The mean, not the median: a specialised layer is bimodal (grey kernels near 0, colour kernels near 1),
+    and the difference of two medians of a random split of a bimodal pool is often as large as the observed
+    one, so a median test loses nearly all its power exactly where the paper's claim lives.
+    """
+    pooled = np.concatenate([a, b])
+    observed = abs(b.mean() - a.mean())
+    rng = np.random.default_rng(seed)
+    perms = rng.permuted(np.tile(pooled, (n_permutations, 1)), axis=1)
+    stats = np.abs(perms[:, len(a):].mean(axis=1) - perms[:, :len(a)].mean(axis=1))
+    return float((1 + np.sum(stats >= observed - 1e-12)) / (n_permutations + 1))
+
+
+@dataclass
+class Specialisation:
+    """The two towers' conv1 colour indices compared (Fig. 3, §6.1).  Signed statistics are tower 2 − tower 1."""
+
+    index: list[np.ndarray]      # colour index of each kernel, one array per tower
+    median: tuple[float, float]  # median index per tower
+    mean: tuple[float, float]
+    mann_whitney_u: float        # U of tower 2 against tower 1
+    p_mann_whitney: float        # two-sided
+    p_permutation: float         # two-sided permutation test of the difference in means
+    cliffs_delta: float          # P(tower-2 kernel more colourful) − P(less); = rank-biserial r; in [−1, 1]
+    cohens_d: float
+    alpha: float = 0.05
+
+    @property
+    def effect(self) -> float:
+        """|Cliff's delta|: the size of the specialisation whatever the GPUs' numbering."""
+        return abs(self.cliffs_delta)
+
+    @property
+    def sign(self) -> int:
+        """+1 when tower 2 is the more colourful, −1 when tower 1 is, 0 when neither."""
+        return int(np.sign(self.cliffs_delta))
+
+    @property
+    def colour_tower(self) -> int | None:
+        """1 or 2: the tower whose kernels are more colour-specific; None when the difference is not significant."""
+        if not self.significant or self.sign == 0:
+            return None
+        return 2 if self.sign > 0 else 1
+
+    @property
+    def significant(self) -> bool:
+        return self.p_mann_whitney < self.alpha
+
+    def as_row(self) -> dict:
+        """The numbers as one flat dict (a row of a table)."""
+        return dict(median_tower1=self.median[0], median_tower2=self.median[1], mean_tower1=self.mean[0],
+                    mean_tower2=self.mean[1], u=self.mann_whitney_u, p_mann_whitney=self.p_mann_whitney,
+                    p_permutation=self.p_permutation, cliffs_delta=self.cliffs_delta, effect=self.effect,
+                    sign=self.sign, cohens_d=self.cohens_d, colour_tower=self.colour_tower,
+                    significant=self.significant)
+
+    def __str__(self) -> str:
+        who = (f"tower {self.colour_tower} is the colour tower" if self.colour_tower
+               else "no significant difference between the towers")
+        return (f"median colour index: tower 1 {self.median[0]:.3f}, tower 2 {self.median[1]:.3f}; "
+                f"Mann-Whitney p = {self.p_mann_whitney:.2g}, permutation p = {self.p_permutation:.2g}; "
+                f"Cliff's delta = {self.cliffs_delta:+.2f} (|effect| {self.effect:.2f}), "
+                f"Cohen's d = {self.cohens_d:+.2f}: {who}")
+
+
+def tower_specialisation(model, *, towers: int | None = None, n_permutations: int = 10_000, seed: int = 0,
+                         alpha: float = 0.05) -> Specialisation:
+    """Compare the colour index of tower 1's and tower 2's conv1 kernels (Fig. 3, §6.1).
+
+    ``model``: a network, state dict or (N, 3, k, k) tensor (see ``conv1_kernels``).  ``towers=2`` splits a
+    one-tower network's kernels into two arbitrary halves -- a control that should show no difference.
+    Tests: Mann–Whitney U (two-sided) and a permutation test of the difference in means; effect sizes:
+    Cliff's delta (= rank-biserial correlation) and Cohen's d, signed tower 2 − tower 1.  "Modulo a
+    renumbering of the GPUs": compare ``effect`` (|delta|) across runs, and read ``sign`` separately.
+    """
+    from scipy.stats import mannwhitneyu
+
+    weights, own = conv1_kernels(model)
+    towers = towers or own
+    if towers != 2:
+        raise ValueError("this network has one tower: there is no second GPU to compare; "
+                         "pass towers=2 to compare two arbitrary halves as a control")
+    if len(weights) % 2 or len(weights) < 4:
+        raise ValueError(f"{len(weights)} kernels do not split into two towers of at least 2")
+    index = colour_index(weights).numpy().astype(np.float64)
+    half = len(index) // 2
+    a, b = index[:half], index[half:]
+    u, p = mannwhitneyu(b, a, alternative="two-sided")
+    return Specialisation(
+        index=[a, b], median=(float(np.median(a)), float(np.median(b))), mean=(float(a.mean()), float(b.mean())),
+        mann_whitney_u=float(u), p_mann_whitney=float(p), p_permutation=_permutation_p(a, b, n_permutations, seed),
+        cliffs_delta=_cliffs_delta(a, b), cohens_d=_cohens_d(a, b), alpha=alpha)
+
+
+@dataclass
+class SpecialisationTracker:
+    """A ``train(callback=...)`` hook: measures the towers' specialisation after every epoch (Fig. 3, §6.1).
+
+    ``train`` calls it with each epoch's metrics row; the network is read from the event's ``"model"``
+    entry, or, failing that, from the ``model`` given here (the same object ``train`` updates in place).
+    ``rows`` collects one dict per epoch (epoch, step, the specialisation numbers); ``table()`` returns them.
+    """
+
+    model: nn.Module | None = None
+    n_permutations: int = 2000
+    rows: list[dict] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)  # constant columns added to every row (e.g. seed)
+
+    def measure(self, model, **columns) -> Specialisation:
+        result = tower_specialisation(model, n_permutations=self.n_permutations)
+        self.rows.append({**self.extra, **columns, **result.as_row()})
+        return result
+
+    def __call__(self, event: dict) -> None:
+        model = event.get("model", self.model)
+        if model is None:
+            raise ValueError("SpecialisationTracker needs the network: train() should pass event['model'], "
+                             "or give SpecialisationTracker(model=...)")
+        self.measure(model, epoch=event.get("epoch"), step=event.get("step"))
+
+    def table(self):
+        import pandas as pd
+        return pd.DataFrame(self.rows)
+
+
+def specialisation_over_seeds(config, seeds=(0, 1, 2), *, progress: bool = True, store=None,
+                              n_permutations: int = 2000):
+    """Train the same two-tower network from several seeds, tracking the specialisation per epoch (§6.1).
+
+    ``config``: a ``train.TrainConfig`` (its ``seed`` is replaced by each of ``seeds``; n ≥ 3 to say anything
+    about "every run").  Returns ``(per_epoch, final)``: one table with a row per seed and epoch, and one row
+    per seed with the trained network's numbers.  (At initialisation both towers sit near 2/3: see
+    ``colour_index``.)  A finished identical run is
+    reused from the results store (``train(reuse=True)``), in which case only its final state is measured.
+    """
+    import pandas as pd
+
+    from .train import train
+
+    if len(seeds) < 3:
+        raise ValueError(f"give at least 3 seeds to test 'occurs during every run', not {len(seeds)}")
+    per_epoch, final = [], []
+    for seed in seeds:
+        cfg = replace(config, seed=seed)
+        tracker = SpecialisationTracker(n_permutations=n_permutations, extra={"seed": seed})
+        result = train(cfg, progress=progress, callback=tracker, store=store)
+        per_epoch.extend(tracker.rows)
+        if result.model is None:
+            raise ValueError(f"run {result.run_dir} returned no network to measure")
+        row = {"seed": seed, "config_hash": cfg.hash(), "reused": result.reused,
+               "val_top1_error": result.metrics.get("val_top1_error"),
+               **tower_specialisation(result.model, n_permutations=n_permutations).as_row()}
+        final.append(row)
+    return pd.DataFrame(per_epoch), pd.DataFrame(final)
+
+
+def summarise_seeds(final) -> dict:
+    """The "every run" question answered from ``specialisation_over_seeds``'s final table.
+
+    Returns the number of runs, how many show a significant difference, which tower was the colour one in
+    each, and the median |Cliff's delta| -- the effect size that ignores the GPUs' numbering.
+    """
+    significant = final["significant"].astype(bool)
+    return {
+        "runs": int(len(final)),
+        "significant_runs": int(significant.sum()),
+        "colour_towers": [None if (t is None or (isinstance(t, float) and math.isnan(t))) else int(t)
+                          for t in final["colour_tower"]],
+        "median_effect": float(final["effect"].median()),
+        "min_effect": float(final["effect"].min()),
+        "every_run": bool(significant.all()),
+    }

@@ -1,0 +1,133 @@
+"""The colour index and the two-tower specialisation statistics (Fig. 3, §6.1) on constructed kernels."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from alexnet_book.model import AlexNet, TorchvisionAlexNet, TwoDeviceAlexNet
+from alexnet_book.towers import (SpecialisationTracker, colour_index, conv1_kernels, summarise_seeds,
+                                 tower_specialisation)
+
+torch.set_num_threads(1)
+
+
+def grey_kernels(n, k=5, seed=0):
+    """Kernels whose R, G and B weights are equal at every pixel: luminance only."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 1, k, k, generator=g).expand(n, 3, k, k).clone()
+
+
+def colour_kernels(n, k=5, seed=1):
+    """Kernels whose R, G, B weights sum to zero at every pixel: purely colour-opponent."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(n, 3, k, k, generator=g)
+    return w - w.mean(dim=1, keepdim=True)
+
+
+def mixed_kernels(n, colour_share, k=5, seed=2):
+    """Grey kernels plus a colour-opponent part of a given amplitude."""
+    return grey_kernels(n, k, seed) + colour_share * colour_kernels(n, k, seed + 10)
+
+
+def test_colour_index_extremes():
+    assert torch.allclose(colour_index(grey_kernels(8)), torch.zeros(8), atol=1e-6)
+    assert torch.allclose(colour_index(colour_kernels(8)), torch.ones(8), atol=1e-6)
+    # a uniform red blob is colour: after removing its mean it is (2/3, -1/3, -1/3), sum zero per pixel
+    red = torch.zeros(3, 5, 5)
+    red[0] = 1.0
+    assert colour_index(red).item() == pytest.approx(1.0, abs=1e-6)
+    # a uniform offset is brightness: removing the mean leaves nothing, the index is 0
+    assert colour_index(torch.ones(3, 5, 5)).item() == 0.0
+
+
+def test_colour_index_of_random_kernels_is_two_thirds():
+    w = torch.randn(4000, 3, 5, 5, generator=torch.Generator().manual_seed(0))
+    assert colour_index(w).mean().item() == pytest.approx(2 / 3, abs=0.01)
+
+
+def test_colour_index_is_monotone_in_colour_share_and_scale_free():
+    shares = [0.0, 0.3, 1.0, 3.0]
+    means = [colour_index(mixed_kernels(32, s)).mean().item() for s in shares]
+    assert means == sorted(means) and means[0] < 1e-6 and means[-1] > 0.8
+    w = mixed_kernels(6, 0.5)
+    assert torch.allclose(colour_index(w), colour_index(7.5 * w + 3.0), atol=1e-5)
+
+
+def test_grey_vs_colour_towers_are_told_apart_and_order_swap_flips_sign():
+    w = torch.cat([grey_kernels(24), colour_kernels(24)])
+    result = tower_specialisation(w, towers=2, n_permutations=2000)
+    assert result.significant and result.p_permutation < 0.01
+    assert result.cliffs_delta == pytest.approx(1.0)  # every tower-2 kernel more colourful than every tower-1
+    assert result.colour_tower == 2 and result.sign == 1 and result.cohens_d > 2
+    swapped = tower_specialisation(torch.cat([colour_kernels(24), grey_kernels(24)]), towers=2, n_permutations=2000)
+    assert swapped.colour_tower == 1 and swapped.sign == -1
+    assert swapped.effect == pytest.approx(result.effect)
+    assert swapped.cohens_d == pytest.approx(-result.cohens_d)
+    assert swapped.p_mann_whitney == pytest.approx(result.p_mann_whitney)
+
+
+def test_partial_specialisation_statistic_flips_exactly_when_towers_swap():
+    a, b = mixed_kernels(20, 0.4, seed=3), mixed_kernels(20, 0.8, seed=4)
+    ab = tower_specialisation(torch.cat([a, b]), towers=2, n_permutations=500)
+    ba = tower_specialisation(torch.cat([b, a]), towers=2, n_permutations=500)
+    assert 0 < ab.effect < 1 and ab.cliffs_delta == pytest.approx(-ba.cliffs_delta)
+    assert ab.mann_whitney_u + ba.mann_whitney_u == pytest.approx(20 * 20)
+
+
+def test_identical_towers_show_no_difference():
+    a = mixed_kernels(24, 0.6, seed=5)
+    result = tower_specialisation(torch.cat([a, a.clone()]), towers=2, n_permutations=2000)
+    assert result.cliffs_delta == 0 and not result.significant and result.colour_tower is None
+    assert result.p_permutation > 0.5
+    # two random halves drawn alike: not significant either (for this fixed seed)
+    w = torch.randn(96, 3, 11, 11, generator=torch.Generator().manual_seed(7))
+    assert not tower_specialisation(w, towers=2, n_permutations=1000).significant
+
+
+def test_conv1_kernels_for_every_network():
+    two = AlexNet(10, scale="scaled")
+    w, towers = conv1_kernels(two)
+    assert w.shape == (32, 3, 5, 5) and towers == 2
+    w, towers = conv1_kernels(AlexNet(10, scale="scaled", towers=1))
+    assert w.shape == (16, 3, 5, 5) and towers == 1
+    w, towers = conv1_kernels(TorchvisionAlexNet(10))
+    assert w.shape == (64, 3, 11, 11) and towers == 1
+    assert torch.equal(conv1_kernels(two.state_dict())[0], two.features.conv1.weight.detach())
+    with pytest.raises(ValueError, match="shape"):
+        conv1_kernels(torch.zeros(4, 1, 3, 3))
+
+
+def test_conv1_kernels_of_the_two_device_network():
+    two = AlexNet(10, scale="scaled")
+    try:
+        split = TwoDeviceAlexNet(10, scale="scaled", devices=("cpu", "cpu"))
+    except TypeError as err:  # model.py's constructor, not this module
+        pytest.skip(f"TwoDeviceAlexNet cannot be built here: {err}")
+    split.load_grouped_state_dict(two.state_dict())
+    w2, towers = conv1_kernels(split)
+    assert towers == 2 and torch.equal(w2, two.features.conv1.weight.detach())
+
+
+def test_one_tower_network_needs_an_explicit_control_split():
+    net = AlexNet(10, scale="scaled", towers=1)
+    with pytest.raises(ValueError, match="one tower"):
+        tower_specialisation(net)
+    assert tower_specialisation(net, towers=2, n_permutations=200).median[0] == pytest.approx(2 / 3, abs=0.1)
+
+
+def test_tracker_records_one_row_per_event_and_summary():
+    net = AlexNet(10, scale="scaled")
+    tracker = SpecialisationTracker(model=net, n_permutations=200, extra={"seed": 3})
+    tracker({"epoch": 1, "step": 10})
+    with torch.no_grad():  # make tower 2 pure colour: the tracker must see it in the next epoch
+        net.features.conv1.weight[16:] = colour_kernels(16)
+        net.features.conv1.weight[:16] = grey_kernels(16)
+    tracker({"epoch": 2, "step": 20, "model": net})
+    table = tracker.table()
+    assert list(table.epoch) == [1, 2] and set(table.seed) == {3}
+    assert table.effect.iloc[1] == pytest.approx(1.0) and table.colour_tower.iloc[1] == 2
+    final = table.assign(colour_tower=[None, 2])
+    summary = summarise_seeds(final)
+    assert summary["runs"] == 2 and summary["colour_towers"][1] == 2
+    assert np.isclose(summary["median_effect"], table.effect.median())
