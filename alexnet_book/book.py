@@ -1,0 +1,449 @@
+"""The book end to end: execute every notebook headless, export HTML and figures, check notebooks are clean.
+
+``run_book(mode="quick")`` runs ``notebooks/NN_*.ipynb`` in name order with papermill, injecting only
+``mode`` ("smoke" | "quick" | "full") into each notebook's ``parameters`` cell, with the notebooks folder as
+the working directory and ``ALEXNET_BOOK_FIGURES`` pointing at the figures folder.  It writes the executed
+copies and their rendered HTML to ``build/book/`` and the wall time of each notebook to
+``build/book/timings.json``; a failing notebook fails the run and is named with its failing cell.
+``check_notebook`` is what CI uses to keep committed notebooks clean and parameterised.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime
+import importlib.util
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MODES = ("smoke", "quick", "full")
+# The names run_book injects into each notebook's parameters cell; each must be read by the notebook.
+INJECTED_PARAMETERS = ("mode",)
+KERNEL_NAME = "alexnet-book"
+FIGURES_ENV = "ALEXNET_BOOK_FIGURES"
+# Seconds one cell may run before the book gives up on it, per mode (None: no limit, for paper-scale runs).
+CELL_TIMEOUT = {"smoke": 600, "quick": 3600, "full": None}
+ROOT = Path(__file__).resolve().parent.parent
+
+# The map of the book: notebook, what it shows, the paper's sections, figures and tables it re-makes.
+CHAPTERS = (
+    ("00_overview", "The paper on one page, this map, the environment check and the errata", "all", "Tables 1-2"),
+    ("01_layers", "Each layer from scratch: ReLU, tanh, LRN, overlapping pooling, dropout", "§3.1, §3.3, §3.4, §4.2",
+     ""),
+    ("02_architecture", "The two-GPU network: shapes, 224 vs 227, parameters and MACs, the seed's errata",
+     "§3.2, §3.5", "Fig. 2"),
+    ("03_data", "Data and augmentation: mean image, crops and flips, PCA colour noise, 10 crops", "§2, §4.1", ""),
+    ("04_training", "Training with the paper's recipe, evaluation with 1 and 10 crops", "§5, §6",
+     "Tables 1-2 (compared)"),
+    ("05_filters_and_towers", "First-layer filters and the two towers' colour specialisation", "§6.1, §3.2",
+     "Fig. 3"),
+    ("06_ablations", "The ablation table: each in-text claim re-run, with widgets", "§3.1-§4.2, §6, §7",
+     "in-text claims"),
+    ("07_relu_vs_tanh", "ReLU vs tanh: epochs to 25% training error", "§3.1", "Fig. 1"),
+    ("08_neighbours", "Top-5 predictions and nearest neighbours in the last 4096-d layer", "§6.1", "Fig. 4"),
+)
+
+
+@dataclass
+class NotebookFailure:
+    """Where a notebook stopped: its name, the failing cell (index in the committed notebook) and the error."""
+
+    notebook: str
+    cell_index: int | None
+    first_line: str
+    ename: str
+    evalue: str
+
+    def __str__(self) -> str:
+        where = f"cell {self.cell_index}" if self.cell_index is not None else "before any cell ran"
+        line = f" `{self.first_line}`" if self.first_line else ""
+        return f"{self.notebook}: {where}{line} raised {self.ename}: {self.evalue}"
+
+
+class BookError(RuntimeError):
+    """A notebook of the book failed; ``failures`` says which notebook and cell, ``timings`` what ran."""
+
+    def __init__(self, failures: list[NotebookFailure], timings: list[dict], out_dir: Path):
+        self.failures, self.timings, self.out_dir = failures, timings, out_dir
+        lines = [f"{len(failures)} notebook(s) failed (executed copies in {out_dir}):"]
+        lines += [f"  {f}" for f in failures]
+        super().__init__("\n".join(lines))
+
+
+# ----------------------------------------------------------------------------------------------- notebooks
+def notebooks_folder() -> Path:
+    """The book's notebooks/: the one in the current directory, else the one beside the package."""
+    here = Path("notebooks")
+    folder = here if here.is_dir() else ROOT / "notebooks"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no notebooks/ folder in {Path.cwd()} or {ROOT}; run from a clone of alexnet-book")
+    return folder
+
+
+def find_notebooks(folder: str | Path | None = None, only: list[str] | None = None) -> list[Path]:
+    """The notebooks of ``folder`` sorted by name; ``only`` keeps those whose name starts with one of its items."""
+    folder = Path(folder) if folder is not None else notebooks_folder()
+    paths = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+    if only:
+        wanted = [w.strip().removesuffix(".ipynb") for w in only if w.strip()]
+        unknown = [w for w in wanted if not any(p.stem.startswith(w) for p in paths)]
+        if unknown:
+            raise ValueError(f"--only {','.join(unknown)}: no such notebook in {folder} "
+                             f"(have {', '.join(p.stem for p in paths) or 'none'})")
+        paths = [p for p in paths if any(p.stem.startswith(w) for w in wanted)]
+    return paths
+
+
+def _code(source: str) -> str:
+    """Cell source with IPython magics and shell escapes blanked, so ``ast`` can parse it."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
+def _assigned(tree: ast.AST) -> dict[str, ast.AST]:
+    names = {}
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, ast.AnnAssign) and node.value is not None else []
+        for target in targets:
+            if isinstance(target, ast.Name):
+                names[target.id] = node.value
+    return names
+
+
+def _read(path: Path):
+    import nbformat
+
+    try:
+        return nbformat.read(path, as_version=4), []
+    except Exception as error:  # not JSON, not a notebook
+        return None, [f"{path.name}: cannot be read as a notebook ({error}); regenerate it with nbformat"]
+
+
+def check_clean(path: str | Path) -> list[str]:
+    """Why a notebook is not committed clean: outputs, execution counts, saved widget state, papermill's cells."""
+    path = Path(path)
+    nb, problems = _read(path)
+    if nb is None:
+        return problems
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.get("outputs"):
+            problems.append(f"{path.name}: cell {i} holds outputs; clear them before committing "
+                            f"(jupyter nbconvert --clear-output --inplace {path.name})")
+        if cell.get("execution_count") is not None:
+            problems.append(f"{path.name}: cell {i} has execution_count {cell.execution_count}; commit it null")
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            problems.append(f"{path.name}: cell {i} is papermill's injected-parameters cell; commit the source "
+                            "notebook, not an executed copy")
+    if "widgets" in nb.metadata:
+        problems.append(f"{path.name}: metadata holds saved widget state; clear it before committing")
+    return problems
+
+
+def check_parameters(path: str | Path) -> list[str]:
+    """Why a notebook cannot run in every mode: no first code cell tagged 'parameters', no documented
+    ``mode`` in it, or an injected parameter that no later cell reads."""
+    path = Path(path)
+    nb, problems = _read(path)
+    if nb is None:
+        return problems
+    code_cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    if not code_cells:
+        return [f"{path.name}: has no code cell; the first must be tagged 'parameters'"]
+    tagged = [i for i, c in code_cells if "parameters" in c.metadata.get("tags", [])]
+    if not tagged:
+        return [f"{path.name}: no code cell is tagged 'parameters'; tag the first one and define "
+                'mode = "quick"  # "smoke" | "quick" | "full"']
+    first = code_cells[0][0]
+    if tagged[0] != first:
+        problems.append(f"{path.name}: the parameters cell is cell {tagged[0]}, not the first code cell ({first})")
+    parsed = {}
+    for i, cell in code_cells:
+        try:
+            parsed[i] = ast.parse(_code(cell.source))
+        except SyntaxError as error:
+            problems.append(f"{path.name}: cell {i} is not valid Python ({error.msg}, line {error.lineno})")
+    params_index = tagged[0]
+    assigned = _assigned(parsed[params_index]) if params_index in parsed else {}
+    for name in INJECTED_PARAMETERS:
+        if name not in assigned:
+            problems.append(f"{path.name}: the parameters cell does not define {name!r}; add "
+                            f'{name} = "quick"  # "smoke" | "quick" | "full"')
+            continue
+        later = [i for i in parsed if i > params_index]
+        if not any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+                   for i in later for n in ast.walk(parsed[i])):
+            problems.append(f"{path.name}: the injected parameter {name!r} is never read after the parameters "
+                            "cell; the notebook must behave differently in each mode")
+    if "mode" in assigned:
+        value = assigned["mode"]
+        if not (isinstance(value, ast.Constant) and value.value in MODES):
+            problems.append(f"{path.name}: mode's default must be one of {', '.join(MODES)}")
+        undocumented = [m for m in MODES if m not in nb.cells[params_index].source]
+        if undocumented:
+            problems.append(f"{path.name}: the parameters cell does not mention mode(s) {', '.join(undocumented)}; "
+                            'document them: mode = "quick"  # "smoke" | "quick" | "full"')
+    return problems
+
+
+def check_notebook(path: str | Path) -> list[str]:
+    """Everything that keeps a committed notebook out of the book (``check_clean`` + ``check_parameters``);
+    an empty list means it is clean and runs in every mode."""
+    clean = check_clean(path)
+    if clean and clean[0].endswith("regenerate it with nbformat"):
+        return clean
+    return clean + check_parameters(path)
+
+
+def check_notebooks(paths: list[Path]) -> dict[str, list[str]]:
+    """``check_notebook`` for each path: {notebook name: problems}, only the notebooks that have problems."""
+    report = {p.name: check_notebook(p) for p in paths}
+    return {name: problems for name, problems in report.items() if problems}
+
+
+# -------------------------------------------------------------------------------------------------- kernel
+def kernel_spec_dir(folder: str | Path) -> Path:
+    """Write a kernelspec named ``alexnet-book`` that runs this very Python (sys.executable) into folder/kernels.
+
+    Put ``folder`` first on JUPYTER_PATH and papermill (or JupyterLab) finds it before any user-wide
+    ``python3`` kernel that may point at another interpreter without the package."""
+    if importlib.util.find_spec("ipykernel") is None:
+        raise FileNotFoundError(f"{sys.executable} has no ipykernel; install the book's extras: "
+                                "pip install -e '.[book]'")
+    spec = Path(folder) / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True, exist_ok=True)
+    # log_level ERROR: ipykernel warns on every start that loopback TCP is unencrypted, which is noise here.
+    kernel = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                       "--IPKernelApp.log_level=ERROR"],
+              "display_name": f"Python 3 (alexnet-book, {Path(sys.prefix).name})", "language": "python",
+              "metadata": {"debugger": True}}
+    (spec / "kernel.json").write_text(json.dumps(kernel, indent=1))
+    return Path(folder)
+
+
+class _Environment:
+    """Set environment variables for the duration of a ``with`` block (the kernels inherit them)."""
+
+    def __init__(self, **values: str):
+        self.values, self.saved = values, {}
+
+    def __enter__(self):
+        for key, value in self.values.items():
+            self.saved[key] = os.environ.get(key)
+            os.environ[key] = value
+
+    def __exit__(self, *exc):
+        for key, value in self.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+# ------------------------------------------------------------------------------------------------ running
+def _failure(name: str, executed: Path, error: BaseException) -> NotebookFailure:
+    """Name the failing cell of an executed copy by its index in the committed notebook."""
+    import nbformat
+
+    ename = getattr(error, "ename", type(error).__name__)
+    evalue = str(getattr(error, "evalue", error)).strip().splitlines()
+    evalue = evalue[-1] if evalue else ""
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except Exception:
+        return NotebookFailure(name, None, "", ename, evalue)
+    index, cell_index, first_line = 0, None, ""
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags or "papermill-error-cell-tag" in tags:
+            continue  # cells papermill added; the committed notebook does not have them
+        status = cell.metadata.get("papermill", {}).get("status")
+        if cell.cell_type == "code" and status in ("failed", "running"):
+            cell_index = index
+            first_line = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
+            break
+        index += 1
+    return NotebookFailure(name, cell_index, first_line[:100], ename, evalue)
+
+
+def export_html(executed: str | Path, html: str | Path) -> Path:
+    """Render an executed notebook to one self-contained HTML page (nbconvert's lab template)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(executed, as_version=4)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    return _atomic_write(Path(html), body)
+
+
+def _atomic_write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+def _machine() -> str:
+    return f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}"
+
+
+def write_timings(path: str | Path, records: list[dict]) -> Path:
+    """Merge ``records`` into timings.json: a new (notebook, mode) replaces the old one, others are kept."""
+    path = Path(path)
+    old = read_timings(path)
+    new_keys = {(r["notebook"], r["mode"]) for r in records}
+    merged = [r for r in old if (r.get("notebook"), r.get("mode")) not in new_keys] + records
+    merged.sort(key=lambda r: (r["mode"], r["notebook"]))
+    return _atomic_write(path, json.dumps(merged, indent=1) + "\n")
+
+
+def read_timings(path: str | Path = "build/book/timings.json") -> list[dict]:
+    """The records of timings.json ([] when it does not exist yet)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        records = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); delete it, the next book run rewrites it") from None
+    return [r for r in records if isinstance(r, dict) and {"notebook", "mode", "seconds"} <= set(r)]
+
+
+def run_book(mode: str = "quick", notebooks: list[str | Path] | str | Path | None = None,
+             out_dir: str | Path = "build/book", figures_dir: str | Path = "figures", kernel: str | None = None,
+             timeout: float | None = None, keep_going: bool = True, progress: bool = True) -> list[dict]:
+    """Execute the book's notebooks in name order with ``mode`` injected; write executed copies, HTML, timings.
+
+    notebooks: a folder or a list of notebook files (default: every notebook in notebooks/).  The working
+    directory of each notebook is its own folder; figures go to ``figures_dir`` through ALEXNET_BOOK_FIGURES.
+    kernel: a kernelspec name; default, a kernel running this Python.  timeout: seconds per cell (default
+    CELL_TIMEOUT[mode]).  keep_going: run the rest after a failure.  Returns the timing records; raises
+    BookError naming every failed notebook and cell once the run is over."""
+    import papermill
+    from tqdm.auto import tqdm
+
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r}: choose one of {', '.join(MODES)}")
+    if notebooks is None or isinstance(notebooks, (str, Path)) and Path(notebooks).is_dir():
+        paths = find_notebooks(notebooks)
+    else:
+        paths = [Path(p) for p in ([notebooks] if isinstance(notebooks, (str, Path)) else notebooks)]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"no such notebook: {', '.join(missing)}")
+    if not paths:
+        raise FileNotFoundError("no notebooks to run; add notebooks/NN_name.ipynb or pass notebooks=[...]")
+    out_dir, figures_dir = Path(out_dir).resolve(), Path(figures_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    timeout = CELL_TIMEOUT[mode] if timeout is None else timeout
+    logging.getLogger("papermill").setLevel(logging.WARNING)
+
+    records, failures = [], []
+    with tempfile.TemporaryDirectory(prefix="alexnet-book-kernel-") as kernel_home:
+        env = {FIGURES_ENV: str(figures_dir)}
+        if kernel is None:
+            kernel = KERNEL_NAME
+            env["JUPYTER_PATH"] = os.pathsep.join(
+                [str(kernel_spec_dir(kernel_home))] + [p for p in os.environ.get("JUPYTER_PATH", "").split(
+                    os.pathsep) if p])
+        with _Environment(**env):
+            bar = tqdm(paths, desc=f"book ({mode})", unit="notebook", disable=not progress)
+            for path in bar:
+                bar.set_postfix_str(path.stem)
+                executed, html = out_dir / path.name, out_dir / f"{path.stem}.html"
+                start, error = time.perf_counter(), None
+                try:
+                    papermill.execute_notebook(
+                        str(path), str(executed), parameters={"mode": mode}, kernel_name=kernel,
+                        cwd=str(path.resolve().parent), progress_bar=False, log_output=False,
+                        start_timeout=120, execution_timeout=timeout)
+                except Exception as caught:  # PapermillExecutionError, a cell timeout, a dead kernel
+                    error = caught
+                seconds = time.perf_counter() - start
+                if executed.exists():
+                    try:
+                        export_html(executed, html)
+                    except Exception as caught:
+                        error = error or caught
+                records.append({"notebook": path.stem, "mode": mode, "seconds": round(seconds, 1),
+                                "status": "failed" if error else "ok",
+                                "date": datetime.datetime.now().isoformat(timespec="seconds"),
+                                "machine": _machine()})
+                if error is None:
+                    bar.write(f"{path.stem}: ok in {seconds:.1f} s -> {html}")
+                else:
+                    failures.append(_failure(path.stem, executed, error))
+                    bar.write(f"FAILED after {seconds:.1f} s: {failures[-1]}")
+                    if not keep_going:
+                        break
+            bar.close()
+    write_timings(out_dir / "timings.json", records)
+    if failures:
+        raise BookError(failures, records, out_dir)
+    return records
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+def cli_main(argv: list[str]) -> int:
+    """``alexnet-book book``: run every notebook headless, or --check that they are clean."""
+    parser = argparse.ArgumentParser(
+        prog="alexnet-book book",
+        description="Execute the book's notebooks in order (papermill, headless), write executed copies and "
+                    "HTML to --out, figures to --figures, and the wall time per notebook to --out/timings.json.")
+    parser.add_argument("--mode", choices=MODES, default="quick",
+                        help="smoke: seconds of compute on tiny data; quick: real CIFAR-10 on a CPU in minutes; "
+                             "full: paper scale on GPUs (default: quick)")
+    parser.add_argument("--only", default="",
+                        help="comma-separated notebook prefixes or names to run, e.g. 01,02 (default: all)")
+    parser.add_argument("--out", default="build/book", help="folder for executed notebooks, HTML and timings.json "
+                                                             "(default: build/book)")
+    parser.add_argument("--figures", default="figures", help="folder the notebooks save figures to "
+                                                              "(default: figures)")
+    parser.add_argument("--notebooks", default=None,
+                        help="folder holding the notebooks (default: ./notebooks, else the one beside the package)")
+    parser.add_argument("--kernel", default=None,
+                        help="kernelspec name to run the notebooks with (default: a kernel running this Python)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds one cell may run (default: 600 smoke, 3600 quick, none full)")
+    parser.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook")
+    parser.add_argument("--check", action="store_true",
+                        help="do not run: check the notebooks are committed clean (no outputs or execution "
+                             "counts) and have a used 'parameters' cell with a mode")
+    args = parser.parse_args(argv)
+    only = [w for w in args.only.split(",") if w.strip()]
+    try:
+        paths = find_notebooks(args.notebooks, only)
+        if args.check:
+            report = check_notebooks(paths)
+            for problems in report.values():
+                for problem in problems:
+                    print(problem, file=sys.stderr)
+            print(f"checked {len(paths)} notebook(s): {len(paths) - len(report)} clean, {len(report)} with problems")
+            return 1 if report else 0
+        records = run_book(args.mode, paths, args.out, args.figures, args.kernel, args.timeout,
+                           keep_going=not args.fail_fast)
+    except BookError as error:
+        print(error, file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as error:
+        print(f"alexnet-book book: {error}", file=sys.stderr)
+        return 2
+    total = sum(r["seconds"] for r in records)
+    print(f"{len(records)} notebook(s) in {args.mode} mode, {total:.0f} s; HTML and executed copies in {args.out}, "
+          f"figures in {args.figures}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli_main(sys.argv[1:]))

@@ -1,0 +1,221 @@
+"""The book's notebooks: committed clean, parameterised with a mode that is read, executable in smoke mode.
+
+Also proves the checker and the runner can fail: constructed dirty, mode-less and failing notebooks.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from alexnet_book import book
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = book.find_notebooks(ROOT / "notebooks")
+IDS = [p.stem for p in NOTEBOOKS]
+
+
+# ----------------------------------------------------------------------------- the committed notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_committed_notebook_is_clean(path):
+    assert book.check_clean(path) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_has_a_mode_parameter_that_it_reads(path):
+    assert book.check_parameters(path) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_executes_in_smoke_mode(path, tmp_path):
+    records = book.run_book(mode="smoke", notebooks=[path], out_dir=tmp_path, figures_dir=tmp_path / "figures",
+                            progress=False)
+    assert [r["status"] for r in records] == ["ok"]
+    assert (tmp_path / f"{path.stem}.html").stat().st_size > 0
+
+
+def test_the_book_has_its_overview():
+    assert "00_overview" in IDS
+
+
+# ------------------------------------------------------------------------------- constructed notebooks
+def make_notebook(path: Path, cells: list[str], *, params: str | None = 'mode = "quick"  # "smoke" | "quick" | "full"',
+                  params_tag: bool = True) -> Path:
+    """A notebook whose first code cell is ``params`` (tagged 'parameters'), then ``cells``."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells.append(nbformat.v4.new_markdown_cell("# a test notebook"))
+    if params is not None:
+        cell = nbformat.v4.new_code_cell(params)
+        if params_tag:
+            cell.metadata["tags"] = ["parameters"]
+        nb.cells.append(cell)
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def test_checker_accepts_a_clean_parameterised_notebook(tmp_path):
+    path = make_notebook(tmp_path / "01_good.ipynb", ["%matplotlib inline\nsteps = 1 if mode == 'smoke' else 10"])
+    assert book.check_notebook(path) == []
+
+
+def test_checker_rejects_outputs_and_execution_counts(tmp_path):
+    path = make_notebook(tmp_path / "01_dirty.ipynb", ["print(mode)"])
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="quick\n")]
+    nb.cells[1].execution_count = 1
+    nbformat.write(nb, path)
+    problems = book.check_clean(path)
+    assert any("cell 2 holds outputs" in p for p in problems)
+    assert any("cell 1 has execution_count 1" in p for p in problems)
+    assert book.check_parameters(path) == []  # the two checks are independent
+
+
+def test_checker_rejects_saved_widget_state_and_executed_copies(tmp_path):
+    path = make_notebook(tmp_path / "01_executed.ipynb", ["print(mode)"])
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    injected = nbformat.v4.new_code_cell('mode = "smoke"')
+    injected.metadata["tags"] = ["injected-parameters"]
+    nb.cells.insert(2, injected)
+    nbformat.write(nb, path)
+    problems = book.check_clean(path)
+    assert any("widget state" in p for p in problems)
+    assert any("injected-parameters" in p for p in problems)
+
+
+@pytest.mark.parametrize("params, cells, expected", [
+    (None, ["print('no parameters')"], "no code cell is tagged 'parameters'"),
+    ("steps = 3", ["print(steps)"], "does not define 'mode'"),
+    ('mode = "quick"  # "smoke" | "quick" | "full"', ["print('mode is ignored')"], "never read"),
+    # assigning mode again is not reading it
+    ('mode = "quick"  # "smoke" | "quick" | "full"', ["mode = 'full'"], "never read"),
+    ('mode = "quick"', ["print(mode)"], "does not mention mode(s) smoke, full"),
+    ('mode = "fast"  # "smoke" | "quick" | "full"', ["print(mode)"], "default must be one of"),
+    ('mode = "quick"  # "smoke" | "quick" | "full"', ["print(mode"], "not valid Python"),
+])
+def test_checker_rejects_a_missing_undocumented_or_unread_mode(tmp_path, params, cells, expected):
+    path = make_notebook(tmp_path / "02_bad.ipynb", cells, params=params)
+    problems = book.check_parameters(path)
+    assert any(expected in p for p in problems), problems
+    assert all(p.startswith("02_bad.ipynb: ") for p in problems)  # each problem names the notebook
+
+
+def test_checker_rejects_a_parameters_cell_that_is_not_first(tmp_path):
+    path = make_notebook(tmp_path / "03_late.ipynb", ["print(mode)"], params_tag=False)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_code_cell("import math"))
+    nb.cells[2].metadata["tags"] = ["parameters"]
+    nbformat.write(nb, path)
+    assert any("not the first code cell" in p for p in book.check_parameters(path))
+
+
+def test_checker_rejects_a_file_that_is_not_a_notebook(tmp_path):
+    path = tmp_path / "04_broken.ipynb"
+    path.write_text("{ not json")
+    assert "cannot be read as a notebook" in book.check_notebook(path)[0]
+
+
+def test_cli_check_fails_on_a_dirty_folder_and_passes_on_a_clean_one(tmp_path, capsys):
+    make_notebook(tmp_path / "good" / "01_good.ipynb", ["print(mode)"])
+    assert book.cli_main(["--check", "--notebooks", str(tmp_path / "good")]) == 0
+    make_notebook(tmp_path / "bad" / "01_bad.ipynb", ["print('x')"])
+    assert book.cli_main(["--check", "--notebooks", str(tmp_path / "bad")]) == 1
+    assert "01_bad.ipynb: the injected parameter 'mode' is never read" in capsys.readouterr().err
+
+
+def test_find_notebooks_selects_by_prefix_and_names_unknown_ones(tmp_path):
+    for name in ("00_overview", "01_layers", "02_architecture"):
+        make_notebook(tmp_path / f"{name}.ipynb", ["print(mode)"])
+    assert [p.stem for p in book.find_notebooks(tmp_path)] == ["00_overview", "01_layers", "02_architecture"]
+    assert [p.stem for p in book.find_notebooks(tmp_path, ["02", "00_overview.ipynb"])] == [
+        "00_overview", "02_architecture"]
+    with pytest.raises(ValueError, match="--only 07: no such notebook"):
+        book.find_notebooks(tmp_path, ["07"])
+
+
+# ------------------------------------------------------------------------------------------- the runner
+PROBE = """import json, os, sys
+probe = {"mode": mode, "cwd": os.getcwd(), "figures": os.environ.get("ALEXNET_BOOK_FIGURES"),
+         "python": sys.executable}
+open("probe.json", "w").write(json.dumps(probe))"""
+
+
+def test_run_book_injects_mode_and_sets_cwd_figures_and_kernel(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    path = make_notebook(notebooks / "01_probe.ipynb", [PROBE])
+    out, figures = tmp_path / "out", tmp_path / "figs"
+    records = book.run_book(mode="smoke", notebooks=notebooks, out_dir=out, figures_dir=figures, progress=False)
+    probe = json.loads((notebooks / "probe.json").read_text())
+    assert probe == {"mode": "smoke", "cwd": str(notebooks.resolve()), "figures": str(figures.resolve()),
+                     "python": sys.executable}
+    assert (out / "01_probe.ipynb").exists() and "injected-parameters" in (out / "01_probe.ipynb").read_text()
+    assert "<html" in (out / "01_probe.html").read_text()[:2000].lower()
+    assert [(r["notebook"], r["mode"], r["status"]) for r in records] == [("01_probe", "smoke", "ok")]
+    assert json.loads((out / "timings.json").read_text())[0]["seconds"] == records[0]["seconds"]
+    assert book.check_notebook(path) == []  # the committed notebook is left clean
+
+
+def test_a_failing_notebook_fails_the_book_naming_notebook_and_cell(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    make_notebook(notebooks / "01_fails.ipynb", ["x = 1", "steps = {'smoke': 0}[mode]\n1 / steps"])
+    make_notebook(notebooks / "02_runs.ipynb", ["print(mode)"])
+    with pytest.raises(book.BookError) as caught:
+        book.run_book(mode="smoke", notebooks=notebooks, out_dir=tmp_path / "out", figures_dir=tmp_path / "f",
+                      progress=False)
+    (failure,) = caught.value.failures
+    # index 3 in the committed notebook (markdown, parameters, x = 1, the failing cell), although papermill
+    # inserted its injected-parameters cell before it in the executed copy
+    assert (failure.notebook, failure.cell_index, failure.first_line) == ("01_fails", 3, "steps = {'smoke': 0}[mode]")
+    assert (failure.ename, failure.evalue) == ("ZeroDivisionError", "division by zero")
+    assert "01_fails: cell 3 `steps = {'smoke': 0}[mode]` raised ZeroDivisionError: division by zero" in str(
+        caught.value)
+    # keep_going: the next notebook still ran, and both timings were recorded
+    assert [(r["notebook"], r["status"]) for r in caught.value.timings] == [("01_fails", "failed"), ("02_runs", "ok")]
+    assert len(json.loads((tmp_path / "out" / "timings.json").read_text())) == 2
+
+
+def test_cli_returns_non_zero_and_names_the_failing_notebook(tmp_path, capsys):
+    notebooks = tmp_path / "notebooks"
+    make_notebook(notebooks / "01_fails.ipynb", ["if mode == 'smoke':\n    raise RuntimeError('broken in smoke')"])
+    make_notebook(notebooks / "02_never.ipynb", ["print(mode)"])
+    code = book.cli_main(["--mode", "smoke", "--notebooks", str(notebooks), "--out", str(tmp_path / "out"),
+                          "--figures", str(tmp_path / "f"), "--fail-fast"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "01_fails: cell 2 `if mode == 'smoke':` raised RuntimeError: broken in smoke" in err
+    assert not (tmp_path / "out" / "02_never.ipynb").exists()  # --fail-fast stopped the book
+
+
+def test_timings_merge_keeps_other_notebooks_and_modes(tmp_path):
+    path = tmp_path / "timings.json"
+    book.write_timings(path, [{"notebook": "01", "mode": "quick", "seconds": 5.0},
+                              {"notebook": "02", "mode": "quick", "seconds": 7.0}])
+    book.write_timings(path, [{"notebook": "01", "mode": "quick", "seconds": 3.0},
+                              {"notebook": "01", "mode": "smoke", "seconds": 1.0}])
+    got = {(r["notebook"], r["mode"]): r["seconds"] for r in book.read_timings(path)}
+    assert got == {("01", "quick"): 3.0, ("02", "quick"): 7.0, ("01", "smoke"): 1.0}
+
+
+def test_bad_input_is_named(tmp_path):
+    with pytest.raises(ValueError, match="mode 'fast'"):
+        book.run_book(mode="fast", notebooks=[tmp_path / "x.ipynb"])
+    with pytest.raises(FileNotFoundError, match="no such notebook"):
+        book.run_book(mode="smoke", notebooks=[tmp_path / "missing.ipynb"])
+    (tmp_path / "timings.json").write_text("{oops")
+    with pytest.raises(ValueError, match="timings.json is not valid JSON"):
+        book.read_timings(tmp_path / "timings.json")
+
+
+def test_kernel_spec_runs_this_python(tmp_path):
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    folder = book.kernel_spec_dir(tmp_path)
+    spec = KernelSpecManager(kernel_dirs=[str(folder / "kernels")]).get_kernel_spec(book.KERNEL_NAME)
+    assert spec.argv[0] == sys.executable
