@@ -1,0 +1,662 @@
+"""The paper's ablations (§3.1–§7): each claim, the run that re-measures it, and the table beside the paper.
+
+The paper argues for a list of design choices, each credited with an error-rate gain (its §3.1–§4.2, §6, §7).
+``ABLATIONS`` holds them as data: a name (the ``paper.CLAIMS`` name where the paper states a number), the
+configuration change that removes the choice, and where the paper says so.  ``run_ablations`` trains the
+baseline and one network per variant and seed through ``train.train`` -- which reuses finished runs from the
+results store by config hash and resumes an interrupted run from its checkpoint -- and returns the table.
+
+Sign convention (the paper's):  delta = error(with the paper's choice) − error(without it), in percentage
+points.  The paper's claims are therefore negative ("LRN reduces top-1 error by 1.4%" is −1.4), and a
+measured delta agrees in sign when it is negative too.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+from . import paper
+
+BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """One design choice of the paper, the change that removes it, and the paper's number for it."""
+
+    name: str
+    claim: str | None  # the paper.CLAIMS name when the paper states this claim; None for conventions/errata
+    description: str  # what the variant changes, in the paper's words
+    section: str
+    change: dict = field(default_factory=dict)  # TrainConfig overrides; "model_options" is merged into the model's
+    evaluation: bool = False  # True: no retraining, two evaluations of the baseline run (10 crops vs centre)
+    words: str = ""  # the paper's statement when it gives no number (or none is in paper.CLAIMS)
+    expect_lower: bool = True  # the paper says its choice lowers error (so a negative delta agrees)
+
+    @property
+    def paper_claim(self) -> paper.Claim | None:
+        return paper.CLAIM.get(self.claim) if self.claim else None
+
+    @property
+    def paper_top1(self) -> float | None:
+        return self.paper_claim.top1 if self.paper_claim else None
+
+    @property
+    def paper_top5(self) -> float | None:
+        return self.paper_claim.top5 if self.paper_claim else None
+
+    @property
+    def paper_words(self) -> str:
+        return self.paper_claim.other if self.paper_claim and self.paper_claim.other else self.words
+
+
+ABLATIONS = (
+    Ablation("relu_vs_tanh", "relu_vs_tanh", "tanh instead of ReLU in every layer", "§3.1, Fig. 1",
+             {"model_options": {"activation": "tanh"}}),
+    Ablation("two_towers", "two_towers", "the one-GPU net (half the kernels in conv1-4, no groups) instead of two "
+             "towers", "§3.2", {"model_options": {"towers": 1}}),
+    Ablation("lrn", "lrn", "no local response normalisation", "§3.3", {"model_options": {"lrn": None}}),
+    Ablation("lrn_printed", None, "LRN with α as printed (no /n) instead of the authors' code (α/n)", "§3.3",
+             {"model_options": {"lrn": "printed"}}, words="the paper prints the formula; its code divides α by n",
+             expect_lower=False),
+    Ablation("lrn_caffe", None, "LRN with Caffe's k=1 instead of the paper's k=2", "§3.3",
+             {"model_options": {"lrn": "caffe"}}, words="k=2 in the paper; bvlc_alexnet runs with k=1",
+             expect_lower=False),
+    Ablation("lrn_beta", None, "LRN with the seed text's β=1.5 instead of the paper's β=0.75", "§3.3",
+             {"model_options": {"lrn_beta": paper.SEED_LRN_BETA}},
+             words="β=0.75 in the paper and the seed code; the seed text's 1.5 is an erratum", expect_lower=False),
+    Ablation("overlapping_pool", "overlapping_pool", "non-overlapping pooling (z=2, s=2) instead of z=3, s=2",
+             "§3.4", {"model_options": {"pool": "non-overlapping"}}),
+    Ablation("pca_colour", "pca_colour", "no PCA colour augmentation", "§4.1", {"pca_colour": False}),
+    Ablation("crops_flips", "crops_flips", "no random crops or flips (the centre crop only)", "§4.1",
+             {"crops_flips": False}),
+    Ablation("dropout", "dropout", "no dropout in fc6, fc7", "§4.2", {"model_options": {"dropout": 0.0}}),
+    Ablation("remove_conv3", "middle_conv", "conv3 removed", "§7", {"model_options": {"remove": "conv3"}}),
+    Ablation("remove_conv4", "middle_conv", "conv4 removed", "§7", {"model_options": {"remove": "conv4"}}),
+    Ablation("weight_decay", None, "no weight decay (0 instead of 5e-4)", "§5", {"weight_decay": 0.0},
+             words="weight decay is not merely a regularizer: it reduces the model's training error"),
+    Ablation("ten_crop", "ten_crop", "the centre crop instead of 10 crops at test time (same trained network)",
+             "§6", evaluation=True),
+)
+ABLATION = {a.name: a for a in ABLATIONS}
+
+# Presets for the CLI and the notebook.  quick: the whole table on real CIFAR-10 with the scaled network on a
+# 2-core CPU in about 30 minutes (1 seed); full: the 224 network on an ImageNet subset on a GPU.
+PRESETS = {
+    "smoke": dict(data="synthetic", scale="scaled", budget_epochs=1, budget_steps=2, seeds=(0,), limit=64,
+                  device="cpu"),
+    "quick": dict(data="cifar10", scale="scaled", budget_epochs=2, budget_steps=None, seeds=(0,), limit=None,
+                  device="auto"),
+    "full": dict(data="imagenet-subset", scale="full", budget_epochs=30, budget_steps=None, seeds=(0,),
+                 limit=None, device="auto"),
+}
+
+COLUMNS = ("ablation", "claim", "section", "change", "paper_top1", "paper_top5", "paper_words",
+           "measured_top1", "measured_top1_std", "measured_top5", "measured_top5_std", "n", "sign_agrees",
+           "data", "scale", "budget")
+
+
+def select(ablations=None) -> tuple[Ablation, ...]:
+    """The ablations named in ``ablations`` (names or claim names, a list or a comma-separated string); all when None."""
+    if ablations is None:
+        return ABLATIONS
+    if isinstance(ablations, str):
+        ablations = [a for a in ablations.split(",") if a.strip()]
+    chosen = []
+    for name in ablations:
+        if isinstance(name, Ablation):
+            chosen.append(name)
+            continue
+        name = name.strip()
+        matches = [a for a in ABLATIONS if name in (a.name, a.claim)]
+        if not matches:
+            raise ValueError(f"unknown ablation {name!r}; choose from {', '.join(ABLATION)} "
+                             f"(`alexnet-book ablate --list` describes them)")
+        chosen += [a for a in matches if a not in chosen]
+    if not chosen:
+        raise ValueError("no ablation selected; name at least one (e.g. --only lrn,dropout)")
+    return tuple(chosen)
+
+
+def variant_config(base, ablation: Ablation | None):
+    """The TrainConfig of one variant: ``base`` with the ablation's change applied (model_options merged)."""
+    import dataclasses
+
+    change = dict(ablation.change) if ablation is not None else {}
+    options = {**base.model_options, **change.pop("model_options", {})}
+    return dataclasses.replace(base, model_options=options, **change)
+
+
+def plan_runs(data: str = "auto", scale: str | None = "scaled", budget_epochs: int | None = 2,
+              budget_steps: int | None = None, seeds=(0,), device: str = "auto", ablations=None,
+              limit: int | None = None, base: dict | None = None) -> list[tuple[str, int, object]]:
+    """The runs an ablation table needs: (variant name, seed, TrainConfig), the baseline first for each seed.
+
+    ``base`` holds extra TrainConfig fields shared by every run (e.g. ``{"out_dir": "runs", "lr": 0.01}``).
+    Variants are trained without the 10-crop evaluation (only the baseline's is used, by ``ten_crop``).
+    """
+    from .train import TrainConfig
+
+    chosen = select(ablations)
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds:
+        raise ValueError("no seeds given; pass at least one, e.g. seeds=(0,)")
+    if budget_steps is not None and budget_steps <= 0:
+        raise ValueError(f"budget_steps must be a positive number of optimiser steps, not {budget_steps}")
+    if budget_steps is None and (budget_epochs is None or budget_epochs <= 0):
+        raise ValueError(f"budget_epochs must be a positive number of epochs, not {budget_epochs}")
+    if limit is not None and limit <= 0:
+        raise ValueError(f"limit must be a positive number of images per split, not {limit}")
+    fields = dict(data=data, scale=scale, limit=limit, device=device, max_steps=budget_steps)
+    if budget_epochs is not None:
+        fields["epochs"] = int(budget_epochs)
+    elif budget_steps is not None:
+        fields["epochs"] = 10**6  # the step budget stops the run
+    fields.update(base or {})
+    runs = []
+    for seed in seeds:
+        baseline = TrainConfig(**{**fields, "seed": seed})
+        runs.append((BASELINE, seed, baseline))
+        for a in chosen:
+            if not a.evaluation:
+                runs.append((a.name, seed, variant_config(baseline, a)))
+                runs[-1] = (a.name, seed, _without_ten_crop(runs[-1][2]))
+    return runs
+
+
+def _without_ten_crop(config):
+    import dataclasses
+
+    return dataclasses.replace(config, ten_crop=False) if getattr(config, "ten_crop", False) else config
+
+
+def budget_text(budget_epochs=None, budget_steps=None, limit=None) -> str:
+    """The budget in words: "2 epochs", "300 steps", with ", 1000 images/split" when limited."""
+    text = f"{budget_steps} steps" if budget_steps else f"{budget_epochs} epochs"
+    return text + (f", {limit} images/split" if limit else "")
+
+
+def _metric(metrics: dict, key: str) -> float:
+    value = metrics.get(key) if metrics else None
+    return float(value) if value is not None else math.nan
+
+
+def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "", scale: str = "",
+                   budget: str = ""):
+    """The table: one row per ablation, the paper's delta beside the measured one (mean ± std over seeds).
+
+    ``results`` maps (variant name, seed) to a run's final metrics (errors as fractions 0-1, as train reports
+    them).  delta = error(with the paper's choice) − error(without it), in percentage points; rows whose runs
+    have not finished yet have n = 0 and empty measurements.
+    """
+    import pandas as pd
+
+    rows = []
+    for a in select(ablations):
+        d1, d5 = [], []
+        for seed in seeds:
+            base = results.get((BASELINE, seed))
+            if base is None:
+                continue
+            if a.evaluation:  # 10 crops (the paper's choice) vs the centre crop, same network
+                with1, without1 = _metric(base, "val_top1_error_10crop"), _metric(base, "val_top1_error")
+                with5, without5 = _metric(base, "val_top5_error_10crop"), _metric(base, "val_top5_error")
+            else:
+                variant = results.get((a.name, seed))
+                if variant is None:
+                    continue
+                with1, without1 = _metric(base, "val_top1_error"), _metric(variant, "val_top1_error")
+                with5, without5 = _metric(base, "val_top5_error"), _metric(variant, "val_top5_error")
+            if math.isnan(with1) or math.isnan(without1):
+                continue
+            d1.append(100 * (with1 - without1))
+            d5.append(100 * (with5 - without5))
+        s1, s5 = pd.Series(d1, dtype=float), pd.Series(d5, dtype=float)
+        mean1 = s1.mean() if len(s1) else math.nan
+        rows.append(dict(
+            ablation=a.name, claim=a.claim or "", section=a.section, change=a.description,
+            paper_top1=a.paper_top1, paper_top5=a.paper_top5, paper_words=a.paper_words,
+            measured_top1=mean1, measured_top1_std=s1.std() if len(s1) > 1 else math.nan,
+            measured_top5=s5.mean() if len(s5) else math.nan, measured_top5_std=s5.std() if len(s5) > 1 else math.nan,
+            n=len(s1),
+            sign_agrees=(bool(mean1 < 0) if a.expect_lower and len(s1) else None),
+            data=data, scale=scale, budget=budget,
+        ))
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    table["paper_top1"] = table["paper_top1"].astype(float)
+    table["paper_top5"] = table["paper_top5"].astype(float)
+    table["sign_agrees"] = table["sign_agrees"].astype(object)
+    return table
+
+
+def cached_results(runs, store=None) -> dict:
+    """The finished runs among ``runs`` (from ``plan_runs``) found in the results store: {(variant, seed): metrics}."""
+    store = _store(store)
+    found = {}
+    for name, seed, config in runs:
+        row = store.find(config.hash())
+        if row is not None:
+            found[(name, seed)] = _row_metrics(row)
+    return found
+
+
+def _row_metrics(row: dict) -> dict:
+    """A results-store row's final metrics (nested under "metrics" or flat)."""
+    return dict(row.get("metrics") or row)
+
+
+def _store(store):
+    from .runs import ResultsStore
+
+    if store is None:
+        return ResultsStore()
+    if isinstance(store, (str, Path)):
+        return ResultsStore(store)
+    return store
+
+
+def run_ablations(data: str = "auto", scale: str | None = "scaled", budget_epochs: int | None = 2,
+                  budget_steps: int | None = None, seeds=(0,), device: str = "auto", ablations=None,
+                  limit: int | None = None, store=None, progress: bool = True, on_update=None, *,
+                  base: dict | None = None, train_fn=None, on_run=None, reuse: bool = True):
+    """Train the baseline and every variant for each seed, and return the ablation table (§3.1–§7).
+
+    A run already in the results store (same config hash) is read from it, not repeated (``reuse=False``
+    hands every run to the trainer); the others go through ``train.train`` (or ``train_fn``, same
+    signature, for tests and widgets), which resumes an interrupted run from its checkpoint: calling this
+    again after an interruption picks up where it stopped.  ``on_update(table)`` is called
+    after each finished run; ``on_run(i, n, name, seed, result)`` too, for progress displays.
+    Budget: ``budget_epochs`` epochs, or ``budget_steps`` optimiser steps when given.
+    """
+    from tqdm.auto import tqdm
+
+    if train_fn is None:
+        from .train import train as train_fn
+    chosen = select(ablations)
+    runs = plan_runs(data, scale, budget_epochs, budget_steps, seeds, device, chosen, limit, base)
+    store = _store(store)
+    seeds = tuple(int(s) for s in seeds)
+    meta = dict(data=data, scale=scale or "", budget=budget_text(budget_epochs, budget_steps, limit))
+    results = {}
+    bar = tqdm(runs, desc="ablation runs", unit="run", disable=not progress)
+    for i, (name, seed, config) in enumerate(bar, start=1):
+        bar.set_postfix_str(f"{name} seed {seed}")
+        row = store.find(config.hash()) if reuse else None
+        if row is not None:  # finished before: its metrics are all the table needs
+            result = SimpleNamespace(config=config, metrics=_row_metrics(row), reused=True)
+        else:
+            result = train_fn(config, progress=progress, store=store)
+        results[(name, seed)] = dict(result.metrics)
+        if on_run is not None:
+            on_run(i, len(runs), name, seed, result)
+        if on_update is not None:
+            on_update(ablation_table(results, chosen, seeds, **meta))
+    bar.close()
+    return ablation_table(results, chosen, seeds, **meta)
+
+
+# --- export -------------------------------------------------------------------------------------------------
+
+def _number(x, std=None, signed=True) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    text = f"{x:+.1f}" if signed else f"{x:.1f}"
+    if std is not None and not (isinstance(std, float) and math.isnan(std)):
+        text += f" ± {std:.1f}"
+    return text.replace("-", "−")
+
+
+def display_table(table):
+    """The table as the reader sees it: paper and measured deltas (mean ± std) as text, in percentage points."""
+    import pandas as pd
+
+    def paper_text(r):
+        numbers = " / ".join(t for t in (_number(r.paper_top1), _number(r.paper_top5)) if t)
+        return numbers or r.paper_words
+
+    def agrees(value):
+        return {True: "yes", False: "no"}.get(value, "")
+
+    return pd.DataFrame({
+        "ablation": table["ablation"], "section": table["section"], "without the paper's choice": table["change"],
+        "paper Δ top-1 / top-5": [paper_text(r) for r in table.itertuples()],
+        "measured Δ top-1": [_number(m, s) for m, s in zip(table["measured_top1"], table["measured_top1_std"])],
+        "measured Δ top-5": [_number(m, s) for m, s in zip(table["measured_top5"], table["measured_top5_std"])],
+        "n": table["n"], "sign agrees": [agrees(v) for v in table["sign_agrees"]],
+    })
+
+
+def to_markdown(table) -> str:
+    """A GitHub Markdown table of ``display_table(table)``."""
+    shown = display_table(table)
+    cells = [[str(c).replace("|", "\\|") for c in row] for row in shown.itertuples(index=False)]
+    lines = ["| " + " | ".join(shown.columns) + " |", "|" + "---|" * len(shown.columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    return "\n".join(lines) + "\n"
+
+
+def _latex_escape(text: str) -> str:
+    out = []
+    for ch in str(text):
+        out.append({"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+                    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
+                    "±": r"$\pm$", "−": "$-$", "→": r"$\to$", "α": r"$\alpha$", "β": r"$\beta$",
+                    "×": r"$\times$", "§": r"\S{}", "ε": r"$\epsilon$"}.get(ch, ch))
+    return "".join(out)
+
+
+def to_latex(table, caption: str = "The paper's ablations, measured (delta in percentage points).") -> str:
+    """A LaTeX ``table`` of ``display_table(table)`` (booktabs rules; no jinja2 needed)."""
+    shown = display_table(table)
+    lines = [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{ll p{4.5cm} p{3cm} r r r l}",
+             r"\toprule", " & ".join(_latex_escape(c) for c in shown.columns) + r" \\", r"\midrule"]
+    lines += [" & ".join(_latex_escape(c) for c in row) + r" \\" for row in shown.itertuples(index=False)]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\caption{" + _latex_escape(caption) + "}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def machine_description() -> str:
+    """This machine in a few words (``runs.machine``) and the torch version."""
+    import torch
+
+    from .runs import machine
+
+    return f"{machine()}, torch {torch.__version__}"
+
+
+def save_csv(table, path, *, command: str | None = None, configuration: dict | None = None,
+             wall_s: float | None = None) -> Path:
+    """Write the table as CSV with commented header lines: machine, date, configuration, command (atomically)."""
+    path = Path(path)
+    head = {
+        "alexnet-book ablations": "delta = error(with the paper's choice) - error(without it), percentage points",
+        "command": command or "",
+        "machine": machine_description(),
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "configuration": json.dumps(configuration or {}, sort_keys=True, default=str),
+    }
+    if wall_s is not None:
+        head["wall_s"] = f"{wall_s:.0f}"
+    buffer = io.StringIO()
+    for key, value in head.items():
+        buffer.write(f"# {key}: {value}\n")
+    table.to_csv(buffer, index=False, lineterminator="\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_text(path, buffer.getvalue())
+    return path
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    from .runs import atomic_write_text
+
+    atomic_write_text(path, text)
+
+
+def load_csv(path):
+    """Read a table written by ``save_csv``; its header lines land in ``table.attrs`` (machine, date, command...)."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; produce it with `alexnet-book ablate --quick --out {path}`")
+    lines = path.read_text().splitlines(keepends=True)
+    meta, start = {}, 0
+    while start < len(lines) and lines[start].startswith("# "):
+        key, _, value = lines[start][2:].rstrip("\n").partition(": ")
+        meta[key] = value
+        start += 1
+    try:
+        table = pd.read_csv(io.StringIO("".join(lines[start:])))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ValueError(f"{path} is not an ablation table ({err}); regenerate it with `alexnet-book ablate`") from None
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path} lacks columns {missing}; regenerate it with `alexnet-book ablate`")
+    table["sign_agrees"] = table["sign_agrees"].map({True: True, False: False, "True": True, "False": False})
+    table = table.astype({"sign_agrees": object}).where(table.notna(), None)
+    for column in ("paper_top1", "paper_top5", "measured_top1", "measured_top1_std", "measured_top5",
+                   "measured_top5_std"):
+        table[column] = table[column].astype(float)
+    for column in ("claim", "paper_words", "data", "scale", "budget"):
+        table[column] = table[column].fillna("")
+    table.attrs.update(meta)
+    return table
+
+
+def plot_ablations(table, ax=None):
+    """Horizontal bars: the measured top-1 delta (± std over seeds) beside the paper's, per ablation."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .figures import book_style
+
+    with book_style():
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(table) + 1.2))
+        else:
+            fig = ax.figure
+        y = np.arange(len(table))[::-1]
+        paper_top1 = table["paper_top1"].astype(float).to_numpy()
+        measured = table["measured_top1"].astype(float).to_numpy()
+        std = np.nan_to_num(table["measured_top1_std"].astype(float).to_numpy())
+        ax.barh(y + 0.2, np.nan_to_num(paper_top1), height=0.38, color="#bbbbbb", label="paper")
+        ax.barh(y - 0.2, np.nan_to_num(measured), height=0.38, xerr=std, color="#1f77b4",
+                label="measured", error_kw={"elinewidth": 0.8})
+        for yi, p, m in zip(y, paper_top1, measured):
+            if np.isnan(p):
+                ax.text(0, yi + 0.2, " (paper: words only)", va="center", fontsize=6, color="#777777")
+            if np.isnan(m):
+                ax.text(0, yi - 0.2, " (not run)", va="center", fontsize=6, color="#777777")
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_yticks(y, table["ablation"])
+        ax.set_xlabel("Δ top-1 error, percentage points (with − without the paper's choice; < 0: the choice helps)")
+        title = "Ablations: paper vs measured"
+        if len(table) and table["data"].iloc[0]:
+            title += f" ({table['data'].iloc[0]} {table['scale'].iloc[0]}, {table['budget'].iloc[0]})"
+        ax.set_title(title)
+        ax.legend(loc="lower right")
+    return fig
+
+
+def export(table, stem, *, command=None, configuration=None, wall_s=None, figure: bool = True) -> list[Path]:
+    """Write ``stem``.csv (with its header), .md and .tex, and the figure through ``figures.save_figure``."""
+    import matplotlib.pyplot as plt
+
+    stem = Path(stem)
+    stem = stem.with_suffix("") if stem.suffix in (".csv", ".md", ".tex") else stem
+    paths = [save_csv(table, stem.with_suffix(".csv"), command=command, configuration=configuration, wall_s=wall_s)]
+    for suffix, text in ((".md", to_markdown(table)), (".tex", to_latex(table))):
+        _atomic_write_text(stem.with_suffix(suffix), text)
+        paths.append(stem.with_suffix(suffix))
+    if figure:
+        from .figures import save_figure
+
+        fig = plot_ablations(table)
+        data = table["data"].iloc[0] if len(table) else None
+        paths += save_figure(fig, f"ablations_{stem.name}", caption="Measured vs claimed top-1 error deltas of "
+                             "the paper's ablations (negative: the paper's choice helps).", data=data,
+                             notebook="06_ablations")
+        plt.close(fig)
+    return paths
+
+
+# --- Tables 1 and 2 ---------------------------------------------------------------------------------------------
+
+def paper_tables(store=None, *, runs: str = "baseline") -> dict:
+    """Tables 1 and 2 (§6) in the paper's format -- top-1/top-5 error in % -- with the published reproductions
+    (PAPER.md §6) and the reader's finished runs from the results store beneath the paper's rows.
+
+    ``runs``: "baseline" shows only the reader's runs of the paper's network with the paper's recipe (no
+    ablation change); "all" every finished run; "none" no runs.  Returns {"table1": DataFrame, "table2": DataFrame}.
+    """
+    import pandas as pd
+
+    t1 = [dict(model=m, source="paper", data="ILSVRC-2010 test", top1=a, top5=b) for m, a, b in paper.TABLE1]
+    t1.insert(2, dict(model="CNN (no 10-patch averaging)", source="paper", data="ILSVRC-2010 test",
+                      top1=paper.TABLE1_CNN_NO_10_PATCH[0], top5=paper.TABLE1_CNN_NO_10_PATCH[1]))
+    t2 = [dict(model=m, source="paper", data="ILSVRC-2012", top1_val=a, top5_val=b, top5_test=c)
+          for m, a, b, c in paper.TABLE2]
+    for name, top1, top5, note in paper.REPRODUCTIONS:
+        if "2010" in note:
+            t1.append(dict(model=name, source="reproduction", data=note, top1=top1, top5=top5))
+        else:
+            t2.append(dict(model=name, source="reproduction", data=note, top1_val=top1, top5_val=top5,
+                           top5_test=None))
+    if runs != "none":
+        for row in your_runs(store, baseline_only=(runs == "baseline")):
+            t1.append(dict(model=row["model"], source="your run", data=row["data"] + ", 10 crops",
+                           top1=row["top1_10crop"], top5=row["top5_10crop"]))
+            t2.append(dict(model=row["model"], source="your run", data=row["data"] + ", centre crop",
+                           top1_val=row["top1"], top5_val=row["top5"], top5_test=None))
+    table1 = pd.DataFrame(t1, columns=["model", "source", "data", "top1", "top5"])
+    table2 = pd.DataFrame(t2, columns=["model", "source", "data", "top1_val", "top5_val", "top5_test"])
+    table1 = table1.rename(columns={"top1": "top-1 (%)", "top5": "top-5 (%)"})
+    table2 = table2.rename(columns={"top1_val": "top-1 val (%)", "top5_val": "top-5 val (%)",
+                                    "top5_test": "top-5 test (%)"})
+    for t in (table1, table2):
+        for c in t.columns[3:]:
+            t[c] = t[c].astype(float).round(1)
+    return {"table1": table1, "table2": table2}
+
+
+def your_runs(store=None, *, baseline_only: bool = True) -> list[dict]:
+    """The reader's finished runs in the results store as error rates in %: model, data, top1, top5 (+ 10 crops)."""
+    try:
+        rows = _store(store).table()
+    except FileNotFoundError:
+        return []
+    out = []
+    for row in rows.to_dict("records"):
+        config = row.get("config") or {}
+        if isinstance(config, str):
+            config = json.loads(config)
+        metrics = _row_metrics(row)
+        if baseline_only and not _is_paper_recipe(config):
+            continue
+        top1, top5 = _metric(metrics, "val_top1_error"), _metric(metrics, "val_top5_error")
+        if math.isnan(top1):
+            continue
+        model = config.get("model", "alexnet")
+        options = config.get("model_options") or {}
+        label = f"{model} {config.get('scale') or ''}".strip()
+        if options:
+            label += " (" + ", ".join(f"{k}={v}" for k, v in sorted(options.items())) + ")"
+        budget = budget_text(config.get("epochs"), config.get("max_steps"), config.get("limit"))
+        out.append(dict(model=f"{label}, {budget}, seed {config.get('seed', 0)}",
+                        data=str(row.get("data") or config.get("data", "")),
+                        top1=100 * top1, top5=100 * top5,
+                        top1_10crop=100 * _metric(metrics, "val_top1_error_10crop"),
+                        top5_10crop=100 * _metric(metrics, "val_top5_error_10crop")))
+    return out
+
+
+def _is_paper_recipe(config: dict) -> bool:
+    """A run of the paper's network with the paper's recipe: no ablation's change applied."""
+    from .train import TrainConfig
+
+    default = TrainConfig()
+    if config.get("model", "alexnet") != "alexnet" or (config.get("model_options") or {}):
+        return False
+    for name in ("crops_flips", "pca_colour", "weight_decay", "momentum", "batch_size"):
+        if name in config and config[name] != getattr(default, name):
+            return False
+    return True
+
+
+# --- CLI ----------------------------------------------------------------------------------------------------------
+
+def cli_main(argv: list[str]) -> int:
+    """``alexnet-book ablate``: re-run the paper's ablations and write the table (CSV, Markdown, LaTeX, figure)."""
+    parser = argparse.ArgumentParser(
+        prog="alexnet-book ablate",
+        description="Re-run the paper's ablations (§3.1-§7): the baseline and one run per variant and seed, "
+                    "reusing finished runs from the results store and resuming interrupted ones. Delta = "
+                    "error(with the paper's choice) - error(without it), in percentage points: the paper's "
+                    "claims are negative.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    preset = parser.add_mutually_exclusive_group()
+    preset.add_argument("--quick", action="store_true",
+                        help=f"the whole table on real CIFAR-10, scaled network, 1 seed, about 30 min on 2 CPU "
+                             f"cores: {PRESETS['quick']}")
+    preset.add_argument("--full", action="store_true",
+                        help=f"the 224 network on an ImageNet subset on a GPU: {PRESETS['full']}")
+    preset.add_argument("--smoke", action="store_true",
+                        help=f"seconds of compute on synthetic data, to check the plumbing: {PRESETS['smoke']}")
+    parser.add_argument("--data", default=None, help="data set name for load_dataset (cifar10, imagenet-subset, "
+                        "imagenette, synthetic, auto); default: the preset's, else auto")
+    parser.add_argument("--scale", choices=("scaled", "full"), default=None,
+                        help="network scale: scaled (32 px, CPU track) or full (224 px, the paper's)")
+    parser.add_argument("--epochs", type=int, default=None, help="budget in epochs per run")
+    parser.add_argument("--steps", type=int, default=None, help="budget in optimiser steps per run (overrides --epochs)")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many images per split (smoke tests)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds; the table shows mean ± std")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated ablations or claim names (default: all; see --list)")
+    parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:1, mps")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                        help="extra TrainConfig field shared by every run, e.g. --set lr=0.02 (JSON values)")
+    parser.add_argument("--store", default=None, help="results store (JSONL) to reuse finished runs from")
+    parser.add_argument("--out", default=None,
+                        help="write the table here (.csv with machine/date/command header; .md, .tex and the "
+                             "figure beside it); the CSV is rewritten after every finished run")
+    parser.add_argument("--no-figure", action="store_true", help="do not draw the figure with --out")
+    parser.add_argument("--list", action="store_true", help="list the ablations and the paper's numbers, then exit")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+
+    if args.list:
+        for a in ABLATIONS:
+            numbers = " / ".join(t for t in (_number(a.paper_top1), _number(a.paper_top5)) if t) or a.paper_words
+            print(f"{a.name:<17} {a.section:<13} {a.description}  [paper: {numbers}]")
+        return 0
+    name = "quick" if args.quick else "full" if args.full else "smoke" if args.smoke else None
+    settings = dict(PRESETS[name]) if name else dict(data="auto", scale="scaled", budget_epochs=2,
+                                                     budget_steps=None, seeds=(0,), limit=None, device="auto")
+    for key, value in (("data", args.data), ("scale", args.scale), ("budget_epochs", args.epochs),
+                       ("budget_steps", args.steps), ("limit", args.limit), ("device", args.device)):
+        if value is not None:
+            settings[key] = value
+    if args.seeds is not None:
+        settings["seeds"] = tuple(args.seeds)
+    base = {}
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"alexnet-book ablate: --set {item!r} must be FIELD=VALUE, e.g. --set lr=0.02", file=sys.stderr)
+            return 2
+        try:
+            base[key] = json.loads(value)
+        except json.JSONDecodeError:
+            base[key] = value
+    command = "alexnet-book ablate " + " ".join(shlex.quote(a) for a in argv)
+    configuration = {**settings, "base": base, "ablations": args.only or "all"}
+    start = time.time()
+
+    def write(table):
+        if args.out:
+            save_csv(table, args.out, command=command, configuration=configuration, wall_s=time.time() - start)
+
+    try:
+        table = run_ablations(**settings, ablations=args.only, store=args.store, progress=not args.no_progress,
+                              on_update=write, base=base)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"alexnet-book ablate: {err}", file=sys.stderr)
+        return 2
+    wall = time.time() - start
+    print(display_table(table).to_string(index=False))
+    print(f"wall time {wall:.0f} s")
+    if args.out:
+        paths = export(table, args.out, command=command, configuration=configuration, wall_s=wall,
+                       figure=not args.no_figure)
+        print("wrote " + ", ".join(str(p) for p in paths))
+    return 0

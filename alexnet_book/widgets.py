@@ -1,0 +1,190 @@
+"""Interactive panels for the notebooks: re-run the paper's ablations (§3.1–§7) and watch the table fill in.
+
+``AblationPanel()`` is an ipywidgets box: pick the data set and scale, the budget, the seeds and the
+ablations, press Run.  Runs go through ``ablations.run_ablations`` (so finished runs are reused from the
+results store and interrupted ones resume); the progress bar, the table and the chart update as each run
+finishes, and runs already in the store are shown as soon as the panel is displayed.  A bad choice shows a
+one-line message in the panel instead of a traceback.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+
+import ipywidgets as W
+
+from . import ablations as ab
+
+DATA_SETS = ("cifar10", "synthetic", "imagenet-subset", "imagenette", "imagewoof", "imagenet", "auto")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """Seeds typed as "0 1 2" or "0, 1, 2" (or a range "0-4") -> (0, 1, 2)."""
+    text = str(text).strip()
+    seeds: list[int] = []
+    for item in filter(None, re.split(r"[\s,]+", text)):
+        match = re.fullmatch(r"(\d+)-(\d+)", item)
+        if match:
+            lo, hi = int(match[1]), int(match[2])
+            if hi < lo:
+                raise ValueError(f"seed range {item!r} runs backwards; write it low-high, e.g. 0-4")
+            seeds += range(lo, hi + 1)
+        elif re.fullmatch(r"\d+", item):
+            seeds.append(int(item))
+        else:
+            raise ValueError(f"seeds must be whole numbers separated by spaces or commas (e.g. '0 1 2'); "
+                             f"could not read {item!r}")
+    if not seeds:
+        raise ValueError("type at least one seed, e.g. '0' or '0 1 2'")
+    return tuple(dict.fromkeys(seeds))
+
+
+class AblationPanel(W.VBox):
+    """Choose data, scale, budget, seeds and ablations; Run; the table and chart fill in as runs finish (§3.1–§7).
+
+    ``train_fn`` replaces ``train.train`` (tests inject a fast fake); ``store`` is the results store (a path or
+    a ``runs.ResultsStore``); ``check_data(name)`` raises ``FileNotFoundError`` when a data set is missing
+    (default: ``data.find_dataset`` when the data module provides it).  Other keywords set the initial values.
+    """
+
+    def __init__(self, *, train_fn=None, store=None, check_data=None, data: str = "cifar10", scale: str = "scaled",
+                 epochs: int = 2, steps: int = 0, limit: int = 0, seeds: str = "0", ablations=None,
+                 device: str = "auto", base: dict | None = None):
+        self.train_fn, self.store, self.base = train_fn, store, base
+        self.check_data = check_data if check_data is not None else _default_check_data
+        style = {"description_width": "7em"}
+        self.data = W.Dropdown(options=DATA_SETS if data in DATA_SETS else (data, *DATA_SETS), value=data,
+                               description="data set", style=style)
+        self.scale = W.Dropdown(options=("scaled", "full"), value=scale, description="scale", style=style)
+        self.epochs = W.IntText(value=epochs, description="epochs", style=style)
+        self.steps = W.IntText(value=steps, description="steps (0: epochs)", style=style)
+        self.limit = W.IntText(value=limit, description="images (0: all)", style=style)
+        self.seeds = W.Text(value=str(seeds), description="seeds", placeholder="0 1 2", style=style)
+        self.device = W.Dropdown(options=DEVICES, value=device, description="device", style=style)
+        self.ablations = W.SelectMultiple(
+            options=[(f"{a.name} ({a.section})", a.name) for a in ab.ABLATIONS],
+            value=tuple(a.name for a in ab.select(ablations)), rows=min(len(ab.ABLATIONS), 14),
+            description="ablations", style=style, layout=W.Layout(width="28em"))
+        self.run_button = W.Button(description="Run", button_style="primary", icon="play",
+                                   tooltip="train the baseline and the chosen variants (finished runs are reused)")
+        self.progress = W.IntProgress(value=0, min=0, max=1, description="runs", style=style)
+        self.status = W.Label(value="")
+        self.message = W.HTML(value="")
+        self.table = W.HTML(value="")
+        self.chart = W.Output()
+        self.last_table = None
+        controls = W.HBox([W.VBox([self.data, self.scale, self.epochs, self.steps, self.limit, self.seeds,
+                                   self.device]), self.ablations])
+        super().__init__([controls, W.HBox([self.run_button, self.progress, self.status]), self.message,
+                          self.table, self.chart])
+        self.run_button.on_click(self.run)
+        for control in (self.data, self.scale, self.epochs, self.steps, self.limit, self.seeds, self.ablations):
+            control.observe(self._changed, names="value")
+        self.show_cached()
+
+    # --- reading the choices ---------------------------------------------------------------------------------
+    def settings(self) -> dict:
+        """The chosen settings as ``run_ablations`` keywords; a ValueError with one clear line when invalid."""
+        if not self.ablations.value:
+            raise ValueError("select at least one ablation in the list (ctrl/shift-click to choose several)")
+        epochs, steps, limit = int(self.epochs.value), int(self.steps.value), int(self.limit.value)
+        if steps < 0 or epochs < 0 or limit < 0:
+            raise ValueError("epochs, steps and images must not be negative")
+        if steps == 0 and epochs == 0:
+            raise ValueError("the budget is 0: set epochs (or steps) to at least 1")
+        seeds = parse_seeds(self.seeds.value)
+        return dict(data=self.data.value, scale=self.scale.value, budget_epochs=epochs or None,
+                    budget_steps=steps or None, seeds=seeds, device=self.device.value,
+                    ablations=list(self.ablations.value), limit=limit or None)
+
+    def _changed(self, change=None):
+        self.show_cached()
+
+    # --- showing ---------------------------------------------------------------------------------------------
+    def show_message(self, text: str, kind: str = "error") -> None:
+        colour = {"error": "#b00020", "info": "#333333", "done": "#1b5e20"}[kind]
+        self.message.value = f'<span style="color:{colour}">{html.escape(text)}</span>' if text else ""
+
+    def show_table(self, table) -> None:
+        """Put the table (HTML) and the chart (a matplotlib figure as PNG) into the panel."""
+        import matplotlib.pyplot as plt
+
+        self.last_table = table
+        self.table.value = ab.display_table(table).to_html(index=False, border=0, classes="ablation-table")
+        fig = ab.plot_ablations(table)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=90)
+        plt.close(fig)
+        png = base64.b64encode(buffer.getvalue()).decode()
+        self.chart.outputs = ({"output_type": "display_data", "metadata": {},
+                               "data": {"image/png": png, "text/plain": "<ablation chart>"}},)
+
+    def show_cached(self) -> int:
+        """Show the runs of the current choices already in the results store; returns how many were found."""
+        try:
+            s = self.settings()
+            runs = ab.plan_runs(**s, base=self.base)
+            found = ab.cached_results(runs, self.store)
+        except Exception:  # a half-typed choice, or no store yet: say so only when the reader presses Run
+            self.status.value = ""
+            return 0
+        self.progress.max, self.progress.value = len(runs), len(found)
+        self.status.value = f"{len(found)} of {len(runs)} runs in the results store"
+        if found:
+            self.show_table(ab.ablation_table(found, s["ablations"], s["seeds"], data=s["data"], scale=s["scale"],
+                                              budget=ab.budget_text(s["budget_epochs"], s["budget_steps"],
+                                                                    s["limit"])))
+        else:
+            self.table.value = ""
+            self.chart.outputs = ()
+        return len(found)
+
+    # --- running ---------------------------------------------------------------------------------------------
+    def run(self, button=None):
+        """Run the chosen ablations (the Run button): progress, table and chart update after every run."""
+        try:
+            s = self.settings()
+            self.check_data(s["data"])
+            runs = ab.plan_runs(**s, base=self.base)
+        except (ValueError, FileNotFoundError) as err:
+            self.show_message(str(err))
+            return None
+        self.show_message("")
+        self.progress.max, self.progress.value = len(runs), 0
+        self.progress.bar_style = ""
+        self.status.value = f"0 of {len(runs)} runs"
+        self.run_button.disabled = True
+
+        def on_run(i, n, name, seed, result):
+            self.progress.value = i
+            how = "reused" if getattr(result, "reused", False) else "trained"
+            self.status.value = f"{i} of {n} runs: {name} seed {seed} ({how})"
+
+        try:
+            table = ab.run_ablations(**s, store=self.store, progress=False, on_update=self.show_table,
+                                     base=self.base, train_fn=self.train_fn, on_run=on_run)
+        except KeyboardInterrupt:
+            self.show_message("interrupted: press Run again to pick up where it stopped", "info")
+            return None
+        except Exception as err:  # the panel shows one line, never a traceback
+            self.progress.bar_style = "danger"
+            self.show_message(f"{type(err).__name__}: {err}")
+            return None
+        finally:
+            self.run_button.disabled = False
+        self.progress.bar_style = "success"
+        self.show_table(table)
+        self.show_message(f"done: {len(runs)} runs", "done")
+        return table
+
+
+def _default_check_data(name: str) -> None:
+    """Raise FileNotFoundError when the data set cannot be found (via data.find_dataset when it exists)."""
+    try:
+        from .data import find_dataset
+    except ImportError:
+        return
+    find_dataset(name)
