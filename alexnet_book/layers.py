@@ -230,3 +230,18 @@ def dropout(x: torch.Tensor, p: float = paper.DROPOUT, training: bool = True,
         return torch.zeros_like(x)
     keep = torch.rand(x.shape, generator=generator, device=x.device) >= p
     return x * keep.to(x.dtype) / (1.0 - p)
+
+
+def max_abs_difference(ours, theirs, *inputs: torch.Tensor, seed: int = 0) -> dict[str, float]:
+    """Largest |ours − theirs| over the outputs and over the gradients of every floating-point input.
+
+    Both functions run on their own copies of ``inputs`` and back-propagate the same random upstream
+    gradient; this is how notebooks/01_layers.ipynb sets each from-scratch layer (§3.1–3.4, §4.2) beside torch.
+    """
+    copies = [[t.detach().clone().requires_grad_(t.is_floating_point()) for t in inputs] for _ in range(2)]
+    y_ours, y_theirs = ours(*copies[0]), theirs(*copies[1])
+    upstream = torch.randn(y_ours.shape, generator=torch.Generator().manual_seed(seed)).to(y_ours)
+    (y_ours * upstream).sum().backward()
+    (y_theirs * upstream).sum().backward()
+    gradients = [(a.grad - b.grad).abs().max().item() for a, b in zip(*copies) if a.requires_grad]
+    return {"output": (y_ours - y_theirs).abs().max().item(), "gradient": max(gradients, default=0.0)}

@@ -300,3 +300,13 @@ def test_public_names():
     import alexnet_book
     for name in ("conv2d", "relu", "tanh", "local_response_norm", "overlapping_pool", "dropout", "LocalResponseNorm"):
         assert getattr(alexnet_book, name) is getattr(layers, name)
+
+
+def test_max_abs_difference_sees_output_and_gradient_differences():
+    x = torch.randn(3, 4, dtype=D)
+    same = layers.max_abs_difference(layers.relu, torch.relu, x)
+    assert same == {"output": 0.0, "gradient": 0.0}
+    shifted = layers.max_abs_difference(lambda t: t + 1, lambda t: t, x)
+    assert shifted["output"] == pytest.approx(1.0) and shifted["gradient"] == 0.0
+    doubled = layers.max_abs_difference(lambda t: 2 * t, lambda t: t, torch.ones(2, 2, dtype=D))
+    assert doubled["output"] == pytest.approx(1.0) and doubled["gradient"] > 0
