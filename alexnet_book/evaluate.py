@@ -1,0 +1,149 @@
+"""Evaluation (§6): top-1 and top-5 error, on the centre crop or averaged over 10 crops.
+
+The paper reports error rates: "top-5 error rate is the fraction of test images for which the correct label is
+not among the five labels considered most probable by the model".  At test time "the network makes a
+prediction by extracting five 224×224 patches (the four corner patches and the center patch) as well as their
+horizontal reflections ..., and averaging the predictions made by the network's softmax layer on the ten
+patches" (§4.1).  Here both are reported, with accuracy (1 − error) alongside for comparison with
+torchvision-style numbers.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+
+import torch
+import torch.nn.functional as F
+
+from .augment import centre_batch, ten_crop_batch
+
+
+def topk_correct(scores: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> dict[int, int]:
+    """How many rows have their label among the k highest scores, for each k (k capped at the class count)."""
+    top = scores.topk(min(max(ks), scores.shape[1]), dim=1).indices
+    hit = top == labels.view(-1, 1)
+    return {k: int(hit[:, :k].any(dim=1).sum()) for k in ks}
+
+
+def topk_errors(logits: torch.Tensor, labels: torch.Tensor, ks=(1, 5)) -> dict:
+    """Top-k error and accuracy of one batch of scores (logits or probabilities; only their order matters)."""
+    n = len(labels)
+    correct = topk_correct(logits, labels, ks)
+    out = {}
+    for k in ks:
+        out[f"top{k}_error"] = 1.0 - correct[k] / n
+        out[f"top{k}_accuracy"] = correct[k] / n
+    out["n"] = n
+    return out
+
+
+def ten_crop_probabilities(model, crops: torch.Tensor) -> torch.Tensor:
+    """§4.1: the softmax averaged over the ten patches of each image; ``crops`` is (N, 10, 3, S, S)."""
+    n, views = crops.shape[:2]
+    logits = model(crops.flatten(0, 1).contiguous()).float()
+    return F.softmax(logits, dim=1).view(n, views, -1).mean(dim=1)
+
+
+def evaluate(model, images, mean_image, crop, *, ten_crop=False, batch_size=256, device=None, progress=False,
+             input_scale: float | None = None, precision: torch.dtype | None = None) -> dict:
+    """Top-1/top-5 error of ``model`` on an ``ImageArrays`` split, centre crop or 10 crops (§6, §4.1).
+
+    Returns {"top1_error", "top5_error", "top1_accuracy", "top5_accuracy", "n", "loss", "top1_correct",
+    "top5_correct"}; errors are fractions (0-1).  ``loss`` is the mean cross-entropy of the (averaged)
+    prediction.  ``input_scale`` multiplies the mean-subtracted input (default: ``model.input_scale`` when
+    set by ``train``, else 1); ``precision`` an autocast dtype (e.g. torch.bfloat16) or None for fp32.
+    """
+    if device is None:
+        device = next(model.parameters()).device
+    device = torch.device(device)
+    if input_scale is None:
+        input_scale = getattr(model, "input_scale", 1.0)
+    was_training = model.training
+    model.eval()
+    n = len(images.labels)
+    correct = {1: 0, 5: 0}
+    loss_sum = 0.0
+    autocast = (torch.autocast(device.type, dtype=precision) if precision is not None
+                else contextlib.nullcontext())
+    starts = range(0, n, batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="10-crop eval" if ten_crop else "eval", unit="batch", leave=False,
+                      file=sys.stdout)
+    try:
+        with torch.no_grad(), autocast:
+            for start in starts:
+                pixels = images.images[start:start + batch_size]
+                labels = images.labels[start:start + batch_size].to(device)
+                if ten_crop:
+                    crops = ten_crop_batch(pixels, mean_image, crop, device=device) * input_scale
+                    probabilities = ten_crop_probabilities(model, crops)
+                else:
+                    x = (centre_batch(pixels, mean_image, crop, device=device) * input_scale).contiguous()
+                    probabilities = F.softmax(model(x).float(), dim=1)
+                for k, c in topk_correct(probabilities, labels, (1, 5)).items():
+                    correct[k] += c
+                loss_sum += float(F.nll_loss(probabilities.clamp_min(1e-30).log(), labels, reduction="sum"))
+    finally:
+        model.train(was_training)
+    return {"top1_error": 1.0 - correct[1] / max(n, 1), "top5_error": 1.0 - correct[5] / max(n, 1),
+            "top1_accuracy": correct[1] / max(n, 1), "top5_accuracy": correct[5] / max(n, 1), "n": n,
+            "loss": loss_sum / max(n, 1), "top1_correct": correct[1], "top5_correct": correct[5]}
+
+
+def shard(images, rank: int, world_size: int):
+    """Rank ``rank``'s contiguous share of a split, so that every sample is scored by exactly one process."""
+    n = len(images.labels)
+    lo, hi = rank * n // world_size, (rank + 1) * n // world_size
+    return dataclasses.replace(images, images=images.images[lo:hi], labels=images.labels[lo:hi])
+
+
+def cli_main(argv: list[str]) -> int:
+    """``alexnet-book evaluate --checkpoint PATH [--ten-crop]``: top-1/top-5 error of a trained network (§6)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="alexnet-book evaluate",
+        description="Top-1/top-5 error (§6) of a network saved by `alexnet-book train`, on the centre crop "
+                    "and optionally averaged over 10 crops (§4.1). The data set, scale and model come from "
+                    "the configuration stored in the checkpoint unless overridden.")
+    parser.add_argument("--checkpoint", required=True,
+                        help="a run's checkpoint.pt or model-<hash>.pt (written by alexnet-book train)")
+    parser.add_argument("--ten-crop", action="store_true",
+                        help="also report the 10-crop error: 4 corners + centre and their flips, softmax averaged")
+    parser.add_argument("--data", default=None, help="data set name (default: the one the network was trained on)")
+    parser.add_argument("--root", default=None, help="data set folder (default: the training run's)")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate on at most this many images")
+    parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default 256)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
+    args = parser.parse_args(argv)
+
+    from .data import load_dataset
+    from .runs import load_checkpoint
+    from .train import TrainConfig, build_network, pick_device
+
+    try:
+        state = load_checkpoint(args.checkpoint)
+        config = TrainConfig.from_dict(state.get("config", {}))
+        data = load_dataset(args.data or config.data, args.root or config.root, scale=config.scale,
+                            limit=args.limit if args.limit is not None else config.limit, progress=True)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"alexnet-book evaluate: {error}", file=sys.stderr)
+        return 2
+    device = pick_device(args.device)
+    model = build_network(config, data).to(device)
+    model.load_state_dict(state["model"])
+    print(f"{args.checkpoint}: {config.model} on {data.name} ({len(data.val)} validation images), device {device}")
+    views = [("centre crop", False)] + ([("10 crops", True)] if args.ten_crop else [])
+    for name, ten in views:
+        r = evaluate(model, data.val, data.mean_image, data.crop, ten_crop=ten, batch_size=args.batch_size,
+                     device=device, progress=True)
+        print(f"{name:<12} top-1 error {100 * r['top1_error']:6.2f}%  top-5 error {100 * r['top5_error']:6.2f}%   "
+              f"(accuracy {100 * r['top1_accuracy']:.2f}% / {100 * r['top5_accuracy']:.2f}%, n={r['n']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli_main(sys.argv[1:]))

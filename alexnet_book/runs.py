@@ -1,0 +1,187 @@
+"""Records of training runs (§5): config hashes, atomic checkpoints, a metrics log per run, a results store.
+
+This is ground-floor code: it knows nothing of networks or data.  A run is identified by the hash of its
+configuration; a checkpoint holds everything needed to continue it exactly; the metrics log is written as the
+run goes; the results store keeps one row per finished run, so an identical run is looked up, not repeated.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime
+import hashlib
+import io
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+def config_hash(config) -> str:
+    """A stable 12-hex-digit hash of a dataclass or dict: SHA-256 of its JSON with sorted keys."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        config = dataclasses.asdict(config)
+    text = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half of one.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk, and the file is renamed over
+    ``path`` (``os.replace`` is atomic on one file system).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def save_checkpoint(path, state: dict) -> None:
+    """Atomically save a checkpoint (tensors, numbers, strings, lists and dicts of them)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Load a checkpoint without unpickling arbitrary objects (``weights_only=True``).
+
+    A missing file raises FileNotFoundError; a truncated, corrupt or foreign file raises ValueError naming
+    the path and what to do.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint; train first (alexnet-book train ...) or check the path")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # truncated zip, pickle with foreign classes, not a torch file at all
+        raise ValueError(f"{path}: not a readable alexnet-book checkpoint ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0] if str(error) else ''}); delete it and train again, "
+                         f"or point to another file") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise ValueError(f"{path}: not an alexnet-book checkpoint (no 'model' entry); delete it and train again, "
+                         f"or point to a checkpoint.pt or model-*.pt written by alexnet-book train")
+    return state
+
+
+def machine() -> str:
+    """Where a run ran, in words: the platform, the CPU and the GPU (if any)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    text = f"{platform.system()} {platform.machine()}, {cpu} ({os.cpu_count()} cores)"
+    if torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        text += f", {n}× {torch.cuda.get_device_name(0)}"
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        text += ", Apple MPS"
+    return text
+
+
+class MetricsLog:
+    """The metrics of one run as a CSV file, one row appended (and flushed) per logging point.
+
+    Columns: step, epoch, lr, train_loss, train_error, val_top1, val_top5, images_per_s, time (seconds since
+    the run started).  Rows without a validation score leave val_top1/val_top5 empty.  ``truncate(n)`` keeps
+    the first n rows: a resumed run drops what its killed predecessor logged after the last checkpoint.
+    """
+
+    COLUMNS = ("step", "epoch", "lr", "train_loss", "train_error", "val_top1", "val_top5", "images_per_s", "time")
+
+    def __init__(self, path):
+        self.path = Path(path)
+        if not self.path.exists():
+            atomic_write_text(self.path, ",".join(self.COLUMNS) + "\n")
+
+    def __len__(self) -> int:
+        with open(self.path, newline="") as f:
+            return max(sum(1 for _ in csv.reader(f)) - 1, 0)
+
+    def append(self, row: dict) -> None:
+        unknown = set(row) - set(self.COLUMNS)
+        if unknown:
+            raise ValueError(f"{self.path}: unknown metrics columns {sorted(unknown)}; use {self.COLUMNS}")
+        with open(self.path, "a", newline="") as f:
+            csv.writer(f).writerow(["" if row.get(c) is None else row[c] for c in self.COLUMNS])
+            f.flush()
+
+    def truncate(self, rows: int) -> None:
+        with open(self.path, newline="") as f:
+            lines = f.read().splitlines(keepends=True)
+        atomic_write_text(self.path, "".join(lines[:rows + 1]))
+
+    def read(self) -> "pandas.DataFrame":
+        import pandas as pd
+
+        return pd.read_csv(self.path)
+
+
+class ResultsStore:
+    """Finished runs, one JSON object per line: the table that notebooks and ablation tables read.
+
+    A row holds config_hash, config (dict), data, seed, metrics (dict of final numbers), wall_s, machine,
+    date and run_dir.  ``add`` rewrites the file atomically, replacing any row with the same hash.
+    """
+
+    def __init__(self, path="runs/results.jsonl"):
+        self.path = Path(path)
+
+    def rows(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        rows = []
+        with open(self.path) as f:
+            for number, line in enumerate(f, start=1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        raise ValueError(f"{self.path}: line {number} is not JSON; delete that line "
+                                         f"(or the file) and the runs will be redone") from None
+        return rows
+
+    def find(self, config_hash) -> dict | None:
+        """The finished run with this config hash, or None."""
+        return next((row for row in reversed(self.rows()) if row.get("config_hash") == config_hash), None)
+
+    def add(self, row: dict) -> None:
+        if "config_hash" not in row:
+            raise ValueError("a results row needs a 'config_hash'")
+        row = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine(), **row}
+        rows = [r for r in self.rows() if r.get("config_hash") != row["config_hash"]] + [row]
+        atomic_write_text(self.path, "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
+
+    def table(self) -> "pandas.DataFrame":
+        """One row per run: config_hash, config, data, seed, the final metrics as columns, wall_s, machine, date."""
+        import pandas as pd
+
+        records = []
+        for row in self.rows():
+            record = {k: v for k, v in row.items() if k != "metrics"}
+            record.update(row.get("metrics", {}))
+            records.append(record)
+        front = ["config_hash", "config", "data", "seed"]
+        df = pd.DataFrame(records)
+        if df.empty:
+            return pd.DataFrame(columns=front + ["wall_s", "machine", "date"])
+        return df[[c for c in front if c in df] + [c for c in df if c not in front]]
