@@ -90,20 +90,42 @@ ABLATIONS = (
 )
 ABLATION = {a.name: a for a in ABLATIONS}
 
-# Presets for the CLI and the notebook.  quick: the whole table on real CIFAR-10 with the scaled network on a
-# 2-core CPU in about 30 minutes (1 seed); full: the 224 network on an ImageNet subset on a GPU.
+# Presets for the CLI and the notebook; "recipe" names train.RECIPES, the shared starting point of every run.
+# quick: the whole table on real CIFAR-10 with the scaled network, 1 seed, in about 30 minutes on 2 CPU cores
+# (the book's CPU recipe -- warm-up, linear decay, input scaled by 1/64 -- with a shorter budget); full: the 224
+# network on an ImageNet subset on a GPU with the paper's recipe (§5); smoke: seconds, synthetic data.
 PRESETS = {
-    "smoke": dict(data="synthetic", scale="scaled", budget_epochs=1, budget_steps=2, seeds=(0,), limit=64,
-                  device="cpu"),
-    "quick": dict(data="cifar10", scale="scaled", budget_epochs=2, budget_steps=None, seeds=(0,), limit=None,
-                  device="auto"),
-    "full": dict(data="imagenet-subset", scale="full", budget_epochs=30, budget_steps=None, seeds=(0,),
-                 limit=None, device="auto"),
+    "smoke": dict(recipe="smoke", data="synthetic", scale="scaled", budget_epochs=1, budget_steps=2, seeds=(0,),
+                  limit=128, device="cpu"),
+    "quick": dict(recipe="quick", data="cifar10", scale="scaled", budget_epochs=2, budget_steps=None, seeds=(0,),
+                  limit=None, device="auto"),
+    "full": dict(recipe="paper", data="imagenet-subset", scale="full", budget_epochs=30, budget_steps=None,
+                 seeds=(0,), limit=None, device="auto"),
 }
 
 COLUMNS = ("ablation", "claim", "section", "change", "paper_top1", "paper_top5", "paper_words",
            "measured_top1", "measured_top1_std", "measured_top5", "measured_top5_std", "n", "sign_agrees",
            "data", "scale", "budget")
+
+
+def claims_table():
+    """The claims as the paper states them: one row per ablation, its section, change and the paper's number."""
+    import pandas as pd
+
+    return pd.DataFrame([dict(ablation=a.name, section=a.section, change=a.description,
+                              paper_top1=a.paper_top1, paper_top5=a.paper_top5, paper_words=a.paper_words,
+                              run="evaluation of the baseline" if a.evaluation else "retrained")
+                         for a in ABLATIONS])
+
+
+def results_dir(path: str | Path | None = None) -> Path:
+    """Where committed result tables live: ``path``, else env ``ALEXNET_BOOK_RESULTS``, else ``<project>/results``."""
+    if path is not None:
+        return Path(path)
+    if os.environ.get("ALEXNET_BOOK_RESULTS"):
+        return Path(os.environ["ALEXNET_BOOK_RESULTS"])
+    root = Path(__file__).resolve().parent.parent
+    return root / "results" if (root / "pyproject.toml").is_file() else Path.cwd() / "results"
 
 
 def select(ablations=None) -> tuple[Ablation, ...]:
@@ -139,13 +161,18 @@ def variant_config(base, ablation: Ablation | None):
 
 def plan_runs(data: str = "auto", scale: str | None = "scaled", budget_epochs: int | None = 2,
               budget_steps: int | None = None, seeds=(0,), device: str = "auto", ablations=None,
-              limit: int | None = None, base: dict | None = None) -> list[tuple[str, int, object]]:
+              limit: int | None = None, base: dict | None = None, recipe: str = "paper") -> list[tuple[str, int, object]]:
     """The runs an ablation table needs: (variant name, seed, TrainConfig), the baseline first for each seed.
 
-    ``base`` holds extra TrainConfig fields shared by every run (e.g. ``{"out_dir": "runs", "lr": 0.01}``).
-    Variants are trained without the 10-crop evaluation (only the baseline's is used, by ``ten_crop``).
+    Every run starts from ``train.RECIPES[recipe]`` ("paper" = §5 as written); data, scale, device, the budget
+    and ``limit`` (when given) replace the recipe's; ``base`` holds further TrainConfig fields shared by every
+    run (e.g. ``{"out_dir": "runs", "lr": 0.01}``).  Variants are trained without the 10-crop evaluation (only
+    the baseline's is used, by ``ten_crop``).
     """
-    from .train import TrainConfig
+    from .train import RECIPES, TrainConfig
+
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
 
     chosen = select(ablations)
     seeds = tuple(int(s) for s in seeds)
@@ -157,7 +184,9 @@ def plan_runs(data: str = "auto", scale: str | None = "scaled", budget_epochs: i
         raise ValueError(f"budget_epochs must be a positive number of epochs, not {budget_epochs}")
     if limit is not None and limit <= 0:
         raise ValueError(f"limit must be a positive number of images per split, not {limit}")
-    fields = dict(data=data, scale=scale, limit=limit, device=device, max_steps=budget_steps)
+    fields = {**RECIPES[recipe], "data": data, "scale": scale, "device": device, "max_steps": budget_steps}
+    if limit is not None:
+        fields["limit"] = limit
     if budget_epochs is not None:
         fields["epochs"] = int(budget_epochs)
     elif budget_steps is not None:
@@ -241,7 +270,7 @@ def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "",
 
 def cached_results(runs, store=None) -> dict:
     """The finished runs among ``runs`` (from ``plan_runs``) found in the results store: {(variant, seed): metrics}."""
-    store = _store(store)
+    store = _store(store, runs[0][2].out_dir if runs else "runs")
     found = {}
     for name, seed, config in runs:
         row = store.find(config.hash())
@@ -255,11 +284,12 @@ def _row_metrics(row: dict) -> dict:
     return dict(row.get("metrics") or row)
 
 
-def _store(store):
+def _store(store, out_dir="runs"):
+    """The results store: the one given (or its path), else train's default for ``out_dir``."""
     from .runs import ResultsStore
 
     if store is None:
-        return ResultsStore()
+        return ResultsStore(Path(out_dir) / "results.jsonl")
     if isinstance(store, (str, Path)):
         return ResultsStore(store)
     return store
@@ -268,7 +298,7 @@ def _store(store):
 def run_ablations(data: str = "auto", scale: str | None = "scaled", budget_epochs: int | None = 2,
                   budget_steps: int | None = None, seeds=(0,), device: str = "auto", ablations=None,
                   limit: int | None = None, store=None, progress: bool = True, on_update=None, *,
-                  base: dict | None = None, train_fn=None, on_run=None, reuse: bool = True):
+                  base: dict | None = None, recipe: str = "paper", train_fn=None, on_run=None, reuse: bool = True):
     """Train the baseline and every variant for each seed, and return the ablation table (§3.1–§7).
 
     A run already in the results store (same config hash) is read from it, not repeated (``reuse=False``
@@ -276,17 +306,18 @@ def run_ablations(data: str = "auto", scale: str | None = "scaled", budget_epoch
     signature, for tests and widgets), which resumes an interrupted run from its checkpoint: calling this
     again after an interruption picks up where it stopped.  ``on_update(table)`` is called
     after each finished run; ``on_run(i, n, name, seed, result)`` too, for progress displays.
-    Budget: ``budget_epochs`` epochs, or ``budget_steps`` optimiser steps when given.
+    Budget: ``budget_epochs`` epochs, or ``budget_steps`` optimiser steps when given.  ``recipe`` and
+    ``base``: the training recipe shared by every run (see ``plan_runs``).
     """
     from tqdm.auto import tqdm
 
     if train_fn is None:
         from .train import train as train_fn
     chosen = select(ablations)
-    runs = plan_runs(data, scale, budget_epochs, budget_steps, seeds, device, chosen, limit, base)
-    store = _store(store)
+    runs = plan_runs(data, scale, budget_epochs, budget_steps, seeds, device, chosen, limit, base, recipe)
+    store = _store(store, runs[0][2].out_dir)
     seeds = tuple(int(s) for s in seeds)
-    meta = dict(data=data, scale=scale or "", budget=budget_text(budget_epochs, budget_steps, limit))
+    meta = dict(data=data, scale=scale or "", budget=budget_text(budget_epochs, budget_steps, runs[0][2].limit))
     results = {}
     bar = tqdm(runs, desc="ablation runs", unit="run", disable=not progress)
     for i, (name, seed, config) in enumerate(bar, start=1):
@@ -594,6 +625,8 @@ def cli_main(argv: list[str]) -> int:
                         help=f"seconds of compute on synthetic data, to check the plumbing: {PRESETS['smoke']}")
     parser.add_argument("--data", default=None, help="data set name for load_dataset (cifar10, imagenet-subset, "
                         "imagenette, synthetic, auto); default: the preset's, else auto")
+    parser.add_argument("--root", default=None, help="folder or archive of the data set (default: load_dataset's "
+                        "search: env ALEXNET_BOOK_CIFAR10, ../shared/data, data/)")
     parser.add_argument("--scale", choices=("scaled", "full"), default=None,
                         help="network scale: scaled (32 px, CPU track) or full (224 px, the paper's)")
     parser.add_argument("--epochs", type=int, default=None, help="budget in epochs per run")
@@ -603,6 +636,9 @@ def cli_main(argv: list[str]) -> int:
     parser.add_argument("--only", default=None,
                         help="comma-separated ablations or claim names (default: all; see --list)")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:1, mps")
+    parser.add_argument("--recipe", default=None, help="training recipe every run starts from (train.RECIPES: "
+                        "paper = §5 as written, quick = the book's CPU recipe, smoke); default: the preset's, "
+                        "else paper")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                         help="extra TrainConfig field shared by every run, e.g. --set lr=0.02 (JSON values)")
     parser.add_argument("--store", default=None, help="results store (JSONL) to reuse finished runs from")
@@ -620,8 +656,10 @@ def cli_main(argv: list[str]) -> int:
             print(f"{a.name:<17} {a.section:<13} {a.description}  [paper: {numbers}]")
         return 0
     name = "quick" if args.quick else "full" if args.full else "smoke" if args.smoke else None
-    settings = dict(PRESETS[name]) if name else dict(data="auto", scale="scaled", budget_epochs=2,
+    settings = dict(PRESETS[name]) if name else dict(recipe="paper", data="auto", scale="scaled", budget_epochs=2,
                                                      budget_steps=None, seeds=(0,), limit=None, device="auto")
+    if args.recipe is not None:
+        settings["recipe"] = args.recipe
     for key, value in (("data", args.data), ("scale", args.scale), ("budget_epochs", args.epochs),
                        ("budget_steps", args.steps), ("limit", args.limit), ("device", args.device)):
         if value is not None:
@@ -638,6 +676,8 @@ def cli_main(argv: list[str]) -> int:
             base[key] = json.loads(value)
         except json.JSONDecodeError:
             base[key] = value
+    if args.root is not None:
+        base["root"] = args.root
     command = "alexnet-book ablate " + " ".join(shlex.quote(a) for a in argv)
     configuration = {**settings, "base": base, "ablations": args.only or "all"}
     start = time.time()

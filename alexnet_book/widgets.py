@@ -46,14 +46,16 @@ class AblationPanel(W.VBox):
     """Choose data, scale, budget, seeds and ablations; Run; the table and chart fill in as runs finish (§3.1–§7).
 
     ``train_fn`` replaces ``train.train`` (tests inject a fast fake); ``store`` is the results store (a path or
-    a ``runs.ResultsStore``); ``check_data(name)`` raises ``FileNotFoundError`` when a data set is missing
-    (default: ``data.find_dataset`` when the data module provides it).  Other keywords set the initial values.
+    a ``runs.ResultsStore``; default: train's, ``runs/results.jsonl``); ``check_data(name)`` raises
+    ``FileNotFoundError`` when a data set is missing (default: ``data.open_source``, which locates without
+    decoding); ``recipe`` and ``base`` are the training recipe every run starts from (``run_ablations``).
+    Other keywords set the initial values of the controls.
     """
 
     def __init__(self, *, train_fn=None, store=None, check_data=None, data: str = "cifar10", scale: str = "scaled",
                  epochs: int = 2, steps: int = 0, limit: int = 0, seeds: str = "0", ablations=None,
-                 device: str = "auto", base: dict | None = None):
-        self.train_fn, self.store, self.base = train_fn, store, base
+                 device: str = "auto", recipe: str = "quick", base: dict | None = None):
+        self.train_fn, self.store, self.base, self.recipe = train_fn, store, base, recipe
         self.check_data = check_data if check_data is not None else _default_check_data
         style = {"description_width": "7em"}
         self.data = W.Dropdown(options=DATA_SETS if data in DATA_SETS else (data, *DATA_SETS), value=data,
@@ -98,7 +100,7 @@ class AblationPanel(W.VBox):
         seeds = parse_seeds(self.seeds.value)
         return dict(data=self.data.value, scale=self.scale.value, budget_epochs=epochs or None,
                     budget_steps=steps or None, seeds=seeds, device=self.device.value,
-                    ablations=list(self.ablations.value), limit=limit or None)
+                    ablations=list(self.ablations.value), limit=limit or None, recipe=self.recipe)
 
     def _changed(self, change=None):
         self.show_cached()
@@ -136,7 +138,7 @@ class AblationPanel(W.VBox):
         if found:
             self.show_table(ab.ablation_table(found, s["ablations"], s["seeds"], data=s["data"], scale=s["scale"],
                                               budget=ab.budget_text(s["budget_epochs"], s["budget_steps"],
-                                                                    s["limit"])))
+                                                                    runs[0][2].limit)))
         else:
             self.table.value = ""
             self.chart.outputs = ()
@@ -182,9 +184,7 @@ class AblationPanel(W.VBox):
 
 
 def _default_check_data(name: str) -> None:
-    """Raise FileNotFoundError when the data set cannot be found (via data.find_dataset when it exists)."""
-    try:
-        from .data import find_dataset
-    except ImportError:
-        return
-    find_dataset(name)
+    """Raise FileNotFoundError (or ValueError) when the data set cannot be located; nothing is decoded."""
+    from .data import open_source
+
+    open_source(name)

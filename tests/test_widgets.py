@@ -127,3 +127,10 @@ def test_a_failing_run_shows_one_line_and_keeps_the_finished_ones(store):
     assert panel.progress.bar_style == "danger" and panel.progress.value == 2
     assert "−1.4" in panel.table.value  # the runs that finished are shown
     assert not panel.run_button.disabled
+
+
+def test_missing_cifar10_found_by_the_data_module_is_a_message(store, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALEXNET_BOOK_CIFAR10", str(tmp_path / "nowhere.tar.gz"))
+    panel = AblationPanel(train_fn=never_train, store=store, data="cifar10", ablations="lrn")
+    panel.run_button.click()
+    assert "nowhere.tar.gz" in panel.message.value and panel.progress.value == 0
