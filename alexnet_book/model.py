@@ -634,6 +634,36 @@ def tower_diagram(model: nn.Module | None = None, ax=None):
     return fig
 
 
+def time_forward(model: nn.Module, batch_size: int = 8, input_size: int | None = None, *, repeats: int = 3,
+                 device: str | torch.device = "cpu") -> dict:
+    """Inference speed of one network: the median of ``repeats`` timed forward passes after one warm-up.
+
+    Returns images/s and achieved GMAC/s (the MACs of ``summary``); a measurement of this machine, not a paper number.
+    """
+    import statistics
+    import time
+
+    size = input_size or getattr(model, "input_size", 224)
+    macs = count_macs(model, size)
+    device = torch.device(device)
+    model = model.to(device).eval()
+    x = torch.randn(batch_size, 3, size, size, device=device)
+    seconds = []
+    with torch.no_grad():
+        for i in range(repeats + 1):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            model(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if i:  # the first pass warms up
+                seconds.append(time.perf_counter() - start)
+    step = statistics.median(seconds)
+    return dict(batch_size=batch_size, seconds_per_batch=step, images_per_s=batch_size / step,
+                gmac_per_s=macs * batch_size / step / 1e9, device=str(device))
+
+
 def cli_main(argv: list[str]) -> int:
     """``alexnet-book summary``: print the per-layer table of a variant and its totals (§3.5)."""
     import argparse
