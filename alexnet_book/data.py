@@ -52,6 +52,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".gif", ".tif
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CACHE_VERSION = 1  # bump when the decoding changes, so old caches are rebuilt rather than reused
+FULL_BY_DEFAULT = ("imagenet", "imagenet-subset", "imagenette", "imagewoof")  # sets stored at 256 by default
+_OPENERS: dict = {}  # data sets beyond CIFAR-10 and synthetic register here (ImageNet, subsets, Imagenette, ...)
 HOW_TO_GET_DATA = ("see data/README.md: put cifar10-jpg.tar.gz next to the project (../shared/data/) or set "
                    "ALEXNET_BOOK_CIFAR10=/path/to/it, or go online once so torchvision can download CIFAR-10")
 
@@ -782,6 +784,457 @@ def load_cache(folder: str | Path, crop: int | None = None) -> DataSplits:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# ImageNet ILSVRC-2012: official archives or extracted folders; class index = sorted wnids
+
+
+TRAIN_TAR, VAL_TAR, DEVKIT = "ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar", "ILSVRC2012_devkit_t12.tar.gz"
+WNID = re.compile(r"^n\d{8}$")
+
+
+def read_class_list(name: str) -> list[tuple[str, str]]:
+    """A named class list from data/classes/<name>.txt: (wnid, name) pairs (name "" when not given)."""
+    path = project_root() / "data" / "classes" / f"{name}.txt"
+    if not path.exists():
+        choices = sorted(p.stem for p in path.parent.glob("*.txt"))
+        raise FileNotFoundError(f"{path}: no such class list; choose one of {', '.join(choices) or '(none)'} or "
+                                "pass a list of wnids")
+    pairs = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            wnid, _, label = line.partition(" ")
+            pairs.append((wnid, label.strip()))
+    return pairs
+
+
+@dataclass
+class Devkit:
+    """What the ILSVRC-2012 devkit says: ILSVRC2012_ID → wnid, wnid → words, and the val ground truth (IDs)."""
+
+    wnid_of_id: dict[int, str]
+    words: dict[str, str]
+    val_ids: list[int]
+
+
+def read_devkit(path: str | Path) -> Devkit:
+    """Read ``data/meta.mat`` and ``data/ILSVRC2012_validation_ground_truth.txt`` from the devkit (tar.gz or folder)."""
+    import scipy.io
+
+    path = Path(path)
+    meta_bytes = truth_text = None
+    try:
+        if path.is_file():
+            with tarfile.open(path, "r:*") as tar:
+                for m in tar:
+                    _check_member(path, m.name)
+                    if m.name.endswith("data/meta.mat"):
+                        meta_bytes = tar.extractfile(m).read()
+                    elif m.name.endswith("data/ILSVRC2012_validation_ground_truth.txt"):
+                        truth_text = tar.extractfile(m).read().decode()
+        elif path.is_dir():
+            metas = list(path.glob("**/data/meta.mat"))
+            truths = list(path.glob("**/data/ILSVRC2012_validation_ground_truth.txt"))
+            meta_bytes = metas[0].read_bytes() if metas else None
+            truth_text = truths[0].read_text() if truths else None
+        else:
+            raise FileNotFoundError(f"{path}: no such devkit; download {DEVKIT} from image-net.org (see data/README.md)")
+    except (tarfile.TarError, EOFError) as e:
+        raise ValueError(f"{path}: not a readable devkit archive ({e}); download {DEVKIT} again") from None
+    if meta_bytes is None or truth_text is None:
+        raise ValueError(f"{path}: data/meta.mat or data/ILSVRC2012_validation_ground_truth.txt missing; "
+                         f"this is not the ILSVRC-2012 devkit ({DEVKIT})")
+    synsets = scipy.io.loadmat(io.BytesIO(meta_bytes), squeeze_me=True)["synsets"]
+    wnid_of_id, words = {}, {}
+    for s in np.atleast_1d(synsets):
+        if int(s["num_children"]) == 0:  # the 1000 leaf classes; the rest are WordNet ancestors
+            wnid_of_id[int(s["ILSVRC2012_ID"])] = str(s["WNID"])
+            words[str(s["WNID"])] = str(s["words"])
+    val_ids = [int(x) for x in truth_text.split()]
+    return Devkit(wnid_of_id, words, val_ids)
+
+
+def _imagenet_names(classes: list[str], devkit: Devkit | None) -> list[str]:
+    """Human-readable names: the devkit's first synonym, else a shipped class list, else the wnid."""
+    known = {}
+    for list_name in ("imagenet1000", "imagenette", "imagewoof"):
+        with contextlib.suppress(FileNotFoundError):
+            known.update({w: n for w, n in read_class_list(list_name) if n})
+    if devkit is not None:
+        known.update({w: words.split(",")[0].strip() for w, words in devkit.words.items()})
+    return [known.get(c, c) for c in classes]
+
+
+def _val_labels_flat(files: list[str], root: Path, devkit: Devkit | None, classes: list[str]) -> list[int]:
+    """Labels of a flat val folder/tar (ILSVRC2012_val_00000001.JPEG ...) from the devkit or Kaggle's CSV."""
+    index = {c: i for i, c in enumerate(classes)}
+    solution = next(iter(root.glob("LOC_val_solution.csv")), None) if root.is_dir() else None
+    wnid_of_file = {}
+    if solution is not None:  # Kaggle's layout: ImageId,PredictionString "n01751748 x y x y ..."
+        for line in solution.read_text().splitlines()[1:]:
+            image_id, _, pred = line.partition(",")
+            wnid_of_file[image_id] = pred.split()[0]
+    elif devkit is None:
+        raise FileNotFoundError(f"{root}: flat val images need the devkit's ground truth; put {DEVKIT} (or its "
+                                "extracted folder) next to them")
+    labels = []
+    for f in files:
+        stem = Path(f).name.split(".")[0]
+        if wnid_of_file:
+            wnid = wnid_of_file.get(stem)
+        else:
+            number = int(stem.rsplit("_", 1)[-1])
+            if not 1 <= number <= len(devkit.val_ids):
+                raise ValueError(f"{f}: no ground truth for val image {number}; is the devkit the ILSVRC-2012 one?")
+            wnid = devkit.wnid_of_id[devkit.val_ids[number - 1]]
+        if wnid not in index:
+            raise ValueError(f"{f}: its class {wnid} is not among the training classes; check train/ is complete")
+        labels.append(index[wnid])
+    return labels
+
+
+def _tar_of_tars_members(archive: Path) -> list[str]:
+    """``<class>.tar/<image>`` for every image in the ILSVRC-2012 train tar (listed once, cached)."""
+    st = archive.stat()
+    tag = hashlib.sha1(f"{archive.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    listing = data_dir() / "cache" / "listings" / f"{archive.name}-{tag}.json"
+    if listing.exists():
+        with contextlib.suppress(ValueError, OSError):
+            return json.loads(listing.read_text())
+    names = []
+    try:
+        with tarfile.open(archive, "r:") as outer:
+            for om in outer:
+                _check_member(archive, om.name)
+                if not om.isfile():
+                    continue
+                if not om.name.endswith(".tar"):
+                    raise ValueError(f"{archive}: member {om.name!r} is not a per-class tar; expected "
+                                     f"{TRAIN_TAR} as distributed (one n########.tar per class)")
+                with tarfile.open(fileobj=outer.extractfile(om), mode="r:") as inner:
+                    for m in inner:
+                        _check_member(archive, f"{om.name}/{m.name}")
+                        if m.isfile():
+                            names.append(f"{om.name}/{m.name}")
+    except (tarfile.TarError, EOFError) as e:
+        raise ValueError(f"{archive}: not a readable tar of tars ({e}); download {TRAIN_TAR} again") from None
+    with contextlib.suppress(OSError):
+        listing.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_json(listing, names)
+    return names
+
+
+def open_imagenet(root: str | Path | None = None) -> Source:
+    """ILSVRC-2012 from the official archives or extracted folders; class index = sorted wnids (§2).
+
+    ``root`` holds any mix of: ILSVRC2012_img_train.tar (a tar of per-class tars) or train/<wnid>/;
+    ILSVRC2012_img_val.tar (flat) or val/<wnid>/ or val/ flat; and ILSVRC2012_devkit_t12.tar.gz (or its
+    folder, or Kaggle's LOC_val_solution.csv) for the flat val labels and the class names.
+    """
+    if root is None:
+        root = os.environ.get("ALEXNET_BOOK_IMAGENET") or data_dir() / "imagenet"
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder; pass root= the folder holding {TRAIN_TAR}, {VAL_TAR} "
+                                f"and {DEVKIT} (or train/ and val/), or set ALEXNET_BOOK_IMAGENET (data/README.md)")
+    devkit_path = next((p for p in (root / DEVKIT, root / "ILSVRC2012_devkit_t12") if p.exists()), None)
+    devkit = read_devkit(devkit_path) if devkit_path else None
+    skipped: dict[str, list[str]] = {}
+    if (root / TRAIN_TAR).is_file():
+        names = _tar_of_tars_members(root / TRAIN_TAR)
+        entries = []
+        for n in names:
+            cls = n.split("/", 1)[0][:-len(".tar")]
+            if _is_image_name(n):
+                entries.append((cls, n))
+            else:
+                skipped.setdefault("not an image file", []).append(f"{root / TRAIN_TAR}:{n}")
+        keys, labels, classes = _class_tree(entries, str(root / TRAIN_TAR), skipped, None)
+        train = ImageList(keys, labels, "tar-of-tars", str(root / TRAIN_TAR))
+    elif (root / "train").is_dir():
+        train, classes = scan_folder(root / "train", None, skipped)
+    else:
+        raise ValueError(f"{root}: neither {TRAIN_TAR} nor train/<wnid>/ found; put the official archives or the "
+                         "extracted folders there (data/README.md)")
+    odd = [c for c in classes if not WNID.match(c)]
+    if odd:
+        raise ValueError(f"{root}: class {odd[0]!r} is not a wnid (n########); is this the ImageNet train set?")
+    if (root / VAL_TAR).is_file():
+        files = sorted(n for n in _tar_members(root / VAL_TAR) if _is_image_name(n))
+        val = ImageList(files, _val_labels_flat(files, root, devkit, classes), "tar", str(root / VAL_TAR))
+    elif (root / "val").is_dir():
+        flat = sorted(p for p in (root / "val").iterdir() if p.is_file() and _is_image_name(p.name))
+        if flat:
+            files = [str(p) for p in flat]
+            val = ImageList(files, _val_labels_flat(files, root, devkit, classes), "files")
+        else:
+            val, _ = scan_folder(root / "val", classes, skipped)
+    else:
+        raise ValueError(f"{root}: neither {VAL_TAR} nor val/ found; put the validation images there")
+    return Source("imagenet", train, val, classes, _imagenet_names(classes, devkit), f"imagenet {root}", skipped)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ImageNet subsets: N classes × M images as a manifest or a tree of symlinks (no copying)
+
+
+def make_subset(source: Source, classes: str | int | list[str], images: int | None = None, *,
+                val_images: int | None = None, seed: int = 0, out: str | Path | None = None,
+                symlinks: bool = False) -> Path:
+    """Pick N classes (seeded, or a named list: imagenette, imagewoof, imagenet100) × M train images per class.
+
+    Writes ``out`` as a JSON manifest (default; works for archives too) or, with ``symlinks=True``, as an
+    ImageFolder tree of symlinks to the original files.  Nothing is copied.  Val keeps all images of the chosen
+    classes unless ``val_images`` is given.  Load it with ``load_dataset("imagenet-subset", root=out)``.
+    """
+    rng = np.random.default_rng(seed)
+    if isinstance(classes, str):
+        wanted = [w for w, _ in read_class_list(classes)]
+        tag = classes
+    elif isinstance(classes, int):
+        if not 0 < classes <= len(source.classes):
+            raise ValueError(f"cannot pick {classes} classes out of {len(source.classes)}")
+        wanted = [source.classes[i] for i in sorted(rng.choice(len(source.classes), classes, replace=False))]
+        tag = f"{classes}classes-seed{seed}"
+    else:
+        wanted, tag = list(classes), f"{len(classes)}classes"
+    missing = [w for w in wanted if w not in source.classes]
+    if missing:
+        raise ValueError(f"{source.description}: class {missing[0]} of the subset is not in the data set; check "
+                         "the class list or the data set root")
+    chosen = sorted(wanted)  # the subset's own class index = sorted wnids, like the full set
+    old = {source.classes.index(w): i for i, w in enumerate(chosen)}
+
+    def pick(images_list: ImageList, per_class: int | None) -> tuple[list[str], list[int]]:
+        keys, labels = [], []
+        for old_label, new_label in old.items():
+            members = [k for k, lab in zip(images_list.keys, images_list.labels) if lab == old_label]
+            if per_class is not None and per_class < len(members):
+                members = [members[i] for i in sorted(rng.choice(len(members), per_class, replace=False))]
+            keys += members
+            labels += [new_label] * len(members)
+        return keys, labels
+
+    train_keys, train_labels = pick(source.train, images)
+    val_keys, val_labels = pick(source.val, val_images)
+    names = [source.class_names[source.classes.index(w)] for w in chosen]
+    if out is None:
+        out = data_dir() / "subsets" / f"{source.name}-{tag}-{images or 'all'}img-seed{seed}"
+        out = out.with_suffix(".json") if not symlinks else out
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not symlinks:
+        manifest = {"name": "imagenet-subset", "parent": source.description, "classes": chosen, "class_names": names,
+                    "seed": seed, "images_per_class": images,
+                    "train": {"storage": source.train.storage, "archive": source.train.archive,
+                              "keys": train_keys, "labels": train_labels},
+                    "val": {"storage": source.val.storage, "archive": source.val.archive,
+                            "keys": val_keys, "labels": val_labels}}
+        _atomic_json(out, manifest)
+        return out
+    if source.train.storage != "files" or source.val.storage != "files":
+        raise ValueError(f"{source.description}: symlinks need extracted image files; extract the archives or "
+                         "write a manifest instead (the default)")
+    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
+    for split, keys, labels in (("train", train_keys, train_labels), ("val", val_keys, val_labels)):
+        for key, label in zip(keys, labels):
+            folder = tmp / split / chosen[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            os.symlink(os.path.abspath(key), folder / Path(key).name)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
+
+
+def open_subset(root: str | Path) -> Source:
+    """An ImageNet subset: a manifest written by make_subset, or a symlink (or plain) ImageFolder tree."""
+    root = Path(root).expanduser()
+    if root.is_dir():
+        src = open_imagefolder("imagenet-subset", root)
+        src.class_names = _imagenet_names(src.classes, None)
+        return src
+    if not root.is_file():
+        raise FileNotFoundError(f"{root}: no such subset; make one with `alexnet-book data subset` (data/README.md)")
+    try:
+        m = json.loads(root.read_text())
+        lists = [ImageList(list(m[s]["keys"]), [int(x) for x in m[s]["labels"]], m[s]["storage"], m[s]["archive"])
+                 for s in ("train", "val")]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{root}: not a subset manifest ({e}); make one with `alexnet-book data subset`") from None
+    for images in lists:
+        where = images.archive if images.storage != "files" else (images.keys[0] if images.keys else None)
+        if where and not Path(where).exists():
+            raise FileNotFoundError(f"{where}: listed in the manifest {root} but missing; has the data set moved? "
+                                    "make the subset again")
+    return Source("imagenet-subset", lists[0], lists[1], list(m["classes"]), list(m["class_names"]),
+                  f"imagenet-subset {root} of {m.get('parent', '?')}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Imagenette / Imagewoof (fast.ai): download with checksum and resume, or a local path
+
+
+FASTAI_URL = "https://s3.amazonaws.com/fast-ai-imageclas/{name}{size}.tgz"
+# md5 of each archive as torchvision.datasets.Imagenette checks them; Imagewoof has no checksum we can vouch for:
+# its sha256 is printed and recorded after download so a user can pin it (download(..., sha256=...)).
+FASTAI_MD5 = {"imagenette2.tgz": "fe2fc210e6bb7c5664d602c3cd71e612",
+              "imagenette2-320.tgz": "3df6f0d01a2c9592104656642f5e78a3",
+              "imagenette2-160.tgz": "e793b78cc4c9e9a4ccc0c1155377a412"}
+
+
+def download(url: str, dest: str | Path, *, md5: str | None = None, sha256: str | None = None,
+             timeout: float = 30.0, progress: bool = True, chunk: int = 1 << 20) -> Path:
+    """Download ``url`` to ``dest``, resuming a partial ``dest.partial`` (HTTP Range), verifying md5/sha256.
+
+    The file appears at ``dest`` only when complete and verified.  A checksum mismatch deletes the partial
+    file and raises ValueError naming both digests.
+    """
+    import urllib.error
+    import urllib.request
+
+    from tqdm.auto import tqdm
+
+    dest = Path(dest)
+    if dest.exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".partial")
+    have = partial.stat().st_size if partial.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # the partial file is already whole: verify it below
+            response = None
+        else:
+            raise OSError(f"{url}: HTTP {e.code} {e.reason}; check the address or try again later") from None
+    except (urllib.error.URLError, OSError) as e:
+        raise OSError(f"{url}: cannot download ({getattr(e, 'reason', e)}); check the connection, or download it "
+                      f"by hand to {dest}") from None
+    if response is not None:
+        with response:
+            resumed = response.status == 206
+            total = response.headers.get("Content-Length")
+            total = int(total) + (have if resumed else 0) if total else None
+            mode = "ab" if resumed else "wb"
+            with open(partial, mode) as f, tqdm(total=total, initial=have if resumed else 0, unit="B",
+                                                unit_scale=True, desc=dest.name, disable=not progress) as bar:
+                while True:
+                    block = response.read(chunk)
+                    if not block:
+                        break
+                    f.write(block)
+                    bar.update(len(block))
+    for algo, want in (("md5", md5), ("sha256", sha256)):
+        if want:
+            got = _digest(partial, algo)
+            if got != want.lower():
+                partial.unlink()
+                raise ValueError(f"{dest}: {algo} {got} does not match the expected {want}; the download is "
+                                 "corrupt or the file changed upstream -- deleted it, download again")
+    os.replace(partial, dest)
+    return dest
+
+
+def _digest(path: Path, algo: str) -> str:
+    h = hashlib.new(algo)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def extract_tar(archive: str | Path, target: str | Path) -> Path:
+    """Extract a tar(.gz) into ``target`` atomically, refusing any member that would land outside it."""
+    archive, target = Path(archive), Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            for m in members:
+                _check_member(archive, m.name)
+            tar.extractall(tmp, members=members, filter="data")  # also refuses links that point outside
+    except tarfile.FilterError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ValueError(f"{archive}: member {e.tarinfo.name!r} escapes the target folder ({e}); refusing it -- "
+                         "the archive is unsafe or corrupt, download it again from the official source") from None
+    except (tarfile.TarError, EOFError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ValueError(f"{archive}: cannot extract ({e}); the archive is corrupt, download it again") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    return target
+
+
+def open_fastai(name: str, root: str | Path | None = None, *, size: str = "320", download_ok: bool = True,
+                sha256: str | None = None) -> Source:
+    """Imagenette or Imagewoof: a local folder / .tgz, or download fast.ai's archive (160, 320 or full size)."""
+    stem = {"imagenette": "imagenette2", "imagewoof": "imagewoof2"}[name]
+    suffix = "" if str(size) in ("full", "") else f"-{size}"
+    if root is None:
+        folder = data_dir() / f"{stem}{suffix}"
+        if not (folder / "train").is_dir():
+            archive = data_dir() / f"{stem}{suffix}.tgz"
+            if not archive.exists():
+                if not download_ok:
+                    raise FileNotFoundError(f"{archive}: not found; download it (data/README.md) or pass root=")
+                download(FASTAI_URL.format(name=stem, size=suffix), archive, md5=FASTAI_MD5.get(archive.name),
+                         sha256=sha256)
+                print(f"{archive.name} sha256 {_digest(archive, 'sha256')}")
+            extract_tar(archive, folder.with_name(folder.name + ".extract"))
+            inner = folder.with_name(folder.name + ".extract")
+            top = inner / f"{stem}{suffix}"
+            os.replace(top if top.is_dir() else inner, folder)
+            shutil.rmtree(inner, ignore_errors=True)
+        root = folder
+    src = open_imagefolder(name, root)
+    names = dict(read_class_list(name))
+    src.class_names = [names.get(c, c) for c in src.classes]
+    return src
+
+
+_OPENERS.update({
+    "imagenet": open_imagenet,
+    "imagenet-subset": lambda root: open_subset(root if root is not None else data_dir() / "subsets" / "default.json"),
+    "imagenette": lambda root: open_fastai("imagenette", root),
+    "imagewoof": lambda root: open_fastai("imagewoof", root),
+})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Without a cache: a torch Dataset that decodes JPEGs on the fly
+
+
+class JpegDataset(torch.utils.data.Dataset):
+    """Decode image files on the fly to the stored §2 view (shorter side → S, centre crop): (uint8 S×S×3, label).
+
+    For users without a cache and for the benchmark; batch the results and apply ``augment.train_batch``.
+    Undecodable files raise ValueError naming the file (build a cache to have them skipped and counted).
+    """
+
+    def __init__(self, images: ImageList, size: int):
+        if images.storage != "files":
+            raise ValueError(f"JpegDataset reads extracted files, not {images.storage}; build a cache instead")
+        self.images, self.size = images, size
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        path = self.images.keys[i]
+        try:
+            array, _ = decode_image(path, self.size)
+        except Exception as e:  # noqa: BLE001
+            raise ValueError(f"{path}: cannot decode ({e}); delete or replace the file") from None
+        return torch.from_numpy(array), self.images.labels[i]
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The entry point
 
 
@@ -834,8 +1287,6 @@ def open_source(name: str = "auto", root: str | Path | None = None) -> Source:
     return opener(root)
 
 
-_OPENERS: dict = {}  # more data sets register here below (ImageNet, its subsets, Imagenette, Imagewoof)
-FULL_BY_DEFAULT = ("imagenet", "imagenet-subset", "imagenette", "imagewoof")
 
 
 def load_dataset(name: str = "auto", root: str | Path | None = None, *, scale: str | None = None,
@@ -865,3 +1316,129 @@ def load_dataset(name: str = "auto", root: str | Path | None = None, *, scale: s
     meta = json.loads((folder / "meta.json").read_text())
     _report(meta, str(folder))
     return splits
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Summaries and the `alexnet-book data` command
+
+
+def describe(splits: DataSplits) -> "pandas.DataFrame":
+    """One row per split: images, classes, stored side, crop side, cache size (for notebooks and `data info`)."""
+    import pandas as pd
+
+    rows = []
+    for split in ("train", "val"):
+        arrays = getattr(splits, split)
+        rows.append({"data set": splits.name, "split": split, "images": len(arrays), "classes": len(splits.classes),
+                     "stored": f"{splits.size}×{splits.size}", "crop": f"{splits.crop}×{splits.crop}",
+                     "MB": round(arrays.images.numel() / 2**20, 1),
+                     "images per class (min-max)": "{}-{}".format(*_count_range(arrays.labels, len(splits.classes)))})
+    return pd.DataFrame(rows)
+
+
+def _count_range(labels: torch.Tensor, n: int) -> tuple[int, int]:
+    counts = torch.bincount(labels, minlength=n)
+    return int(counts.min()), int(counts.max())
+
+
+def class_counts(splits: DataSplits) -> "pandas.DataFrame":
+    """Images per class in each split, with the human-readable names."""
+    import pandas as pd
+
+    n = len(splits.classes)
+    return pd.DataFrame({"class": splits.classes, "name": splits.class_names,
+                         "train": torch.bincount(splits.train.labels, minlength=n).tolist(),
+                         "val": torch.bincount(splits.val.labels, minlength=n).tolist()})
+
+
+def cli_main(argv: list[str]) -> int:
+    """`alexnet-book data {info,cache,subset,download,synthetic}`: inspect data sets, build caches and subsets (§2)."""
+    parser = argparse.ArgumentParser(prog="alexnet-book data", description=cli_main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p, cache=True):
+        p.add_argument("--data", default="auto", help="data set: auto, cifar10, synthetic, imagenet, "
+                       "imagenet-subset, imagenette, imagewoof, folder (default: auto)")
+        p.add_argument("--root", default=None, help="where the data set is (folder, archive or manifest); "
+                       "default: the usual places (data/README.md)")
+        if cache:
+            p.add_argument("--scale", choices=list(SCALES), default=None,
+                           help="full: store 256, crop 224; scaled: store 36, crop 32 (default: by data set)")
+            p.add_argument("--limit", type=int, default=None, help="at most this many images per split, "
+                           "balanced over classes (smoke runs)")
+
+    p = sub.add_parser("info", help="what a data set holds: splits, classes, where it is, whether it is cached")
+    common(p)
+    p.add_argument("--classes", action="store_true", help="also list images per class")
+    p.add_argument("--build", action="store_true", help="build the cache if missing and show mean and PCA")
+    p = sub.add_parser("cache", help="decode a data set once into the uint8 cache (resumable, atomic)")
+    common(p)
+    p.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
+    p = sub.add_parser("subset", help="an N-class × M-image subset as a manifest or symlinks (no copying)")
+    common(p, cache=False)
+    p.add_argument("--classes", required=True, help="a named list (imagenette, imagewoof, imagenet100), "
+                   "a number of classes picked at random with --seed, or comma-separated wnids")
+    p.add_argument("--images", type=int, default=None, help="training images per class (default: all)")
+    p.add_argument("--val-images", type=int, default=None, help="validation images per class (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the random choices (default 0)")
+    p.add_argument("--out", default=None, help="manifest .json or symlink folder (default: data/subsets/...)")
+    p.add_argument("--symlinks", action="store_true", help="write an ImageFolder tree of symlinks instead")
+    p = sub.add_parser("download", help="download and extract Imagenette or Imagewoof (resumable, verified)")
+    p.add_argument("name", choices=["imagenette", "imagewoof"], help="which fast.ai data set")
+    p.add_argument("--size", choices=["160", "320", "full"], default="320", help="shorter side (default 320)")
+    p.add_argument("--sha256", default=None, help="expected sha256 of the archive, if you have one")
+    p = sub.add_parser("synthetic", help="write the deterministic synthetic ImageFolder set")
+    p.add_argument("--out", default=None, help="folder (default: data/synthetic-...)")
+    p.add_argument("--classes", type=int, default=10, help="number of classes (default 10)")
+    p.add_argument("--train", type=int, default=60, help="training images per class (default 60)")
+    p.add_argument("--val", type=int, default=12, help="validation images per class (default 12)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "info":
+            source = open_source(args.data, args.root)
+            print(f"source   {source.description}")
+            print(f"classes  {len(source.classes)}: {', '.join(source.class_names[:10])}"
+                  f"{' ...' if len(source.classes) > 10 else ''}")
+            print(f"images   train {len(source.train)}, val {len(source.val)} (listed; storage {source.train.storage})")
+            for reason, paths in source.skipped.items():
+                print(f"skipped  {len(paths)} {reason}, e.g. {paths[0]}")
+            if args.build:
+                splits = load_dataset(args.data, args.root, scale=args.scale, limit=args.limit)
+                print(describe(splits).to_string(index=False))
+                print(f"cache    {splits.cache}")
+                print(f"mean RGB {[round(v, 1) for v in splits.mean_image.mean((0, 1)).tolist()]}")
+                print(f"PCA λ    {[round(v, 1) for v in splits.pca_eigvals.tolist()]}")
+                if args.classes:
+                    print(class_counts(splits).to_string(index=False))
+        elif args.command == "cache":
+            source = open_source(args.data, args.root)
+            scale = args.scale or ("full" if source.name in FULL_BY_DEFAULT else "scaled")
+            if args.limit:
+                source.train = limit_images(source.train, args.limit, len(source.classes))
+                source.val = limit_images(source.val, args.limit, len(source.classes))
+            folder = build_cache(source, SCALES[scale][0], workers=args.workers)
+            meta = json.loads((folder / "meta.json").read_text())
+            print(f"{folder}: train {meta['train']}, val {meta['val']} images at {meta['size']}px; "
+                  f"skipped/converted: {meta['skipped'] or 'none'}")
+        elif args.command == "subset":
+            source = open_source(args.data if args.data != "auto" else "imagenet", args.root)
+            classes = args.classes
+            if classes.isdigit():
+                classes = int(classes)
+            elif "," in classes or WNID.match(classes):
+                classes = [c.strip() for c in classes.split(",") if c.strip()]
+            out = make_subset(source, classes, args.images, val_images=args.val_images, seed=args.seed,
+                              out=args.out, symlinks=args.symlinks)
+            print(f"{out}  (load with --data imagenet-subset --root {out})")
+        elif args.command == "download":
+            src = open_fastai(args.name, None, size=args.size, sha256=args.sha256)
+            print(f"{src.description}: train {len(src.train)}, val {len(src.val)} images, {len(src.classes)} classes")
+        elif args.command == "synthetic":
+            out = make_synthetic(args.out, classes=args.classes, train_per_class=args.train, val_per_class=args.val,
+                                 seed=args.seed)
+            print(out)
+    except (ValueError, OSError) as e:
+        print(f"alexnet-book data: {e}", file=sys.stderr)
+        return 1
+    return 0
