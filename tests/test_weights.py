@@ -294,6 +294,21 @@ def test_truncated_or_garbage_caffemodel_is_refused(tmp_path):
         weights.load_bvlc(tmp_path / "absent.caffemodel")
 
 
+def test_load_pretrained_bvlc_finds_the_file_and_says_how_to_feed_it(tmp_path, monkeypatch):
+    # a 1000-class scaled network stands in for the 233 MiB original
+    monkeypatch.setattr(weights, "bvlc_model", lambda: scaled_bvlc_like(num_classes=1000))
+    monkeypatch.setenv("ALEXNET_BOOK_WEIGHTS", str(tmp_path))
+    stand_in = scaled_bvlc_like(num_classes=1000)
+    blobs = random_blobs(stand_in, seed=4)
+    write_caffemodel(tmp_path / "bvlc_alexnet.caffemodel", stand_in, blobs, "layers")
+    model, info = weights.load_pretrained("bvlc")
+    np.testing.assert_array_equal(model.features.conv1.weight.detach().numpy(), blobs["conv1"][0][:, ::-1])
+    assert info["source"] == "bvlc" and info["path"] == str(tmp_path / "bvlc_alexnet.caffemodel")
+    assert info["preprocessing"]["mean"] == weights.BVLC_MEAN_RGB and info["preprocessing"]["scale"] == 255
+    assert info["preprocessing"]["crop"] == 227 and len(info["class_names"]) == 1000
+    assert info["reference"]["top1_accuracy"] == pytest.approx(57.1)
+
+
 def test_info_describes_a_caffemodel(tmp_path, capsys):
     from alexnet_book.cli import main
 
