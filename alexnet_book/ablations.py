@@ -258,7 +258,7 @@ def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "",
             measured_top1=mean1, measured_top1_std=s1.std() if len(s1) > 1 else math.nan,
             measured_top5=s5.mean() if len(s5) else math.nan, measured_top5_std=s5.std() if len(s5) > 1 else math.nan,
             n=len(s1),
-            sign_agrees=(bool(mean1 < 0) if a.expect_lower and len(s1) else None),
+            sign_agrees=(bool(mean1 < 0) if a.expect_lower and len(s1) and mean1 != 0 else None),  # 0: a tie
             data=data, scale=scale, budget=budget,
         ))
     table = pd.DataFrame(rows, columns=list(COLUMNS))

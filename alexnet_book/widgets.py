@@ -87,6 +87,17 @@ class AblationPanel(W.VBox):
             control.observe(self._changed, names="value")
         self.show_cached()
 
+    @classmethod
+    def from_preset(cls, name: str = "quick", **kwargs) -> "AblationPanel":
+        """A panel set to one of ``ablations.PRESETS`` ("smoke", "quick", "full"); keywords as for the panel."""
+        if name not in ab.PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(ab.PRESETS)}")
+        p = ab.PRESETS[name]
+        values = dict(data=p["data"], scale=p["scale"], epochs=p["budget_epochs"] or 0, steps=p["budget_steps"] or 0,
+                      limit=p["limit"] or 0, seeds=" ".join(map(str, p["seeds"])), device=p["device"],
+                      recipe=p["recipe"])
+        return cls(**{**values, **kwargs})
+
     # --- reading the choices ---------------------------------------------------------------------------------
     def settings(self) -> dict:
         """The chosen settings as ``run_ablations`` keywords; a ValueError with one clear line when invalid."""

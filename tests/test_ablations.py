@@ -259,8 +259,9 @@ def test_cli_help_list_and_a_run_writing_the_csv(tmp_path, monkeypatch, capsys):
     assert "unknown ablation 'nonsense'" in capsys.readouterr().err
 
 
-def test_the_real_trainer_runs_a_tiny_table_on_synthetic_data(tmp_path):
+def test_the_real_trainer_runs_a_tiny_table_on_synthetic_data(tmp_path, monkeypatch):
     """The whole path with train.train: two variants, two steps each, on the synthetic set; then reused."""
+    monkeypatch.setenv("ALEXNET_BOOK_DATA", str(tmp_path / "data"))
     store = ResultsStore(tmp_path / "results.jsonl")
     kwargs = dict(data="synthetic", scale="scaled", budget_epochs=1, budget_steps=2, seeds=(0,), device="cpu",
                   ablations="lrn,ten_crop", limit=40, store=store, progress=False,

@@ -134,3 +134,14 @@ def test_missing_cifar10_found_by_the_data_module_is_a_message(store, tmp_path, 
     panel = AblationPanel(train_fn=never_train, store=store, data="cifar10", ablations="lrn")
     panel.run_button.click()
     assert "nowhere.tar.gz" in panel.message.value and panel.progress.value == 0
+
+
+def test_a_preset_panel_runs_the_presets_configuration(store):
+    fake = FakeTrain()
+    panel = AblationPanel.from_preset("smoke", train_fn=fake, store=store, check_data=no_check, ablations="lrn")
+    assert panel.settings()["budget_steps"] == ab.PRESETS["smoke"]["budget_steps"]
+    panel.run_button.click()
+    assert [c.max_steps for c in fake.trained] == [ab.PRESETS["smoke"]["budget_steps"]] * 2
+    assert all(c.data == "synthetic" and c.limit == ab.PRESETS["smoke"]["limit"] for c in fake.trained)
+    with pytest.raises(ValueError, match="unknown preset"):
+        AblationPanel.from_preset("huge")
