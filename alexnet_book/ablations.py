@@ -124,8 +124,9 @@ def results_dir(path: str | Path | None = None) -> Path:
         return Path(path)
     if os.environ.get("ALEXNET_BOOK_RESULTS"):
         return Path(os.environ["ALEXNET_BOOK_RESULTS"])
-    root = Path(__file__).resolve().parent.parent
-    return root / "results" if (root / "pyproject.toml").is_file() else Path.cwd() / "results"
+    from .data import project_root
+
+    return project_root() / "results"
 
 
 def select(ablations=None) -> tuple[Ablation, ...]:
