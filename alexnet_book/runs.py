@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -70,7 +71,9 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint; train first (alexnet-book train ...) or check the path")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle's protocol warning; the ValueError below says it all
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # truncated zip, pickle with foreign classes, not a torch file at all
         raise ValueError(f"{path}: not a readable alexnet-book checkpoint ({type(error).__name__}: "
                          f"{str(error).splitlines()[0] if str(error) else ''}); delete it and train again, "

@@ -359,7 +359,11 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
     if splits is None:
         from .data import load_dataset
 
+        if world > 1 and rank != 0:
+            dist.barrier()  # rank 0 decodes the cache (if it must) before the others map it
         splits = load_dataset(config.data, config.root, scale=config.scale, limit=config.limit, progress=progress)
+        if world > 1 and rank == 0:
+            dist.barrier()
     precision = pick_precision(config.precision, device)
     channels_last = config.channels_last and device.type == "cuda"
 
@@ -400,6 +404,9 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
     state = load_checkpoint(checkpoint_path) if checkpoint_path.exists() else None
     if state is not None and config.max_steps is not None and state["step"] > config.max_steps:
         say(f"{checkpoint_path} is at step {state['step']}, past max_steps={config.max_steps}; starting afresh")
+        state = None
+    if state is not None and not reuse and state["step"] >= total_steps:
+        say(f"{checkpoint_path} holds a finished run and reuse=False: training again from the start")
         state = None
     if state is not None:
         net.load_state_dict(state["model"])

@@ -1,0 +1,125 @@
+"""Evaluation (§6, §4.1): top-k error on constructed scores, 10-crop softmax averaging, sharding, the CLI."""
+import pytest
+import torch
+from torch import nn
+
+from alexnet_book.data import ImageArrays
+from alexnet_book.evaluate import cli_main, evaluate, shard, ten_crop_probabilities, topk_correct, topk_errors
+
+
+def test_topk_errors_on_constructed_logits():
+    logits = torch.tensor([
+        [9., 8, 7, 6, 5, 4, 3],  # label 0: top-1 right
+        [9., 8, 7, 6, 5, 4, 3],  # label 4: 5th best -> top-1 wrong, top-5 right
+        [9., 8, 7, 6, 5, 4, 3],  # label 5: 6th best -> both wrong
+        [0., 0, 0, 0, 0, 0, 1],  # label 6: top-1 right
+    ])
+    labels = torch.tensor([0, 4, 5, 6])
+    r = topk_errors(logits, labels)
+    assert r == {"top1_error": 0.5, "top1_accuracy": 0.5, "top5_error": 0.25, "top5_accuracy": 0.75, "n": 4}
+    assert topk_correct(logits, labels, ks=(1, 2, 5)) == {1: 2, 2: 2, 5: 3}
+
+
+def test_topk_with_fewer_classes_than_k():
+    logits = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    r = topk_errors(logits, torch.tensor([0, 0, 0]))
+    assert r["top1_error"] == pytest.approx(2 / 3) and r["top5_error"] == 0.0
+
+
+class FixedViews(nn.Module):
+    """Returns preset logits for the ten views, whatever the pixels."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, x):
+        assert x.shape[0] == self.logits.shape[0]
+        return self.logits
+
+
+def test_ten_crop_averages_softmax_not_logits():
+    # nine views mildly for class 0, one view overwhelmingly for class 1
+    views = torch.tensor([[1.0, 0.0]] * 9 + [[0.0, 100.0]])
+    p = ten_crop_probabilities(FixedViews(views), torch.zeros(1, 10, 3, 4, 4))
+    assert torch.allclose(p, torch.softmax(views, 1).mean(0, keepdim=True))
+    assert p.argmax().item() == 0  # softmax averaging: class 0 (p ≈ 0.66)
+    assert views.mean(0).argmax().item() == 1  # averaging logits would have said class 1
+
+
+class BrightCorner(nn.Module):
+    """Class 1 in proportion to the brightest pixel a patch sees, class 0 a constant 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        peak = x.amax(dim=(1, 2, 3))
+        return torch.stack([torch.ones_like(peak), 0.1 * peak], 1)
+
+
+def test_evaluate_ten_crop_vs_centre_on_images():
+    # one bright pixel in the bottom-right corner: seen by 2 of the 10 patches (bottom-right and its mirror),
+    # not by the centre crop.  Label 0.  Softmax averaging: 8×0.73 + 2×0 -> class 0; logit mean -> class 1.
+    images = torch.zeros(3, 36, 36, 3, dtype=torch.uint8)
+    images[:, 35, 35, :] = 255
+    split = ImageArrays(images=images, labels=torch.zeros(3, dtype=torch.long))
+    mean = torch.zeros(36, 36, 3)
+    model = BrightCorner()
+    centre = evaluate(model, split, mean, 32, device="cpu")
+    ten = evaluate(model, split, mean, 32, ten_crop=True, device="cpu")
+    assert centre["top1_error"] == 0.0 and ten["top1_error"] == 0.0 and ten["n"] == 3
+    assert ten["loss"] > centre["loss"]  # the two corner views pull probability towards class 1
+    # bright pixels in all four corners: 8 of the 10 patches see one, so 10 crops say class 1, the centre class 0
+    for r, c in ((0, 0), (0, 35), (35, 0), (35, 35)):
+        images[:, r, c, :] = 255
+    assert evaluate(model, split, mean, 32, ten_crop=True, device="cpu")["top1_error"] == 1.0
+    assert evaluate(model, split, mean, 32, device="cpu")["top1_error"] == 0.0
+
+
+class ColourReader(nn.Module):
+    """Logit j = −(mean pixel − 20 j)²: reads the class from an image's uniform grey level."""
+
+    def __init__(self, classes):
+        super().__init__()
+        self.centres = nn.Parameter(20.0 * torch.arange(classes).float(), requires_grad=False)
+
+    def forward(self, x):
+        m = x.mean(dim=(1, 2, 3))
+        return -(m[:, None] - self.centres[None]) ** 2
+
+
+def grey_split(levels, labels, size=36):
+    images = torch.tensor(levels, dtype=torch.uint8)[:, None, None, None].expand(-1, size, size, 3).contiguous()
+    return ImageArrays(images=images, labels=torch.tensor(labels))
+
+
+def test_evaluate_counts_top1_and_top5_errors():
+    # 8 classes; image i has grey level 20·c.  Two images lie about their label:
+    # label 3 drawn as class 0 (3 is within the top 5 of class 0) and label 7 drawn as class 0 (it is not).
+    levels = [0, 20, 40, 60, 80, 100, 120, 140, 0, 0]
+    labels = [0, 1, 2, 3, 4, 5, 6, 7, 3, 7]
+    model = ColourReader(8).train()
+    r = evaluate(model, grey_split(levels, labels), torch.zeros(36, 36, 3), 32, batch_size=3, device="cpu")
+    assert r["n"] == 10 and r["top1_correct"] == 8 and r["top5_correct"] == 9
+    assert r["top1_error"] == pytest.approx(0.2) and r["top5_error"] == pytest.approx(0.1)
+    assert r["top1_accuracy"] == pytest.approx(0.8)
+    assert model.training  # evaluation leaves the mode as it found it
+    # the input scale is applied before the network: halving it reads every image as a darker class
+    half = evaluate(model, grey_split(levels, labels), torch.zeros(36, 36, 3), 32, device="cpu", input_scale=0.5)
+    assert half["top1_error"] > 0.5
+
+
+def test_shards_cover_every_sample_once():
+    split = ImageArrays(images=torch.zeros(11, 4, 4, 3, dtype=torch.uint8), labels=torch.arange(11))
+    for world in (1, 2, 3, 4):
+        seen = torch.cat([shard(split, r, world).labels for r in range(world)])
+        assert seen.tolist() == list(range(11))
+
+
+def test_cli_refuses_a_foreign_checkpoint(tmp_path, capsys):
+    path = tmp_path / "foreign.pt"
+    path.write_bytes(b"\x00garbage")
+    assert cli_main(["--checkpoint", str(path)]) == 2
+    assert "foreign.pt" in capsys.readouterr().err

@@ -1,0 +1,137 @@
+"""Run records (§5): config hashes, atomic writes, checkpoints that refuse foreign files, metrics log, results store."""
+import json
+import os
+import pickle
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from alexnet_book import runs
+from alexnet_book.runs import (MetricsLog, ResultsStore, atomic_write_bytes, atomic_write_text, config_hash,
+                               load_checkpoint, save_checkpoint)
+
+
+@dataclass
+class Config:
+    lr: float = 0.01
+    epochs: int = 90
+    options: dict = None
+
+
+def test_config_hash_is_stable_and_sensitive():
+    a = config_hash({"lr": 0.01, "epochs": 90, "options": {"towers": 1, "lrn": None}})
+    b = config_hash({"options": {"lrn": None, "towers": 1}, "epochs": 90, "lr": 0.01})
+    assert a == b and len(a) == 12 and int(a, 16) >= 0
+    assert config_hash(Config(options={"towers": 1, "lrn": None})) == a  # dataclass == its dict
+    assert config_hash({"lr": 0.02, "epochs": 90, "options": {"towers": 1, "lrn": None}}) != a
+    assert config_hash({"lr": 0.01, "epochs": 90, "options": {"towers": 2, "lrn": None}}) != a
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
+    path = tmp_path / "sub" / "file.txt"
+    atomic_write_text(path, "one")
+    atomic_write_text(path, "two")
+    assert path.read_text() == "two"
+    assert os.listdir(path.parent) == ["file.txt"]
+
+
+def test_atomic_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "file.bin"
+    atomic_write_bytes(path, b"old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(runs.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        atomic_write_bytes(path, b"new" * 1000)
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["file.bin"]  # the temporary file was removed
+
+
+def test_checkpoint_round_trip(tmp_path):
+    state = {"model": {"w": torch.randn(3, 4)}, "step": 7, "rng": torch.get_rng_state(), "config": {"lr": 0.01},
+             "ranks": [{"augment": torch.Generator().manual_seed(1).get_state()}]}
+    save_checkpoint(tmp_path / "c.pt", state)
+    back = load_checkpoint(tmp_path / "c.pt")
+    assert torch.equal(back["model"]["w"], state["model"]["w"]) and back["step"] == 7
+    assert torch.equal(back["ranks"][0]["augment"], state["ranks"][0]["augment"])
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"model": {"w": torch.randn(100, 100)}})
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError, match="checkpoint.pt.*delete it"):
+        load_checkpoint(path)
+
+
+class Foreign:  # a class a malicious or foreign pickle might carry
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_foreign_files_are_refused_without_unpickling(tmp_path, capsys):
+    pickled = tmp_path / "evil.pt"
+    torch.save({"model": Foreign()}, pickled)
+    with pytest.raises(ValueError, match="evil.pt"):
+        load_checkpoint(pickled)
+    assert "this must never run" not in capsys.readouterr().out
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="notes.pt"):
+        load_checkpoint(text)
+    plain = tmp_path / "plain.pkl"
+    plain.write_bytes(pickle.dumps({"model": 1}))
+    with pytest.raises(ValueError, match="plain.pkl"):
+        load_checkpoint(plain)
+    other = tmp_path / "weights.pt"
+    torch.save({"state_dict": {}}, other)  # a torch file, but not ours
+    with pytest.raises(ValueError, match="no 'model' entry"):
+        load_checkpoint(other)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_metrics_log_appends_reads_and_truncates(tmp_path):
+    log = MetricsLog(tmp_path / "metrics.csv")
+    log.append({"step": 1, "epoch": 0.5, "lr": 0.01, "train_loss": 2.3, "train_error": 0.9})
+    log.append({"step": 2, "epoch": 1, "lr": 0.01, "train_loss": 2.1, "train_error": 0.8, "val_top1": 0.7,
+                "val_top5": 0.3})
+    log.append({"step": 3, "epoch": 1.5, "lr": 0.01, "train_loss": 2.0, "train_error": 0.8})
+    assert len(log) == 3
+    df = log.read()
+    assert list(df.columns) == list(MetricsLog.COLUMNS)
+    assert df.val_top1.isna().tolist() == [True, False, True] and df.train_loss.iloc[1] == 2.1
+    log.truncate(2)
+    assert len(MetricsLog(tmp_path / "metrics.csv")) == 2  # reopening keeps the rows
+    with pytest.raises(ValueError, match="unknown metrics columns"):
+        log.append({"step": 4, "loss": 1.0})
+
+
+def test_results_store_find_add_table(tmp_path):
+    store = ResultsStore(tmp_path / "results.jsonl")
+    assert store.find("abc") is None and store.table().empty
+    store.add({"config_hash": "abc", "config": {"lr": 0.01}, "data": "cifar10", "seed": 0,
+               "metrics": {"val_top1_error": 0.3}, "wall_s": 10.0})
+    store.add({"config_hash": "def", "config": {"lr": 0.02}, "data": "cifar10", "seed": 1,
+               "metrics": {"val_top1_error": 0.4}, "wall_s": 12.0})
+    store.add({"config_hash": "abc", "config": {"lr": 0.01}, "data": "cifar10", "seed": 0,
+               "metrics": {"val_top1_error": 0.25}, "wall_s": 11.0})  # the same run again replaces its row
+    assert store.find("abc")["metrics"]["val_top1_error"] == 0.25
+    table = store.table()
+    assert len(table) == 2 and list(table.columns[:4]) == ["config_hash", "config", "data", "seed"]
+    assert {"val_top1_error", "wall_s", "machine", "date"} <= set(table.columns)
+    assert table.set_index("config_hash").loc["def", "val_top1_error"] == 0.4
+    assert "cores" in store.find("def")["machine"]
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and all(json.loads(line)["config_hash"] for line in lines)
+    assert sorted(os.listdir(tmp_path)) == ["results.jsonl"]
+
+
+def test_results_store_names_a_corrupt_line(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_text('{"config_hash": "abc"}\n{broken\n')
+    with pytest.raises(ValueError, match="results.jsonl: line 2"):
+        ResultsStore(path).find("abc")

@@ -1,0 +1,286 @@
+"""Training (§5): the recipe's pieces, records and reuse, NaN stops, exact resume (also after SIGKILL), the CLI."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import alexnet_book.train as T
+from alexnet_book.data import DataSplits, ImageArrays
+from alexnet_book.runs import ResultsStore, load_checkpoint
+from alexnet_book.train import Plateau, TrainConfig, learning_rate, parameter_groups, recipe, train
+
+TESTS = Path(__file__).resolve().parent
+
+
+def fake_splits(n_train=64, n_val=41, classes=4, size=36, crop=32, seed=0) -> DataSplits:
+    """A tiny in-memory data set: each class a colour plus noise, stored 36 px for 32 px crops."""
+    g = torch.Generator().manual_seed(seed)
+    colours = torch.tensor([[200, 40, 40], [40, 200, 40], [40, 40, 200], [200, 200, 40]])
+
+    def split(n):
+        labels = torch.arange(n) % classes
+        noise = torch.randint(-50, 50, (n, size, size, 3), generator=g)
+        images = (colours[labels % 4][:, None, None, :] + noise).clamp(0, 255).to(torch.uint8)
+        return ImageArrays(images=images, labels=labels.long())
+
+    train_split, val_split = split(n_train), split(n_val)
+    names = [f"class{i}" for i in range(classes)]
+    return DataSplits(name="synthetic", train=train_split, val=val_split, classes=names, class_names=names,
+                      mean_image=train_split.images.float().mean(0), pca_eigvals=torch.tensor([900.0, 90.0, 9.0]),
+                      pca_eigvecs=torch.linalg.qr(torch.randn(3, 3, generator=g))[0], crop=crop, source="fake")
+
+
+def tiny_config(out_dir, **changes) -> TrainConfig:
+    """The scaled AlexNet (dropout, LRN, towers) on fake data, fp32 and deterministic, 4 steps per epoch."""
+    fields = dict(data="synthetic", model="alexnet", scale="scaled", epochs=3, batch_size=16, lr=0.01,
+                  input_scale=1 / 64, precision="fp32", deterministic=True, log_every=1, checkpoint_every=3,
+                  ten_crop=True, out_dir=str(out_dir))
+    return TrainConfig(**{**fields, **changes})
+
+
+def quiet(config, **kwargs):
+    return train(config, progress=False, splits=kwargs.pop("splits", None) or fake_splits(), **kwargs)
+
+
+# -- the recipe's pieces -------------------------------------------------------------------------------------------
+
+def test_plateau_divides_after_patience_at_most_max_drops():
+    p = Plateau(patience=2, max_drops=3)
+    drops = [p.update(e) for e in [0.9, 0.8, 0.8, 0.85, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7]]
+    # improvements at 0, 1, 4; then a drop after every 2 non-improving validations, three times in all
+    assert [i for i, d in enumerate(drops) if d] == [3, 6, 8]
+    assert p.drops == 3
+    q = Plateau(2, 3)
+    q.load_state_dict(p.state_dict())
+    assert q.state_dict() == p.state_dict()
+
+
+def test_learning_rate_schedule():
+    c = TrainConfig(lr=0.01)
+    assert learning_rate(c, 0, 1000, 100, 0) == 0.01
+    assert learning_rate(c, 500, 1000, 100, 2) == pytest.approx(1e-4)  # two plateau drops: ÷100 (§5)
+    w = TrainConfig(lr=0.1, warmup_epochs=2, schedule="linear")
+    assert learning_rate(w, 0, 1000, 100, 0) == pytest.approx(0.1 / 200)
+    assert learning_rate(w, 199, 1000, 100, 0) == pytest.approx(0.1 * (1 - 199 / 1000))
+    assert learning_rate(w, 500, 1000, 100, 0) == pytest.approx(0.05)
+    assert learning_rate(w, 1000, 1000, 100, 0) == 0.0
+
+
+def test_sgd_is_the_papers_update_rule_at_constant_lr():
+    """§5: v ← 0.9·v − 0.0005·ε·w − ε·∂L/∂w;  w ← w + v."""
+    torch.manual_seed(0)
+    w = torch.randn(5, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=0.01, momentum=0.9, weight_decay=5e-4)
+    w_paper, v = w.detach().clone(), torch.zeros(5)
+    for _ in range(4):
+        loss = (w ** 3).sum()
+        opt.zero_grad()
+        loss.backward()
+        grad = 3 * w_paper ** 2
+        opt.step()
+        v = 0.9 * v - 5e-4 * 0.01 * w_paper - 0.01 * grad
+        w_paper = w_paper + v
+    assert torch.allclose(w.detach(), w_paper, atol=1e-7)
+
+
+def test_bias_like_authors_groups():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(4, 2))
+    plain = parameter_groups(model, TrainConfig())
+    assert len(plain) == 1 and plain[0]["weight_decay"] == 5e-4
+    weights, biases = parameter_groups(model, TrainConfig(bias_like_authors=True))
+    assert all(p.ndim > 1 for p in weights["params"]) and len(weights["params"]) == 2
+    assert all(p.ndim == 1 for p in biases["params"]) and len(biases["params"]) == 2
+    assert (weights["weight_decay"], weights["lr_scale"]) == (5e-4, 1.0)
+    assert (biases["weight_decay"], biases["lr_scale"]) == (0.0, 2.0)
+
+
+# -- a whole run ---------------------------------------------------------------------------------------------------
+
+def test_train_learns_records_and_checkpoints(tmp_path):
+    torch.set_num_threads(1)
+    events = []
+    config = tiny_config(tmp_path, model="fourlayer", epochs=4, lr=0.05, bias_like_authors=True)
+    result = quiet(config, callback=events.append)
+    assert not result.reused and result.run_dir == config.run_dir()
+    m = result.metrics
+    assert m["steps"] == 16 and m["epochs"] == 4
+    assert m["val_top1_error"] < 0.5  # four colour classes: chance is 0.75
+    assert 0 <= m["val_top1_error_10crop"] <= 1 and m["val_top5_error"] == 0.0  # 4 classes: top-5 always right
+    assert json.loads((result.run_dir / "config.json").read_text())["lr"] == 0.05
+    h = result.history
+    assert list(h.columns) == ["step", "epoch", "lr", "train_loss", "train_error", "val_top1", "val_top5",
+                               "images_per_s", "time"]
+    assert h.val_top1.notna().sum() == 4 and h.step.max() == 16
+    assert [e["epoch"] for e in events] == [1, 2, 3, 4] and all(isinstance(e["model"], torch.nn.Module)
+                                                                for e in events)
+    row = ResultsStore(tmp_path / "results.jsonl").find(config.hash())
+    assert row["metrics"] == m and row["data"] == "synthetic" and row["seed"] == 0 and row["wall_s"] > 0
+    assert "cores" in row["machine"] and row["precision"] == "fp32"
+    state = load_checkpoint(result.run_dir / "checkpoint.pt")
+    assert {"model", "optimizer", "plateau", "step", "epoch", "ranks", "config"} <= set(state)
+    assert state["step"] == 16 and state["epoch"] == 4 and {"torch", "augment"} <= set(state["ranks"][0]["rng"])
+    lrs = [g["lr"] for g in state["optimizer"]["param_groups"]]
+    assert lrs == [0.05, 0.1]  # biases at twice the weights' learning rate
+    assert state["optimizer"]["param_groups"][1]["weight_decay"] == 0.0
+
+
+def test_identical_finished_run_is_reused_not_repeated(tmp_path, monkeypatch):
+    torch.set_num_threads(1)
+    config = tiny_config(tmp_path, model="fourlayer", epochs=1, ten_crop=False)
+    first = quiet(config)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(T, "train_batch", no_training)
+    again = quiet(config)
+    assert again.reused and again.metrics == first.metrics
+    assert all(torch.equal(a, b) for a, b in zip(again.model.state_dict().values(),
+                                                 first.model.state_dict().values()))
+    with pytest.raises(AssertionError, match="trained again"):
+        quiet(config, reuse=False)
+
+
+def test_non_finite_loss_stops_at_once_naming_step_and_config(tmp_path):
+    config = tiny_config(tmp_path, model="fourlayer", lr=1e30, input_scale=1e6)
+    with pytest.raises(FloatingPointError) as info:
+        quiet(config)
+    text = str(info.value)
+    assert "at step " in text and config.hash() in text
+    step = int(text.split("at step ")[1].split()[0])
+    assert step <= 3  # it stops as soon as the loss stops being finite, not at the end of the epoch
+
+
+def test_budget_then_continue_equals_one_uninterrupted_run(tmp_path):
+    torch.set_num_threads(1)
+    whole = quiet(tiny_config(tmp_path / "a"))
+    part = quiet(tiny_config(tmp_path / "b", max_steps=6))  # stops mid-epoch 2
+    assert part.metrics["steps"] == 6 and not part.reused
+    rest = quiet(tiny_config(tmp_path / "b"))  # same trajectory: continues from step 6
+    assert rest.run_dir == part.run_dir
+    assert all(torch.equal(a, b) for a, b in zip(whole.model.state_dict().values(),
+                                                 rest.model.state_dict().values()))
+    for key in ("val_top1_error", "val_top5_error", "val_loss", "val_top1_error_10crop", "train_loss", "steps"):
+        assert whole.metrics[key] == rest.metrics[key], key
+    cols = ["step", "epoch", "lr", "train_loss", "train_error", "val_top1", "val_top5"]
+    assert whole.history[cols].equals(rest.history[cols])
+
+
+CHILD = """
+import os, signal, sys
+import torch
+sys.path.insert(0, {tests!r})
+from test_train import fake_splits, tiny_config
+import alexnet_book.train as T
+
+out_dir, kill_at = sys.argv[1], int(sys.argv[2])
+if kill_at:  # SIGKILL this process as it starts its kill_at-th optimiser step
+    real, calls = T.train_batch, [0]
+    def dying(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+    T.train_batch = dying
+torch.set_num_threads(1)
+T.train(tiny_config(out_dir), splits=fake_splits(), progress=False)
+"""
+
+
+def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text(CHILD.format(tests=str(TESTS)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def run(out_dir, kill_at=0):
+        return subprocess.run([sys.executable, str(script), str(out_dir), str(kill_at)], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    kill_at = random.Random().randint(5, 12)  # 12 steps in all; checkpoints every 3 steps and at epoch ends
+    reference = run(tmp_path / "ref")
+    assert reference.returncode == 0, reference.stderr
+    killed = run(tmp_path / "killed", kill_at)
+    assert killed.returncode == -signal.SIGKILL, f"kill_at={kill_at}: {killed.stderr}"
+    config = tiny_config(tmp_path / "killed")
+    assert (config.run_dir() / "checkpoint.pt").exists()
+    assert ResultsStore(tmp_path / "killed" / "results.jsonl").find(config.hash()) is None
+    resumed = run(tmp_path / "killed")
+    assert resumed.returncode == 0, resumed.stderr
+
+    key = config.hash()
+    a = ResultsStore(tmp_path / "ref" / "results.jsonl").find(key)
+    b = ResultsStore(tmp_path / "killed" / "results.jsonl").find(key)
+    timing = {"wall_s", "images_per_s"}
+    assert {k: v for k, v in a["metrics"].items() if k not in timing} == \
+           {k: v for k, v in b["metrics"].items() if k not in timing}, f"kill_at={kill_at}"
+    wa = load_checkpoint(a["model_path"])["model"]
+    wb = load_checkpoint(b["model_path"])["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa), f"kill_at={kill_at}: weights differ"
+    import pandas as pd
+
+    cols = ["step", "epoch", "lr", "train_loss", "train_error", "val_top1", "val_top5"]
+    ha = pd.read_csv(Path(a["run_dir"]) / "metrics.csv")[cols]
+    hb = pd.read_csv(Path(b["run_dir"]) / "metrics.csv")[cols]
+    assert ha.equals(hb), f"kill_at={kill_at}: metrics logs differ"
+
+
+# -- notebooks and the command line --------------------------------------------------------------------------------
+
+def test_live_plot_updates_one_display_in_place(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import IPython.display
+
+    shown = []
+
+    class Handle:
+        updates = 0
+
+        def update(self, obj):
+            Handle.updates += 1
+
+    def fake_display(obj, display_id=None):
+        shown.append(obj)
+        return Handle()
+
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    plot = T.LivePlot("test")
+    history = [{"step": 1, "train_loss": 2.0, "train_error": 0.9},
+               {"step": 2, "train_loss": 1.5, "train_error": 0.8, "val_top1": 0.7, "val_top5": 0.2}]
+    for _ in range(3):
+        plot.update(history, force=True)
+    assert len(shown) == 1 and Handle.updates == 3  # one output, redrawn three times
+    assert len(plot.ax_err.lines) == 3  # train error, val top-1, val top-5
+
+
+def test_cli_help_documents_every_config_field(capsys):
+    with pytest.raises(SystemExit):
+        T.cli_main(["--help"])
+    text = capsys.readouterr().out
+    for name in TrainConfig.__dataclass_fields__:
+        flag = "--model-option" if name == "model_options" else "--" + name.replace("_", "-")
+        assert flag in text, flag
+    assert "torchrun" in text
+
+
+def test_cli_options_become_the_config():
+    args = T.build_parser().parse_args(["--recipe", "quick", "--epochs", "3", "--no-pca-colour", "--model-option",
+                                        "towers=1", "--model-option", "lrn=null", "--max-steps", "10",
+                                        "--data", "cifar10", "--lr", "0.05"])
+    c = T.config_from_args(args)
+    assert c == recipe("quick", epochs=3, pca_colour=False, model_options={"towers": 1, "lrn": None}, max_steps=10,
+                       lr=0.05)
+    assert T.config_from_args(T.build_parser().parse_args([])) == TrainConfig()  # the paper's recipe by default
+
+
+def test_cli_reports_bad_input_in_one_line(capsys):
+    assert T.cli_main(["--data", "no-such-set"]) == 2
+    err = capsys.readouterr().err
+    assert "no-such-set" in err and "Traceback" not in err
