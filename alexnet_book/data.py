@@ -581,8 +581,10 @@ def _cache_key(source: Source, size: int) -> str:
     return f"{source.name}-{size}px-{len(source.train)}-{h.hexdigest()[:10]}"
 
 
-def _decode_split(images: ImageList, folder: Path, split: str, size: int, *, workers: int, progress: bool,
-                  chunk: int = 1024) -> dict:
+CHUNK = 1024  # images decoded between two progress records
+
+
+def _decode_split(images: ImageList, folder: Path, split: str, size: int, *, workers: int, progress: bool) -> dict:
     """Decode one split into ``folder/<split>_images.npy`` (+ labels), resuming from ``<split>_progress.json``."""
     from tqdm.auto import tqdm
 
@@ -629,17 +631,20 @@ def _decode_split(images: ImageList, folder: Path, split: str, size: int, *, wor
             bar.update(len(results))
 
         while True:
-            tasks = [(pos, payload, size, key) for pos, key, payload in _take(payloads, chunk)]
+            tasks = [(pos, payload, size, key) for pos, key, payload in _take(payloads, CHUNK)]
             if not tasks:
                 break
             key_at.update((t[0], t[3]) for t in tasks)
-            job = (pool.map_async(_decode_task, tasks, chunksize=max(1, len(tasks) // (4 * workers)))
-                   if pool else [_decode_task(t) for t in tasks])
+            if pool is None:
+                write([_decode_task(t) for t in tasks])
+                continue
+            # the workers decode this chunk while the main process writes the previous one and reads the next
+            job = pool.map_async(_decode_task, tasks, chunksize=max(1, len(tasks) // (4 * workers)))
             if pending is not None:
-                write(pending.get() if pool else pending)
+                write(pending.get())
             pending = job
         if pending is not None:
-            write(pending.get() if pool else pending)
+            write(pending.get())
     finally:
         if pool:
             pool.terminate()
@@ -1177,6 +1182,8 @@ def open_fastai(name: str, root: str | Path | None = None, *, size: str = "320",
     stem = {"imagenette": "imagenette2", "imagewoof": "imagewoof2"}[name]
     suffix = "" if str(size) in ("full", "") else f"-{size}"
     if root is None:
+        present = [s for s in ("", "-320", "-160") if (data_dir() / f"{stem}{s}" / "train").is_dir()]
+        suffix = suffix if suffix in present or not present else present[0]  # use what is already here
         folder = data_dir() / f"{stem}{suffix}"
         if not (folder / "train").is_dir():
             archive = data_dir() / f"{stem}{suffix}.tgz"
@@ -1231,7 +1238,7 @@ class JpegDataset(torch.utils.data.Dataset):
             array, _ = decode_image(path, self.size)
         except Exception as e:  # noqa: BLE001
             raise ValueError(f"{path}: cannot decode ({e}); delete or replace the file") from None
-        return torch.from_numpy(array), self.images.labels[i]
+        return torch.from_numpy(array.copy()), self.images.labels[i]
 
 
 # ---------------------------------------------------------------------------------------------------------------

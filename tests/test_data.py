@@ -1,0 +1,558 @@
+"""Data sets, formats, the §2 cache and bad input -- each real format built here in tiny archives."""
+import functools
+import hashlib
+import http.server
+import io
+import json
+import os
+import pickle
+import tarfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from alexnet_book import data
+
+torch.set_num_threads(1)
+CIFAR = data.project_root().parent / "shared" / "data" / "cifar10-jpg.tar.gz"
+IMAGENETTE = [w for w, _ in data.read_class_list("imagenette")]
+
+
+@pytest.fixture(autouse=True)
+def private_data_dir(tmp_path, monkeypatch):
+    """Every test gets its own data/cache folder, so nothing touches the project's data/."""
+    monkeypatch.setenv("ALEXNET_BOOK_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("ALEXNET_BOOK_CIFAR10", raising=False)
+    return tmp_path / "data"
+
+
+def jpeg_bytes(colour, size=(20, 16), mode="RGB", fmt="JPEG"):
+    img = Image.new("RGB", size, tuple(colour))
+    if mode != "RGB":
+        img = img.convert(mode)
+    buf = io.BytesIO()
+    img.save(buf, fmt, quality=95)
+    return buf.getvalue()
+
+
+def colour_of(label):
+    return [(40 * label + 30) % 256, (90 * label + 60) % 256, (150 * label + 10) % 256]
+
+
+def write_folder(root, classes, per_class, split_names=("train", "val"), size=(20, 16)):
+    for split in split_names:
+        for cls in classes:
+            label = sorted(classes).index(cls)  # the class index the loader must give it
+            folder = root / split / cls
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                (folder / f"{cls}_{i}.JPEG").write_bytes(jpeg_bytes(colour_of(label), size))
+    return root
+
+
+def add_tar_member(tar, name, payload):
+    info = tarfile.TarInfo(name)
+    info.size = len(payload)
+    tar.addfile(info, io.BytesIO(payload))
+
+
+def labels_match_colours(arrays):
+    """Each image's colour says which class it was written as (see colour_of)."""
+    means = arrays.images.float().mean((1, 2))
+    want = torch.tensor([colour_of(int(lab)) for lab in arrays.labels], dtype=torch.float32)
+    return bool(((means - want).abs() < 6).all())
+
+
+# ------------------------------------------------------------------------------------------------- ImageFolder
+
+
+def test_imagefolder_loads_with_sorted_classes_and_right_labels(tmp_path):
+    root = write_folder(tmp_path / "set", ["zebra", "ant", "moth"], 3)
+    d = data.load_dataset("folder", root, progress=False)
+    assert d.classes == ["ant", "moth", "zebra"]
+    assert d.train.images.shape == (9, 36, 36, 3) and d.train.images.dtype == torch.uint8
+    assert d.val.labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2] and d.crop == 32
+    assert labels_match_colours(d.train) and labels_match_colours(d.val)
+    full = data.load_dataset("folder", root, scale="full", progress=False)
+    assert full.train.images.shape == (9, 256, 256, 3) and full.crop == 224
+
+
+def test_mean_image_and_pca_are_exact_on_a_known_set(tmp_path):
+    """Lossless 36×36 PNGs are stored unchanged, so the mean image and the RGB PCA can be computed by hand."""
+    rng = np.random.default_rng(0)
+    pixels = {}
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            (tmp_path / "set" / split / cls).mkdir(parents=True)
+            for i in range(3):
+                arr = rng.integers(0, 256, (36, 36, 3), dtype=np.uint8)
+                arr[..., 1] = arr[..., 0] // 2 + 60  # correlated channels, so the PCA has structure
+                Image.fromarray(arr).save(tmp_path / "set" / split / cls / f"{i}.png")
+                pixels[(split, cls, i)] = arr
+    d = data.load_dataset("folder", tmp_path / "set", progress=False)
+    train = np.stack([pixels[("train", c, i)] for c in ("a", "b") for i in range(3)]).astype(np.float64)
+    assert np.array_equal(d.train.images.numpy(), train.astype(np.uint8))
+    np.testing.assert_allclose(d.mean_image.numpy(), train.mean(0), atol=1e-3)
+    cov = np.cov(train.reshape(-1, 3).T, bias=True)
+    vals, vecs = np.linalg.eigh(cov)
+    np.testing.assert_allclose(d.pca_eigvals.numpy(), vals[::-1], rtol=1e-4)
+    for k in range(3):  # same eigenvectors up to sign
+        assert abs(abs(float(d.pca_eigvecs[:, k].double() @ torch.from_numpy(vecs[:, 2 - k]))) - 1) < 1e-4
+    # P diag(λ) Pᵀ reproduces the covariance
+    p, lam = d.pca_eigvecs.double().numpy(), d.pca_eigvals.double().numpy()
+    np.testing.assert_allclose(p @ np.diag(lam) @ p.T, cov, rtol=1e-3, atol=1e-2)
+
+
+def test_rescale_shorter_side_then_centre_crop():
+    """§2: a 2:1 image keeps its central square; a colour band outside the square disappears."""
+    arr = np.zeros((40, 80, 3), np.uint8)
+    arr[:, :10] = 255  # a white band well outside the central 40×40 square (columns 20-59)
+    arr[:, 30:50] = 100
+    out, note = data.decode_image(arr, 20)
+    assert out.shape == (20, 20, 3) and note == ""
+    assert out[:, 0].max() == 0 and out[:, -1].max() == 0  # left and right edges of the square are black
+    assert abs(int(out[10, 10, 0]) - 100) <= 1  # the centre band survives
+
+
+def test_limit_is_balanced_over_classes(tmp_path):
+    root = write_folder(tmp_path / "set", ["a", "b", "c"], 5)
+    d = data.load_dataset("folder", root, limit=7, progress=False)
+    assert len(d.train) == 7 and sorted(torch.bincount(d.train.labels).tolist()) == [2, 2, 3]
+
+
+def test_tar_gz_of_imagefolder_matches_the_folder(tmp_path):
+    root = write_folder(tmp_path / "set", ["cat", "dog"], 2, split_names=("train", "test"))
+    archive = tmp_path / "set.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root, arcname="cifar10-jpg")  # with a top folder, like many archives
+    a = data.load_dataset("folder", archive, progress=False)
+    b = data.load_dataset("folder", root, progress=False)
+    assert a.classes == b.classes == ["cat", "dog"]
+    assert torch.equal(a.train.images, b.train.images) and torch.equal(a.val.labels, b.val.labels)
+
+
+def write_cifar_batches(folder, per_batch=4):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        labels = [int(x) for x in rng.integers(0, 10, per_batch)]
+        images = np.stack([np.broadcast_to(np.array(colour_of(lab), np.uint8)[:, None, None], (3, 32, 32))
+                           for lab in labels]).reshape(per_batch, -1)
+        with open(folder / name, "wb") as f:
+            pickle.dump({"batch_label": name, "labels": labels, "data": images,
+                         "filenames": [f"{i}.png" for i in range(per_batch)]}, f, protocol=2)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": list(data.CIFAR10_CLASSES), "num_vis": 3072}, f, protocol=2)
+    return folder
+
+
+def test_torchvision_cifar_batches_layout(tmp_path):
+    write_cifar_batches(tmp_path / "tv" / "cifar-10-batches-py")
+    d = data.load_dataset("cifar10", tmp_path / "tv", progress=False)
+    assert len(d.train) == 20 and len(d.val) == 4 and d.classes == list(data.CIFAR10_CLASSES)
+    assert d.train.images.shape[1:] == (36, 36, 3) and labels_match_colours(d.train)
+
+
+def test_cifar_batches_never_unpickle_code(tmp_path):
+    folder = write_cifar_batches(tmp_path / "cifar-10-batches-py")
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    with open(folder / "data_batch_3", "wb") as f:
+        pickle.dump({"data": Evil(), "labels": [0]}, f)
+    with pytest.raises(ValueError, match="data_batch_3.*not a CIFAR-10 batch"):
+        data.load_dataset("cifar10", folder, progress=False)
+
+
+# ------------------------------------------------------------------------------------------------- ImageNet
+
+
+def write_devkit(path, wnids, val_wnids):
+    """ILSVRC2012_devkit_t12.tar.gz with data/meta.mat (ids NOT in sorted order, plus a non-leaf) + ground truth."""
+    import scipy.io
+
+    order = list(reversed(wnids))  # ILSVRC2012_ID order differs from the sorted-wnid class index
+    dtype = [("ILSVRC2012_ID", "O"), ("WNID", "O"), ("words", "O"), ("gloss", "O"), ("num_children", "O"),
+             ("children", "O"), ("wordnet_height", "O"), ("num_train_images", "O")]
+    rows = [(i + 1, w, f"{w} thing, other name", "gloss", 0, np.zeros(0), 0, 2) for i, w in enumerate(order)]
+    rows.append((len(order) + 1, "n00001740", "entity", "root", len(order), np.arange(1, len(order) + 1), 5, 0))
+    synsets = np.array(rows, dtype=dtype)
+    meta = io.BytesIO()
+    scipy.io.savemat(meta, {"synsets": synsets})
+    truth = "\n".join(str(order.index(w) + 1) for w in val_wnids) + "\n"
+    with tarfile.open(path, "w:gz") as tar:
+        add_tar_member(tar, "ILSVRC2012_devkit_t12/data/meta.mat", meta.getvalue())
+        add_tar_member(tar, "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt", truth.encode())
+
+
+def write_imagenet_archives(root, wnids, per_class=2):
+    """The official layout: a train tar of per-class tars, a flat val tar, the devkit."""
+    root.mkdir(parents=True, exist_ok=True)
+    ordered = sorted(wnids)
+    with tarfile.open(root / data.TRAIN_TAR, "w") as outer:
+        for w in wnids:
+            inner = io.BytesIO()
+            with tarfile.open(fileobj=inner, mode="w") as t:
+                for i in range(per_class):
+                    add_tar_member(t, f"{w}_{i}.JPEG", jpeg_bytes(colour_of(ordered.index(w))))
+            add_tar_member(outer, f"{w}.tar", inner.getvalue())
+    val_wnids = [wnids[(3 * i + 1) % len(wnids)] for i in range(len(wnids) + 2)]
+    with tarfile.open(root / data.VAL_TAR, "w") as tar:
+        for i, w in enumerate(val_wnids):
+            add_tar_member(tar, f"ILSVRC2012_val_{i + 1:08d}.JPEG", jpeg_bytes(colour_of(ordered.index(w))))
+    write_devkit(root / data.DEVKIT, wnids, val_wnids)
+    return val_wnids
+
+
+def test_imagenet_official_archives(tmp_path):
+    wnids = ["n03000000", "n01000000", "n02000000"]
+    val_wnids = write_imagenet_archives(tmp_path / "in", wnids)
+    d = data.load_dataset("imagenet", tmp_path / "in", scale="scaled", progress=False)
+    assert d.name == "imagenet" and d.classes == sorted(wnids)
+    assert d.class_names == [f"{w} thing" for w in sorted(wnids)]  # the devkit's first synonym
+    assert len(d.train) == 6 and labels_match_colours(d.train)
+    assert d.val.labels.tolist() == [sorted(wnids).index(w) for w in val_wnids]  # ID → wnid → sorted index
+    assert labels_match_colours(d.val)
+
+
+def test_imagenet_extracted_folders_flat_val_and_devkit_folder(tmp_path):
+    wnids = ["n03000000", "n01000000", "n02000000"]
+    root = tmp_path / "in"
+    val_wnids = write_imagenet_archives(root, wnids)
+    for w in wnids:  # extract the train tar of tars into train/<wnid>/
+        with tarfile.open(root / data.TRAIN_TAR) as outer:
+            inner = tarfile.open(fileobj=outer.extractfile(f"{w}.tar"))
+            inner.extractall(root / "train" / w, filter="data")
+    with tarfile.open(root / data.VAL_TAR) as tar:
+        tar.extractall(root / "val", filter="data")
+    with tarfile.open(root / data.DEVKIT) as tar:
+        tar.extractall(root, filter="data")
+    for name in (data.TRAIN_TAR, data.VAL_TAR, data.DEVKIT):
+        (root / name).unlink()
+    d = data.load_dataset("imagenet", root, scale="scaled", progress=False)
+    assert d.classes == sorted(wnids) and d.val.labels.tolist() == [sorted(wnids).index(w) for w in val_wnids]
+    assert d.class_names[0] == "n01000000 thing"
+
+
+def test_imagenet_val_in_class_folders_and_wrong_layouts(tmp_path):
+    root = write_folder(tmp_path / "in", ["n02000000", "n01000000"], 2)
+    d = data.load_dataset("imagenet", root, scale="scaled", progress=False)
+    assert d.classes == ["n01000000", "n02000000"] and labels_match_colours(d.val)
+    odd = write_folder(tmp_path / "odd", ["cats"], 1)
+    with pytest.raises(ValueError, match="'cats' is not a wnid"):
+        data.load_dataset("imagenet", odd, progress=False)
+    (tmp_path / "flat" / "val").mkdir(parents=True)
+    write_folder(tmp_path / "flat", ["n01000000"], 1, split_names=("train",))
+    (tmp_path / "flat" / "val" / "ILSVRC2012_val_00000001.JPEG").write_bytes(jpeg_bytes([0, 0, 0]))
+    with pytest.raises(FileNotFoundError, match="devkit"):
+        data.load_dataset("imagenet", tmp_path / "flat", progress=False)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        data.load_dataset("imagenet", tmp_path / "nowhere", progress=False)
+
+
+def test_subsets_as_manifest_and_symlinks_without_copying(tmp_path):
+    wnids = IMAGENETTE + ["n09999999"]
+    root = write_folder(tmp_path / "in", wnids, 3)
+    source = data.open_imagenet(root)
+    manifest = data.make_subset(source, 4, 2, seed=1, out=tmp_path / "sub.json")
+    d = data.load_dataset("imagenet-subset", manifest, scale="scaled", progress=False)
+    assert len(d.classes) == 4 and len(d.train) == 8 and len(d.val) == 12 and set(d.classes) <= set(wnids)
+    again = json.loads(data.make_subset(source, 4, 2, seed=1, out=tmp_path / "again.json").read_text())
+    assert again["train"]["keys"] == json.loads(manifest.read_text())["train"]["keys"]  # seeded: reproducible
+    other = json.loads(data.make_subset(source, 4, 2, seed=2, out=tmp_path / "other.json").read_text())
+    assert other["train"]["keys"] != again["train"]["keys"]
+    named = data.make_subset(source, "imagenette", None, out=tmp_path / "nette", symlinks=True)
+    links = list((named / "train").rglob("*.JPEG"))
+    assert len(links) == 30 and all(p.is_symlink() for p in links)
+    n = data.load_dataset("imagenet-subset", named, scale="scaled", progress=False)
+    assert n.classes == sorted(IMAGENETTE) and "tench" in n.class_names
+    means = n.train.images.float().mean((1, 2))
+    want = torch.tensor([colour_of(sorted(wnids).index(n.classes[lab])) for lab in n.train.labels], dtype=torch.float32)
+    assert ((means - want).abs() < 6).all()  # relabelled 0..9 in sorted order, pixels of the right class
+    with pytest.raises(ValueError, match="n09999998"):
+        data.make_subset(source, ["n09999998"], 1, out=tmp_path / "bad.json")
+
+
+def test_subset_of_the_archives_uses_a_manifest(tmp_path):
+    wnids = ["n03000000", "n01000000", "n02000000"]
+    write_imagenet_archives(tmp_path / "in", wnids)
+    source = data.open_imagenet(tmp_path / "in")
+    manifest = data.make_subset(source, ["n01000000", "n03000000"], 1, out=tmp_path / "sub.json")
+    d = data.load_dataset("imagenet-subset", manifest, scale="scaled", progress=False)
+    assert d.classes == ["n01000000", "n03000000"] and len(d.train) == 2
+    with pytest.raises(ValueError, match="symlinks need extracted"):
+        data.make_subset(source, 2, 1, out=tmp_path / "links", symlinks=True)
+
+
+# ------------------------------------------------------------------------------------------------- download
+
+
+class RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files with HTTP Range support (what S3 does), recording each request's Range header."""
+
+    requests: list = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        body = path.read_bytes()
+        rng = self.headers.get("Range")
+        type(self).requests.append(rng)
+        if rng:
+            start = int(rng.split("=")[1].split("-")[0])
+            if start >= len(body):
+                self.send_error(416)
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            body = body[start:]
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    RangeHandler.requests = []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                            functools.partial(RangeHandler, directory=str(served)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def write_fastai_tgz(path, stem):
+    folder = path.parent / "build" / stem
+    write_folder(folder, IMAGENETTE[:3], 2)
+    (folder / "noisy_imagenette.csv").write_text("path,noisy_labels_0\n")
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(folder, arcname=stem)
+    return path.read_bytes()
+
+
+def test_download_verifies_md5(server, tmp_path):
+    served, url = server
+    payload = write_fastai_tgz(served / "imagenette2-160.tgz", "imagenette2-160")
+    md5 = hashlib.md5(payload).hexdigest()
+    out = data.download(f"{url}/imagenette2-160.tgz", tmp_path / "dl" / "a.tgz", md5=md5, progress=False)
+    assert out.read_bytes() == payload and RangeHandler.requests == [None]
+
+
+def test_download_resumes_a_partial_file_with_http_range(server, tmp_path):
+    served, url = server
+    payload = write_fastai_tgz(served / "x.tgz", "imagenette2-160")
+    dest = tmp_path / "dl" / "x.tgz"
+    dest.parent.mkdir()
+    half = len(payload) // 2
+    (dest.parent / "x.tgz.partial").write_bytes(payload[:half])
+    data.download(f"{url}/x.tgz", dest, sha256=hashlib.sha256(payload).hexdigest(), progress=False)
+    assert dest.read_bytes() == payload and RangeHandler.requests == [f"bytes={half}-"]
+    assert not (dest.parent / "x.tgz.partial").exists()
+
+
+def test_download_checksum_mismatch_deletes_and_names_both_digests(server, tmp_path):
+    served, url = server
+    payload = write_fastai_tgz(served / "x.tgz", "imagenette2-160")
+    dest = tmp_path / "dl" / "x.tgz"
+    with pytest.raises(ValueError, match=f"md5 {hashlib.md5(payload).hexdigest()} does not match the expected 0+"):
+        data.download(f"{url}/x.tgz", dest, md5="0" * 32, progress=False)
+    assert not dest.exists() and not dest.with_name("x.tgz.partial").exists()
+
+
+def test_download_unreachable_server_says_so(tmp_path):
+    with pytest.raises(OSError, match="cannot download"):
+        data.download("http://127.0.0.1:9/nothing.tgz", tmp_path / "n.tgz", timeout=2, progress=False)
+
+
+def test_imagenette_downloads_extracts_and_loads(server, tmp_path, monkeypatch):
+    served, url = server
+    payload = write_fastai_tgz(served / "imagenette2-160.tgz", "imagenette2-160")
+    monkeypatch.setattr(data, "FASTAI_URL", url + "/{name}{size}.tgz")
+    monkeypatch.setitem(data.FASTAI_MD5, "imagenette2-160.tgz", hashlib.md5(payload).hexdigest())
+    src = data.open_fastai("imagenette", None, size="160")
+    assert src.classes == sorted(IMAGENETTE[:3]) and src.class_names[0] == "tench"
+    d = data.load_dataset("imagenette", None, scale="scaled", progress=False)  # now local: no second download
+    assert len(d.train) == 6 and d.name == "imagenette" and len(RangeHandler.requests) == 1
+
+
+# ------------------------------------------------------------------------------------------------- bad input
+
+
+def test_bad_files_are_counted_skipped_or_converted_and_reported(tmp_path):
+    root = write_folder(tmp_path / "set", ["a", "b"], 2)
+    a = root / "train" / "a"
+    good = jpeg_bytes([200, 10, 10], (64, 48))
+    (a / "truncated.JPEG").write_bytes(good[: len(good) // 2])
+    (a / "corrupt.JPEG").write_bytes(os.urandom(300))
+    (a / "png.JPEG").write_bytes(jpeg_bytes([9, 99, 199], fmt="PNG"))
+    (a / "cmyk.JPEG").write_bytes(jpeg_bytes([0, 255, 255], mode="CMYK"))
+    (a / "gray.JPEG").write_bytes(jpeg_bytes([77, 77, 77], mode="L"))
+    (a / "notes.txt").write_text("not an image")
+    (a / ".DS_Store").write_bytes(b"\0\0")
+    (a / "gone.JPEG").symlink_to(tmp_path / "does-not-exist.JPEG")  # an unreadable file
+    (root / "train" / "empty").mkdir()
+    (root / "val" / "empty").mkdir()
+    with pytest.warns(UserWarning) as record:
+        d = data.load_dataset("folder", root, progress=False)
+    message = " ".join(str(w.message) for w in record)
+    assert "3 train: undecodable" in message and "first undecodable" in message
+    assert "2 not an image file" in message and "2 empty class folder" in message
+    assert d.skipped["train: converted PNG named .jpg"] == 1
+    assert d.skipped["train: converted CMYK"] == 1 and d.skipped["train: converted L"] == 1
+    assert d.classes == ["a", "b", "empty"] and len(d.train) == 4 + 3  # 4 good + png, cmyk, gray
+    meta = json.loads((Path(d.cache) / "meta.json").read_text())
+    failed = " ".join(meta["failed"])
+    assert "truncated.JPEG" in failed and "corrupt.JPEG" in failed and "gone.JPEG" in failed
+    images = {tuple(img.float().mean((0, 1)).round().int().tolist()) for img in d.train.images}
+    assert any(abs(r - 77) <= 2 and r == g == b for r, g, b in images)  # grayscale → equal RGB channels
+    assert any(r < 40 and g > 200 and b > 200 for r, g, b in images)  # CMYK cyan → RGB cyan
+
+
+def test_missing_and_wrong_layout_roots_name_the_path(tmp_path, capsys):
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "missing")):
+        data.load_dataset("folder", tmp_path / "missing", progress=False)
+    (tmp_path / "wrong" / "images").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no train/ folder"):
+        data.load_dataset("folder", tmp_path / "wrong", progress=False)
+    write_folder(tmp_path / "noval", ["a"], 1, split_names=("train",))
+    with pytest.raises(ValueError, match="no val/ or test/"):
+        data.load_dataset("folder", tmp_path / "noval", progress=False)
+    (tmp_path / "nofiles" / "train" / "a").mkdir(parents=True)
+    (tmp_path / "nofiles" / "val" / "a").mkdir(parents=True)
+    with pytest.raises(ValueError, match="hold no images"):
+        data.load_dataset("folder", tmp_path / "nofiles", progress=False)
+    assert data.cli_main(["info", "--data", "folder", "--root", str(tmp_path / "missing")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("evil", ["../escape.jpg", "/tmp/absolute.jpg", "train/../../up.jpg"])
+def test_tar_members_escaping_the_target_are_refused_by_name(tmp_path, evil):
+    archive = tmp_path / "evil.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        add_tar_member(tar, "train/a/ok.jpg", jpeg_bytes([1, 2, 3]))
+        add_tar_member(tar, evil, jpeg_bytes([1, 2, 3]))
+    with pytest.raises(ValueError, match=f"member '{evil}' escapes"):
+        data.load_dataset("folder", archive, progress=False)
+    with pytest.raises(ValueError, match=f"member '{evil}' escapes"):
+        data.extract_tar(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "escape.jpg").exists()
+
+
+def test_tar_symlink_pointing_outside_is_refused(tmp_path):
+    archive = tmp_path / "link.tar"
+    with tarfile.open(archive, "w") as tar:
+        info = tarfile.TarInfo("train/a/link.jpg")
+        info.type, info.linkname = tarfile.SYMTYPE, "../../../../etc/passwd"
+        tar.addfile(info)
+    with pytest.raises(ValueError, match="member 'train/a/link.jpg' escapes"):
+        data.extract_tar(archive, tmp_path / "out")
+
+
+# ------------------------------------------------------------------------------------------------- the cache
+
+
+def test_cache_is_resumable_and_never_used_half_written(tmp_path, monkeypatch):
+    root = write_folder(tmp_path / "set", ["a", "b", "c"], 6)
+    reference = data.load_dataset("folder", root, progress=False)
+    monkeypatch.setenv("ALEXNET_BOOK_DATA", str(tmp_path / "other"))
+    monkeypatch.setattr(data, "CHUNK", 4)
+    calls = []
+    real = data._decode_task
+
+    def flaky(task):
+        calls.append(task[3])
+        if len(calls) == 10:
+            raise KeyboardInterrupt  # the user stops the build in the middle of the third chunk
+        return real(task)
+
+    monkeypatch.setattr(data, "_decode_task", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        data.load_dataset("folder", root, progress=False)
+    cache_root = tmp_path / "other" / "cache"
+    assert not [p for p in cache_root.iterdir() if p.is_dir() and not p.name.endswith(".partial")]
+    partial = next(cache_root.glob("*.partial"))
+    assert json.loads((partial / "train_progress.json").read_text())["processed"] == 8
+    with pytest.raises(FileNotFoundError, match="not a finished cache"):
+        data.load_cache(partial)
+    calls.clear()
+    monkeypatch.setattr(data, "_decode_task", real)
+    monkeypatch.setattr(data, "_decode_task", lambda t: (calls.append(t[3]), real(t))[1])
+    resumed = data.load_dataset("folder", root, progress=False)
+    assert len(calls) == 18 + 18 - 8  # only what was not yet recorded is decoded again
+    assert torch.equal(resumed.train.images, reference.train.images)
+    assert torch.equal(resumed.train.labels, reference.train.labels)
+    assert torch.allclose(resumed.mean_image, reference.mean_image)
+    assert not list(cache_root.glob("*.partial"))
+    calls.clear()
+    data.load_dataset("folder", root, progress=False)
+    assert calls == []  # built once, mapped afterwards
+
+
+def test_parallel_workers_give_the_same_cache(tmp_path):
+    root = write_folder(tmp_path / "set", ["a", "b"], 150, size=(24, 18))
+    source = data.open_source("folder", root)
+    one = data.load_cache(data.build_cache(source, 36, tmp_path / "c1", workers=1, progress=False))
+    two = data.load_cache(data.build_cache(source, 36, tmp_path / "c2", workers=2, progress=False))
+    assert len(one.train) == 300 and torch.equal(one.train.images, two.train.images)
+    assert torch.equal(one.train.labels, two.train.labels)
+
+
+def test_jpeg_dataset_gives_the_cached_pixels(tmp_path):
+    root = write_folder(tmp_path / "set", ["a", "b"], 2, size=(50, 30))
+    d = data.load_dataset("folder", root, progress=False)
+    ds = data.JpegDataset(data.open_source("folder", root).train, 36)
+    image, label = ds[3]
+    assert torch.equal(image, d.train.images[3]) and label == int(d.train.labels[3])
+
+
+# ------------------------------------------------------------------------------------------------- defaults
+
+
+def test_auto_without_any_data_falls_back_loudly_to_synthetic(monkeypatch, capsys):
+    monkeypatch.setattr(data, "project_root", lambda: Path("/nonexistent-root"))
+    monkeypatch.setattr(data, "download_cifar10", lambda root, timeout=5.0: None)
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        d = data.load_dataset("auto", limit=20, progress=False)
+    assert d.name == "synthetic" and len(d.train) == 20 and len(d.classes) == 10
+    err = capsys.readouterr().err
+    assert "NO REAL DATA FOUND" in err and "ALEXNET_BOOK_CIFAR10" in err
+    again = data.load_dataset("synthetic", limit=20, progress=False)  # deterministic
+    assert torch.equal(again.train.images, d.train.images)
+
+
+def test_env_var_points_at_cifar(tmp_path, monkeypatch):
+    write_cifar_batches(tmp_path / "cifar-10-batches-py")
+    monkeypatch.setenv("ALEXNET_BOOK_CIFAR10", str(tmp_path / "cifar-10-batches-py"))
+    d = data.load_dataset(limit=10, progress=False)
+    assert d.name == "cifar10" and "batches" in d.source
+    monkeypatch.setenv("ALEXNET_BOOK_CIFAR10", str(tmp_path / "nope"))
+    with pytest.raises(FileNotFoundError, match="ALEXNET_BOOK_CIFAR10"):
+        data.load_dataset(progress=False)
+
+
+@pytest.mark.skipif(not CIFAR.exists(), reason=f"{CIFAR} not present (the real CIFAR-10 archive; see data/README.md)")
+def test_real_cifar10_from_the_shared_archive():
+    d = data.load_dataset("cifar10", limit=100, progress=False)
+    assert d.classes == list(data.CIFAR10_CLASSES) and len(d.train) == len(d.val) == 100
+    assert d.train.images.shape == (100, 36, 36, 3) and d.crop == 32 and "cifar10-jpg.tar.gz" in d.source
+    assert torch.bincount(d.train.labels).tolist() == [10] * 10
+    # natural images: the first principal component is the brightness axis (all weights of one sign)
+    p1 = d.pca_eigvecs[:, 0]
+    assert (p1 > 0.4).all() and d.pca_eigvals[0] > 5 * d.pca_eigvals[1]
