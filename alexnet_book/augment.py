@@ -47,6 +47,7 @@ def crop_windows(images: torch.Tensor, index: torch.Tensor, top: torch.Tensor, l
     """Gather ``crop×crop`` windows at (top, left) of images[index], mirrored where ``flip`` (§4.1).
 
     ``images`` (N, S, S, C) of any dtype; the other arguments are (M,) tensors; returns (M, crop, crop, C).
+    One gather kernel over the whole batch (the GPU path; see ``_crops_minus_mean`` for the CPU one).
     """
     dev = images.device
     index, top, left, flip = (t.to(dev) for t in (index, top, left, flip))
@@ -56,12 +57,35 @@ def crop_windows(images: torch.Tensor, index: torch.Tensor, top: torch.Tensor, l
     return images[index[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
-def _finish(crops: torch.Tensor, mean_crops: torch.Tensor, offset: torch.Tensor | None) -> torch.Tensor:
-    """uint8 NHWC crops → float32 NCHW minus the mean (+ the PCA colour offset)."""
-    out = crops.float().sub_(mean_crops)
+def _crops_minus_mean(images, index, top, left, flip, crop, mean_image, offset, device):
+    """float32 (M, crop, crop, 3) windows minus the same windows of the mean (+ offset), on ``device``.
+
+    CPU: each window is a strided view; copying it straight into the float output converts and crops in one
+    pass, and the mean window is subtracted while the image is still in cache -- measured 15-20x faster on one
+    core than the gather kernel.  CUDA: the uint8 windows cross to the GPU and one gather does the rest.
+    """
+    size = images.shape[1]
+    if device.type == "cpu":
+        images = images.cpu()
+        mean = mean_image.to("cpu", torch.float32)
+        mirrored = mean.flip(1)  # the mirrored mean window at (t, l) is mirrored[t:t+c, S-l-c:S-l]
+        out = torch.empty(len(index), crop, crop, 3)
+        offsets = offset.cpu().float() if offset is not None else None
+        for i, (n, t, l, f) in enumerate(zip(index.tolist(), top.tolist(), left.tolist(), flip.tolist())):
+            window = images[n, t:t + crop, l:l + crop]
+            if f:
+                out[i].copy_(window.flip(1)).sub_(mirrored[t:t + crop, size - l - crop:size - l])
+            else:
+                out[i].copy_(window).sub_(mean[t:t + crop, l:l + crop])
+        if offsets is not None:  # the same RGB shift for every pixel of an image; rows of (R G B)×crop add fast
+            out.view(len(index), crop, crop * 3).add_(offsets.repeat(1, crop)[:, None, :])
+        return out
+    crops = crop_windows(images, index, top, left, flip, crop).to(device, non_blocking=True)
+    mean = mean_image.to(device, torch.float32)
+    out = crops.float().sub_(crop_windows(mean[None], torch.zeros_like(index), top, left, flip, crop))
     if offset is not None:
-        out.add_(offset[:, None, None, :])
-    return out.permute(0, 3, 1, 2)  # NCHW view with channels-last strides (what convolutions like best)
+        out.add_(offset.to(device)[:, None, None, :])
+    return out
 
 
 def pca_colour_offsets(n: int, eigvals: torch.Tensor, eigvecs: torch.Tensor, *, std: float = PCA_STD,
@@ -77,12 +101,16 @@ def pca_colour_offsets(n: int, eigvals: torch.Tensor, eigvecs: torch.Tensor, *, 
 def train_batch(images: torch.Tensor, mean_image: torch.Tensor, crop: int, *,
                 crops_flips: bool = True, pca: tuple[torch.Tensor, torch.Tensor] | None = None,
                 pca_std: float = PCA_STD, generator: torch.Generator | None = None,
-                device: torch.device | str | None = None) -> torch.Tensor:
+                device: torch.device | str | None = None, index: torch.Tensor | None = None) -> torch.Tensor:
     """§4.1: random crop×crop windows + horizontal flips (or the centre crop when crops_flips=False),
     PCA colour noise when pca=(eigvals, eigvecs) is given (αi ~ N(0, pca_std) once per image per call),
-    then subtract the (cropped) mean image. Output in the paper's raw units: pixel values 0-255 minus the mean."""
+    then subtract the (cropped) mean image. Output in the paper's raw units: pixel values 0-255 minus the mean.
+
+    ``index``: the batch is ``images[index]``, read window by window straight from ``images`` (e.g. the whole
+    memory-mapped cache), without first copying the full stored images."""
     size = _check(images, mean_image, crop)
-    n = images.shape[0]
+    rows = torch.arange(images.shape[0]) if index is None else torch.as_tensor(index).cpu().long()
+    n = rows.numel()
     device = torch.device(device) if device is not None else images.device
     gen_device = generator.device if generator is not None else torch.device("cpu")
     if crops_flips:
@@ -94,18 +122,15 @@ def train_batch(images: torch.Tensor, mean_image: torch.Tensor, crop: int, *,
         flip = torch.zeros(n, dtype=torch.bool)
     offset = None
     if pca is not None:
-        offset = pca_colour_offsets(n, pca[0], pca[1], std=pca_std, generator=generator).to(device)
-    index = torch.arange(n)
-    crops = crop_windows(images, index, top, left, flip, crop).to(device, non_blocking=True)
-    mean = mean_image.to(device, torch.float32)
-    mean_crops = crop_windows(mean[None], torch.zeros_like(index), top, left, flip, crop)
-    return _finish(crops, mean_crops, offset)
+        offset = pca_colour_offsets(n, pca[0], pca[1], std=pca_std, generator=generator)
+    out = _crops_minus_mean(images, rows, top.cpu(), left.cpu(), flip.cpu(), crop, mean_image, offset, device)
+    return out.permute(0, 3, 1, 2)  # NCHW view with channels-last strides (what convolutions like best)
 
 
 def centre_batch(images: torch.Tensor, mean_image: torch.Tensor, crop: int, *,
-                 device: torch.device | str | None = None) -> torch.Tensor:
+                 device: torch.device | str | None = None, index: torch.Tensor | None = None) -> torch.Tensor:
     """§4.1 test time: the centre crop×crop patch minus the mean, (N, 3, crop, crop) float32."""
-    return train_batch(images, mean_image, crop, crops_flips=False, device=device)
+    return train_batch(images, mean_image, crop, crops_flips=False, device=device, index=index)
 
 
 def ten_crop_windows(size: int, crop: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -130,8 +155,5 @@ def ten_crop_batch(images: torch.Tensor, mean_image: torch.Tensor, crop: int, *,
     top, left, flip = ten_crop_windows(size, crop)
     index = torch.arange(n).repeat_interleave(10)
     top, left, flip = top.repeat(n), left.repeat(n), flip.repeat(n)
-    crops = crop_windows(images, index, top, left, flip, crop).to(device, non_blocking=True)
-    mean = mean_image.to(device, torch.float32)
-    mean_crops = crop_windows(mean[None], torch.zeros_like(index), top, left, flip, crop)
-    out = _finish(crops, mean_crops, None)
-    return out.reshape(n, 10, 3, crop, crop)
+    out = _crops_minus_mean(images, index, top, left, flip, crop, mean_image, None, device)
+    return out.permute(0, 3, 1, 2).reshape(n, 10, 3, crop, crop)

@@ -171,3 +171,25 @@ def test_cuda_matches_cpu():
     assert torch.allclose(moved.cpu(), cpu, atol=1e-4)
     ten = augment.ten_crop_batch(images.cuda(), mean.cuda(), C)
     assert torch.allclose(ten.cpu(), augment.ten_crop_batch(images, mean, C))
+
+
+def test_gather_kernel_path_matches_slicing():
+    """crop_windows (the one-kernel gather used on GPUs) gives the same windows as slicing, mirrored or not."""
+    images = torch.randint(0, 256, (4, S, S, 3), dtype=torch.uint8)
+    index, top, left = torch.tensor([0, 1, 2, 3, 1]), torch.tensor([0, 4, 2, 1, 3]), torch.tensor([4, 0, 2, 3, 1])
+    flip = torch.tensor([False, True, True, False, True])
+    out = augment.crop_windows(images, index, top, left, flip, C)
+    for k in range(5):
+        w = images[index[k], top[k]:top[k] + C, left[k]:left[k] + C]
+        assert torch.equal(out[k], w.flip(1) if flip[k] else w)
+
+
+def test_index_reads_the_batch_straight_from_the_array():
+    images = torch.randint(0, 256, (9, S, S, 3), dtype=torch.uint8)
+    mean = torch.rand(S, S, 3) * 255
+    pca = (torch.tensor([5000.0, 500.0, 50.0]), random_basis(3))
+    idx = torch.tensor([7, 2, 2, 5])
+    a = augment.train_batch(images, mean, C, pca=pca, generator=torch.Generator().manual_seed(6), index=idx)
+    b = augment.train_batch(images[idx], mean, C, pca=pca, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a, b)
+    assert torch.equal(augment.centre_batch(images, mean, C, index=idx), augment.centre_batch(images[idx], mean, C))
