@@ -151,11 +151,11 @@ def select(ablations=None) -> tuple[Ablation, ...]:
     return tuple(chosen)
 
 
-def variant_config(base, ablation: Ablation | None):
-    """The TrainConfig of one variant: ``base`` with the ablation's change applied (model_options merged)."""
+def variant_config(base, ablation: Ablation | None, **fields):
+    """The TrainConfig of one variant: ``base`` with the ablation's change (model_options merged) and ``fields``."""
     import dataclasses
 
-    change = dict(ablation.change) if ablation is not None else {}
+    change = {**(ablation.change if ablation is not None else {}), **fields}
     options = {**base.model_options, **change.pop("model_options", {})}
     return dataclasses.replace(base, model_options=options, **change)
 
@@ -197,17 +197,8 @@ def plan_runs(data: str = "auto", scale: str | None = "scaled", budget_epochs: i
     for seed in seeds:
         baseline = TrainConfig(**{**fields, "seed": seed})
         runs.append((BASELINE, seed, baseline))
-        for a in chosen:
-            if not a.evaluation:
-                runs.append((a.name, seed, variant_config(baseline, a)))
-                runs[-1] = (a.name, seed, _without_ten_crop(runs[-1][2]))
+        runs += [(a.name, seed, variant_config(baseline, a, ten_crop=False)) for a in chosen if not a.evaluation]
     return runs
-
-
-def _without_ten_crop(config):
-    import dataclasses
-
-    return dataclasses.replace(config, ten_crop=False) if getattr(config, "ten_crop", False) else config
 
 
 def budget_text(budget_epochs=None, budget_steps=None, limit=None) -> str:
