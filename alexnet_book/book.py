@@ -576,6 +576,11 @@ def timings_table(mode: str = "quick", path: str | Path | None = None) -> tuple[
             for r in sorted(records, key=lambda r: r["notebook"])]
     total = sum(r["seconds"] for r in records)
     rows.append({"notebook": "total", "seconds": f"{total:.0f} ({total / 60:.1f} min)", "status": ""})
+    timed = {r["notebook"] for r in records}
+    untimed = [p.stem for p in find_notebooks(ROOT / "notebooks") if p.stem not in timed] if (
+        ROOT / "notebooks").is_dir() else []
+    if untimed:
+        source += f"; not timed yet: {', '.join(untimed)}"
     return rows, source
 
 

@@ -219,3 +219,67 @@ def test_kernel_spec_runs_this_python(tmp_path):
     folder = book.kernel_spec_dir(tmp_path)
     spec = KernelSpecManager(kernel_dirs=[str(folder / "kernels")]).get_kernel_spec(book.KERNEL_NAME)
     assert spec.argv[0] == sys.executable
+
+
+# ---------------------------------------------------------------------------------- the overview's tables
+def test_recorded_timings_read_the_docs_table(tmp_path):
+    docs = tmp_path / "book.md"
+    docs.write_text("# x\n\n| mode | data |\n|---|---|\n| smoke | tiny |\n\nSome text.\n\n"
+                    "| notebook | smoke (s) | quick (s) |\n|---|---|---|\n| 00_overview | 11 | 18 |\n"
+                    "| `06_ablations` | 28.5 | |\n\nafter\n")
+    assert book.recorded_timings(docs) == [
+        {"notebook": "00_overview", "mode": "smoke", "seconds": 11.0},
+        {"notebook": "00_overview", "mode": "quick", "seconds": 18.0},
+        {"notebook": "06_ablations", "mode": "smoke", "seconds": 28.5}]
+
+
+def test_docs_record_the_smoke_time_of_every_notebook_they_name():
+    recorded = book.recorded_timings(ROOT / "docs" / "book.md")
+    smoke = {r["notebook"] for r in recorded if r["mode"] == "smoke"}
+    assert "00_overview" in smoke
+    assert smoke <= set(IDS)  # no time recorded for a notebook that does not exist
+
+
+def test_timings_table_prefers_this_machine_then_the_docs(tmp_path):
+    measured = tmp_path / "timings.json"
+    book.write_timings(measured, [{"notebook": "00_overview", "mode": "quick", "seconds": 30.0, "status": "ok"},
+                                  {"notebook": "01_layers", "mode": "quick", "seconds": 90.0, "status": "ok"}])
+    rows, source = book.timings_table("quick", measured)
+    assert source.startswith("measured here") and rows[-1]["seconds"] == "120 (2.0 min)"
+    rows, source = book.timings_table("smoke", tmp_path / "absent.json")
+    assert source.startswith("recorded in docs/book.md") and rows[0]["notebook"] == "00_overview"
+
+
+def test_map_and_errata_link_the_book_s_notebooks(tmp_path):
+    from alexnet_book import paper
+
+    names = [name for name, *_ in book.CHAPTERS]
+    assert names == sorted(names) and names[0] == "00_overview" and len(names) == 9
+    assert {name for *_, name in paper.ERRATA} <= set(names)  # every erratum points at a chapter
+    make_notebook(tmp_path / "02_architecture.ipynb", ["print(mode)"])
+    links = {row["demonstrated in"] for row in book.errata_table(tmp_path)}
+    assert "[02_architecture](02_architecture.ipynb)" in links
+    assert "[01_layers](01_layers.ipynb) (not yet written)" in links
+    table = book.markdown_table(book.book_map(tmp_path))
+    assert table.count("\n") == len(book.CHAPTERS) + 1 and "| [02_architecture](02_architecture.ipynb) |" in table
+
+
+def test_paper_network_table_adds_up_to_the_paper_s_totals():
+    from alexnet_book import paper
+
+    rows = book.paper_network_table()
+    layers, total = rows[:-1], rows[-1]
+    assert [r["layer"] for r in layers] == list(paper.PARAMETERS)
+    assert sum(int(r["parameters"].replace(",", "")) for r in layers) == paper.TOTAL_PARAMETERS
+    assert total["parameters"] == f"{paper.TOTAL_PARAMETERS:,}"
+    assert [r["reads"] for r in layers[:5]] == ["image", "own tower", "both towers", "own tower", "own tower"]
+
+
+def test_markdown_table_escapes_pipes():
+    assert book.markdown_table([{"a": "x|y", "b": None}]) == "| a | b |\n|---|---|\n| x\\|y |  |"
+
+
+def test_environment_reports_device_data_and_mode():
+    rows = {r["what"]: str(r["value"]) for r in book.environment("smoke")}
+    assert rows["PyTorch"] and ("cpu" in rows["device"] or "cuda" in rows["device"] or "mps" in rows["device"])
+    assert "CIFAR-10" in rows and "mode 'smoke': network" in rows
