@@ -480,7 +480,7 @@ def decode_image(source, size: int) -> tuple[np.ndarray, str]:
     box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)
     if (w, h) != (size, size):
         img = img.resize((size, size), Image.BILINEAR, box=box)
-    return np.asarray(img, dtype=np.uint8), ", ".join(notes)
+    return np.array(img, dtype=np.uint8), ", ".join(notes)  # a writable copy (torch.from_numpy needs one)
 
 
 def _decode_task(task):
@@ -1238,7 +1238,7 @@ class JpegDataset(torch.utils.data.Dataset):
             array, _ = decode_image(path, self.size)
         except Exception as e:  # noqa: BLE001
             raise ValueError(f"{path}: cannot decode ({e}); delete or replace the file") from None
-        return torch.from_numpy(array.copy()), self.images.labels[i]
+        return torch.from_numpy(array), self.images.labels[i]
 
 
 # ---------------------------------------------------------------------------------------------------------------
