@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .runs import atomic_write_text, machine
+
 MODES = ("smoke", "quick", "full")
 # The names run_book injects into each notebook's parameters cell; each must be read by the notebook.
 INJECTED_PARAMETERS = ("mode",)
@@ -282,20 +284,8 @@ def export_html(executed: str | Path, html: str | Path) -> Path:
 
     nb = nbformat.read(executed, as_version=4)
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
-    return _atomic_write(Path(html), body)
-
-
-def _atomic_write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
-
-
-def _machine() -> str:
-    return f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}"
+    atomic_write_text(html, body)
+    return Path(html)
 
 
 def write_timings(path: str | Path, records: list[dict]) -> Path:
@@ -305,7 +295,8 @@ def write_timings(path: str | Path, records: list[dict]) -> Path:
     new_keys = {(r["notebook"], r["mode"]) for r in records}
     merged = [r for r in old if (r.get("notebook"), r.get("mode")) not in new_keys] + records
     merged.sort(key=lambda r: (r["mode"], r["notebook"]))
-    return _atomic_write(path, json.dumps(merged, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(merged, indent=1) + "\n")
+    return path
 
 
 def read_timings(path: str | Path = "build/book/timings.json") -> list[dict]:
@@ -380,7 +371,7 @@ def run_book(mode: str = "quick", notebooks: list[str | Path] | str | Path | Non
                 records.append({"notebook": path.stem, "mode": mode, "seconds": round(seconds, 1),
                                 "status": "failed" if error else "ok",
                                 "date": datetime.datetime.now().isoformat(timespec="seconds"),
-                                "machine": _machine()})
+                                "machine": machine()})
                 if error is None:
                     bar.write(f"{path.stem}: ok in {seconds:.1f} s -> {html}")
                 else:
@@ -557,7 +548,7 @@ def environment(mode: str = "quick") -> list[dict]:
         {"what": f"mode {mode!r}: network", "value": network},
         {"what": f"mode {mode!r}: cost", "value": cost},
         {"what": "figures go to", "value": figures},
-        {"what": "machine", "value": _machine()},
+        {"what": "machine", "value": machine()},
     ]
 
 
