@@ -272,3 +272,17 @@ def test_the_real_trainer_runs_a_tiny_table_on_synthetic_data(tmp_path, monkeypa
     assert len(store.rows()) == 2
     again = ab.run_ablations(**kwargs)
     assert again["measured_top1"].tolist() == table["measured_top1"].tolist()
+
+
+def test_the_committed_quick_table_was_made_by_the_command_and_matches_the_claims():
+    path = ab.results_dir() / "ablations_quick.csv"
+    if not path.exists():
+        pytest.skip(f"{path} not committed yet; produce it with `alexnet-book ablate --quick --out {path}`")
+    table = ab.load_csv(path)
+    assert table.attrs["command"].startswith("alexnet-book ablate --quick")
+    assert table.attrs["machine"] and table.attrs["date"] and float(table.attrs["wall_s"]) > 0
+    assert list(table["ablation"]) == [a.name for a in ab.ABLATIONS]  # the whole table
+    assert (table["n"] >= 1).all() and (table["data"] == "cifar10").all()
+    for row in table.itertuples():  # the paper's numbers in the file are paper.py's
+        a = ab.ABLATION[row.ablation]
+        assert (math.isnan(row.paper_top1) and a.paper_top1 is None) or row.paper_top1 == a.paper_top1
