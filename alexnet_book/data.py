@@ -233,15 +233,26 @@ def scan_folder(split_dir: str | Path, classes: list[str] | None = None,
     return ImageList(keys, labels, "files"), classes
 
 
+def _listing_path(archive: Path) -> Path:
+    """Where the member list of ``archive`` is remembered, keyed by its path, size and modification time."""
+    st = archive.stat()
+    tag = hashlib.sha1(f"{archive.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    return data_dir() / "cache" / "listings" / f"{archive.name}-{tag}.json"
+
+
+def _save_listing(listing: Path, names: list[str]) -> None:
+    with contextlib.suppress(OSError):  # only a speed-up: a read-only data folder just lists again next time
+        listing.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_json(listing, names)
+
+
 def _tar_members(archive: Path) -> list[str]:
     """The names of the regular files in a tar(.gz), each checked not to escape the target folder.
 
     Listing a compressed tar means decompressing all of it, so the list is kept under data/cache/listings/,
     keyed by the archive's path, size and modification time.
     """
-    st = archive.stat()
-    tag = hashlib.sha1(f"{archive.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    listing = data_dir() / "cache" / "listings" / f"{archive.name}-{tag}.json"
+    listing = _listing_path(archive)
     if listing.exists():
         with contextlib.suppress(ValueError, OSError):
             return json.loads(listing.read_text())
@@ -254,9 +265,7 @@ def _tar_members(archive: Path) -> list[str]:
                     names.append(m.name)
     except (tarfile.TarError, EOFError, OSError) as e:
         raise ValueError(f"{archive}: not a readable tar archive ({e}); download it again") from None
-    with contextlib.suppress(OSError):
-        listing.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_json(listing, names)
+    _save_listing(listing, names)
     return names
 
 
@@ -899,9 +908,7 @@ def _val_labels_flat(files: list[str], root: Path, devkit: Devkit | None, classe
 
 def _tar_of_tars_members(archive: Path) -> list[str]:
     """``<class>.tar/<image>`` for every image in the ILSVRC-2012 train tar (listed once, cached)."""
-    st = archive.stat()
-    tag = hashlib.sha1(f"{archive.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    listing = data_dir() / "cache" / "listings" / f"{archive.name}-{tag}.json"
+    listing = _listing_path(archive)
     if listing.exists():
         with contextlib.suppress(ValueError, OSError):
             return json.loads(listing.read_text())
@@ -922,9 +929,7 @@ def _tar_of_tars_members(archive: Path) -> list[str]:
                             names.append(f"{om.name}/{m.name}")
     except (tarfile.TarError, EOFError) as e:
         raise ValueError(f"{archive}: not a readable tar of tars ({e}); download {TRAIN_TAR} again") from None
-    with contextlib.suppress(OSError):
-        listing.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_json(listing, names)
+    _save_listing(listing, names)
     return names
 
 

@@ -556,3 +556,17 @@ def test_real_cifar10_from_the_shared_archive():
     # natural images: the first principal component is the brightness axis (all weights of one sign)
     p1 = d.pca_eigvecs[:, 0]
     assert (p1 > 0.4).all() and d.pca_eigvals[0] > 5 * d.pca_eigvals[1]
+
+
+def test_cli_subset_then_cache(tmp_path, capsys):
+    root = write_folder(tmp_path / "in", ["n03000000", "n01000000", "n02000000"], 3)
+    out = tmp_path / "sub.json"
+    assert data.cli_main(["subset", "--data", "imagenet", "--root", str(root), "--classes", "2", "--images", "2",
+                          "--seed", "3", "--out", str(out)]) == 0
+    assert len(json.loads(out.read_text())["classes"]) == 2
+    assert data.cli_main(["cache", "--data", "imagenet-subset", "--root", str(out), "--scale", "scaled"]) == 0
+    printed = capsys.readouterr().out
+    assert "train 4, val 6 images at 36px" in printed
+    assert data.cli_main(["info", "--data", "imagenet-subset", "--root", str(out), "--build", "--scale",
+                          "scaled", "--classes"]) == 0
+    assert "PCA λ" in capsys.readouterr().out
