@@ -20,6 +20,8 @@ _PUBLIC = {
     "local_response_norm": "alexnet_book.layers",
     "overlapping_pool": "alexnet_book.layers",
     "dropout": "alexnet_book.layers",
+    "lrn_constants": "alexnet_book.layers",
+    "max_abs_difference": "alexnet_book.layers",
     # §3.2, §3.5 the network
     "AlexNet": "alexnet_book.model",
     "TwoDeviceAlexNet": "alexnet_book.model",
@@ -28,6 +30,30 @@ _PUBLIC = {
     "summary": "alexnet_book.model",
     "count_parameters": "alexnet_book.model",
     "count_macs": "alexnet_book.model",
+    "FourLayerNet": "alexnet_book.model",
+    "layer_specs": "alexnet_book.model",
+    "paper_comparison": "alexnet_book.model",
+    "input_size_rules": "alexnet_book.model",
+    "variant_table": "alexnet_book.model",
+    "tower_diagram": "alexnet_book.model",
+    "check_seed_listing": "alexnet_book.seed",
+    "SEED_LISTING": "alexnet_book.seed",
+    # §2, §4.1 data and augmentation
+    "load_dataset": "alexnet_book.data",
+    "DataSplits": "alexnet_book.data",
+    "ImageArrays": "alexnet_book.data",
+    "make_subset": "alexnet_book.data",
+    "make_synthetic": "alexnet_book.data",
+    "JpegDataset": "alexnet_book.data",
+    "train_batch": "alexnet_book.augment",
+    "centre_batch": "alexnet_book.augment",
+    "ten_crop_batch": "alexnet_book.augment",
+    "pca_colour_offsets": "alexnet_book.augment",
+    # published weights
+    "load_pretrained": "alexnet_book.weights",
+    "load_torchvision": "alexnet_book.weights",
+    "load_bvlc": "alexnet_book.weights",
+    "predict_top5": "alexnet_book.weights",
 }
 
 __all__ = sorted(_PUBLIC)
