@@ -278,12 +278,15 @@ def _failure(name: str, executed: Path, error: BaseException) -> NotebookFailure
 
 
 def export_html(executed: str | Path, html: str | Path) -> Path:
-    """Render an executed notebook to one self-contained HTML page (nbconvert's lab template)."""
+    """Render an executed notebook to one self-contained HTML page (nbconvert's lab template); links to the
+    book's other notebooks are pointed at their HTML pages."""
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(executed, as_version=4)
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    # links between the book's notebooks point at their HTML pages, which sit side by side in build/book/
+    body = re.sub(r'href="(\d\d_[\w-]+)\.ipynb(#[^"]*)?"', r'href="\1.html\2"', body)
     atomic_write_text(html, body)
     return Path(html)
 

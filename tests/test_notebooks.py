@@ -150,13 +150,18 @@ open("probe.json", "w").write(json.dumps(probe))"""
 def test_run_book_injects_mode_and_sets_cwd_figures_and_kernel(tmp_path):
     notebooks = tmp_path / "notebooks"
     path = make_notebook(notebooks / "01_probe.ipynb", [PROBE])
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("Next: [02_next](02_next.ipynb#Section)"))
+    nbformat.write(nb, path)
     out, figures = tmp_path / "out", tmp_path / "figs"
     records = book.run_book(mode="smoke", notebooks=notebooks, out_dir=out, figures_dir=figures, progress=False)
     probe = json.loads((notebooks / "probe.json").read_text())
     assert probe == {"mode": "smoke", "cwd": str(notebooks.resolve()), "figures": str(figures.resolve()),
                      "python": sys.executable}
     assert (out / "01_probe.ipynb").exists() and "injected-parameters" in (out / "01_probe.ipynb").read_text()
-    assert "<html" in (out / "01_probe.html").read_text()[:2000].lower()
+    html = (out / "01_probe.html").read_text()
+    assert "<html" in html[:2000].lower()
+    assert 'href="02_next.html#Section"' in html and "02_next.ipynb" not in html  # links follow to the HTML
     assert [(r["notebook"], r["mode"], r["status"]) for r in records] == [("01_probe", "smoke", "ok")]
     assert json.loads((out / "timings.json").read_text())[0]["seconds"] == records[0]["seconds"]
     assert book.check_notebook(path) == []  # the committed notebook is left clean
