@@ -12,9 +12,10 @@ import datetime
 import hashlib
 import io
 import json
+import math
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -317,6 +318,7 @@ def _grouped_twin(model):
 
     twin = AlexNet(**model.options)
     twin.load_state_dict(model.grouped_state_dict(), strict=False)
+    twin.input_scale = getattr(model, "input_scale", 1.0)
     return twin
 
 
@@ -351,24 +353,34 @@ def layer_output_module(model, layer: str = "fc7"):
     return target
 
 
-def _as_input_batches(images, mean_image, crop, batch_size: int, device):
-    """Yield network-ready float batches (N, 3, crop, crop) from uint8 NHWC pixels or float NCHW tensors."""
+def _as_input_batches(images, mean_image, crop, batch_size: int, device, preprocess=None, scale: float = 1.0):
+    """Yield network-ready float batches (N, 3, crop, crop) from uint8 NHWC pixels or float NCHW tensors.
+
+    uint8 pixels go through ``preprocess`` when given (e.g. ``FigureNetwork.preprocess``), else the centre
+    crop minus ``mean_image`` (§2) times ``scale`` (a network's ``input_scale``), the way ``evaluate`` feeds
+    our networks.  Float tensors are taken to be network inputs already.
+    """
     import torch
 
     images = getattr(images, "images", images)
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size]
         if batch.dtype == torch.uint8:
+            if preprocess is not None:
+                yield preprocess(batch).to(device=device, dtype=torch.float32)
+                continue
             if mean_image is None or crop is None:
-                raise ValueError("uint8 images need mean_image and crop (from load_dataset's DataSplits)")
+                raise ValueError("uint8 images need mean_image and crop (from load_dataset's DataSplits) "
+                                 "or a preprocess function")
             from .augment import centre_batch
-            yield centre_batch(batch, mean_image, crop, device=device)
+            x = centre_batch(batch, mean_image, crop, device=device)
+            yield x * scale if scale != 1.0 else x
         else:
             yield batch.to(device=device, dtype=torch.float32)
 
 
-def hidden_features(model, images, layer: str = "fc7", *, mean_image=None, crop=None, batch_size: int = 256,
-                    device=None):
+def hidden_features(model, images, layer: str = "fc7", *, mean_image=None, crop=None, preprocess=None,
+                    batch_size: int = 256, device=None):
     """The activity of ``layer`` for every image, flattened to (N, D) (§6.1); "pixels" gives the input itself.
 
     ``images``: uint8 NHWC pixels (an ``ImageArrays`` or its ``.images``; then pass ``mean_image`` and ``crop``)
@@ -376,10 +388,10 @@ def hidden_features(model, images, layer: str = "fc7", *, mean_image=None, crop=
     """
     import torch
 
-    return torch.cat(list(_features_batches(model, images, layer, mean_image, crop, batch_size, device)))
+    return torch.cat(list(_features_batches(model, images, layer, mean_image, crop, batch_size, device, preprocess)))
 
 
-def _features_batches(model, images, layer, mean_image, crop, batch_size, device):
+def _features_batches(model, images, layer, mean_image, crop, batch_size, device, preprocess=None):
     import torch
 
     if hasattr(model, "grouped_state_dict"):
@@ -393,7 +405,8 @@ def _features_batches(model, images, layer, mean_image, crop, batch_size, device
     model.eval()
     try:
         with torch.no_grad():
-            for x in _as_input_batches(images, mean_image, crop, batch_size, device):
+            for x in _as_input_batches(images, mean_image, crop, batch_size, device, preprocess,
+                                       getattr(model, "input_scale", 1.0)):
                 if module is None:
                     yield x.flatten(1).float()
                     continue
@@ -439,8 +452,8 @@ class Neighbours:
 
 
 def nearest_neighbours(model, query_images, train_images, k: int = paper.FIG4_NEIGHBOURS, layer: str = "fc7", *,
-                       mean_image=None, crop=None, query_labels=None, train_labels=None, batch_size: int = 256,
-                       device=None, progress: bool = False) -> Neighbours:
+                       mean_image=None, crop=None, preprocess=None, query_labels=None, train_labels=None,
+                       batch_size: int = 256, device=None, progress: bool = False) -> Neighbours:
     """Fig. 4: the ``k`` training images nearest to each query, Euclidean, in ``layer`` and in pixel space (§6.1).
 
     The paper: "the six training images that produce feature vectors in the last hidden layer with the
@@ -451,7 +464,7 @@ def nearest_neighbours(model, query_images, train_images, k: int = paper.FIG4_NE
     Distances are computed block by block with ``torch.cdist`` (‖a‖² + ‖b‖² − 2ab as one matrix product per
     block), the training set streamed in batches with a running top-k, so memory stays at one block and no
     Python loop runs over pairs.  Images: uint8 NHWC (``ImageArrays`` or tensors; give ``mean_image`` and
-    ``crop``) or float NCHW network inputs.  Labels (taken from ``ImageArrays`` when given) add the share of
+    ``crop``, or ``preprocess``) or float NCHW network inputs.  Labels (taken from ``ImageArrays`` when given) add the share of
     neighbours that share the query's class in each space.
     """
     import torch
@@ -461,9 +474,10 @@ def nearest_neighbours(model, query_images, train_images, k: int = paper.FIG4_NE
         query_labels = query_images.labels
     if train_labels is None and hasattr(train_images, "labels"):
         train_labels = train_images.labels
-    queries = list(_features_batches(model, query_images, layer, mean_image, crop, batch_size, device))
+    queries = list(_features_batches(model, query_images, layer, mean_image, crop, batch_size, device, preprocess))
     q_feat = torch.cat(queries)
-    q_pix = torch.cat(list(_as_input_batches(query_images, mean_image, crop, batch_size, q_feat.device))).flatten(1)
+    q_pix = torch.cat(list(_as_input_batches(query_images, mean_image, crop, batch_size, q_feat.device,
+                                             preprocess))).flatten(1)
     # Distances do not change when both sides move by the same vector; centring on the queries' mean keeps
     # ‖a‖² + ‖b‖² − 2ab from cancelling catastrophically when activities share a large common part (fc biases).
     f_centre, p_centre = q_feat.mean(0), q_pix.mean(0)
@@ -473,8 +487,8 @@ def nearest_neighbours(model, query_images, train_images, k: int = paper.FIG4_NE
     (fd, fi), (pd_, pi) = empty(), empty()
     offset = 0
     n_train = len(getattr(train_images, "images", train_images))
-    pixels = _as_input_batches(train_images, mean_image, crop, batch_size, q_feat.device)
-    feats = _features_batches(model, train_images, layer, mean_image, crop, batch_size, device)
+    pixels = _as_input_batches(train_images, mean_image, crop, batch_size, q_feat.device, preprocess)
+    feats = _features_batches(model, train_images, layer, mean_image, crop, batch_size, device, preprocess)
     bar = tqdm(total=n_train, desc=f"neighbours ({layer} and pixels)", disable=not progress, unit="img")
     for x, f in zip(pixels, feats):
         fd, fi = _merge_topk(fd, fi, torch.cdist(q_feat, f.to(q_feat.device) - f_centre), offset, k)
@@ -511,10 +525,12 @@ def plot_neighbours(query_images, train_images, neighbours: Neighbours, *, class
                     train_labels=None, max_queries: int = 5, title: str | None = None):
     """Fig. 4 (right half), twice: per query, its k nearest training images in ``layer`` and in pixel space (§6.1).
 
-    Each row: the query, then its neighbours in the network's last hidden layer, then in pixel space.
-    With labels, a neighbour's class is printed under it, green when it matches the query's, red when not.
+    Each row: the query, then its neighbours in the network's last hidden layer, then in pixel space.  With
+    labels, each neighbour is framed green when its class is the query's and red when not, and its class
+    is printed under it.  Drawn as one image mosaic (one axes), so it renders fast.
     """
     import matplotlib.pyplot as plt
+    import numpy as np
 
     queries = getattr(query_images, "images", query_images)
     train = getattr(train_images, "images", train_images)
@@ -525,35 +541,51 @@ def plot_neighbours(query_images, train_images, neighbours: Neighbours, *, class
     q = min(max_queries, len(neighbours.feature_indices))
     k = neighbours.feature_indices.shape[1]
     name = (lambda y: class_names[int(y)]) if class_names is not None else (lambda y: str(int(y)))
+    side = _displayable(queries[0]).shape[0]
+    frame = max(1, side // 16)
+    cell = side + 2 * frame
+    pad, gap = max(2, side // 8), max(6, side // 3)
+    columns = [0] + [cell + gap + j * (cell + pad) for j in range(k)]  # query, then the feature block
+    columns += [columns[-1] + cell + gap + j * (cell + pad) for j in range(k)]  # then the pixel block
+    label_h = max(8, side // 3)
+    height, width = q * (cell + label_h), columns[-1] + cell
+    mosaic = np.ones((height, width, 3), dtype=np.float32)
+    labels_at = []
+    for r in range(q):
+        cells = [(queries[r], None if query_labels is None else query_labels[r], None)]
+        for idx in (neighbours.feature_indices[r], neighbours.pixel_indices[r]):
+            cells += [(train[int(i)], None if train_labels is None else train_labels[int(i)], True) for i in idx]
+        top = r * (cell + label_h)
+        for c, (image, label, is_neighbour) in enumerate(cells):
+            left = columns[c]
+            colour = (0.2, 0.2, 0.2)
+            if is_neighbour and label is not None and query_labels is not None:
+                colour = (0.1, 0.6, 0.1) if int(label) == int(query_labels[r]) else (0.85, 0.1, 0.1)
+            elif is_neighbour:
+                colour = (1.0, 1.0, 1.0)
+            mosaic[top:top + cell, left:left + cell] = colour
+            img = _displayable(image).astype(np.float32)
+            img = img / 255.0 if img.max() > 1.0 else img
+            mosaic[top + frame:top + frame + side, left + frame:left + frame + side] = img[:side, :side]
+            if label is not None:
+                labels_at.append((left + cell / 2, top + cell + 1, name(label)))
     with book_style():
-        fig, axes = plt.subplots(q, 2 * k + 1, squeeze=False, figsize=(0.62 * (2 * k + 1) + 0.3, 0.78 * q + 0.5),
-                                 gridspec_kw={"wspace": 0.05, "hspace": 0.35}, layout="none")
-        for r in range(q):
-            cells = [(queries[r], None if query_labels is None else query_labels[r], "query")]
-            for space, idx in (("fc", neighbours.feature_indices[r]), ("px", neighbours.pixel_indices[r])):
-                cells += [(train[int(i)], None if train_labels is None else train_labels[int(i)], space) for i in idx]
-            for c, (ax, (image, label, space)) in enumerate(zip(axes[r], cells)):
-                ax.imshow(_displayable(image))
-                ax.set_xticks([])
-                ax.set_yticks([])
-                ax.grid(False)
-                for side in ax.spines.values():
-                    side.set_visible(space == "query")
-                    side.set_linewidth(2)
-                if label is not None:
-                    same = query_labels is not None and int(label) == int(query_labels[r])
-                    ax.set_xlabel(name(label), fontsize=5, labelpad=1,
-                                  color="black" if space == "query" else ("green" if same else "red"))
-        axes[0, 0].set_title("test image", fontsize=7)
-        axes[0, 1 + k // 2].set_title(f"nearest in {neighbours.layer}", fontsize=7)
-        axes[0, 1 + k + k // 2].set_title("nearest in pixel space", fontsize=7)
+        fig, ax = plt.subplots(figsize=(min(0.55 * (2 * k + 1) + 0.4, 9), 0.75 * q + 0.6))
+        ax.imshow(mosaic, interpolation="nearest" if side < 64 else "antialiased")
+        for x, y, text in labels_at:
+            ax.text(x, y, text, fontsize=4.5, ha="center", va="top")
+        ax.text(cell / 2, -2, "test image", fontsize=7, ha="center", va="bottom")
+        ax.text((columns[1] + columns[k] + cell) / 2, -2, f"nearest in {neighbours.layer}", fontsize=7,
+                ha="center", va="bottom")
+        ax.text((columns[k + 1] + columns[2 * k] + cell) / 2, -2, "nearest in pixel space", fontsize=7,
+                ha="center", va="bottom")
+        ax.set_axis_off()
         summary = neighbours.summary()
         text = f"overlap of the two neighbour sets: {summary['overlap']:.0%}"
         if neighbours.feature_label_agreement is not None:
             text += (f"; same class as the query: {summary[f'{neighbours.layer}_label_agreement']:.0%} in "
                      f"{neighbours.layer}, {summary['pixel_label_agreement']:.0%} in pixels")
         fig.suptitle(title or text, fontsize=7)
-        fig.subplots_adjust(left=0.01, right=0.99, top=0.88, bottom=0.05)
     return fig
 
 
@@ -562,14 +594,20 @@ def plot_neighbours(query_images, train_images, neighbours: Neighbours, *, class
 # ---------------------------------------------------------------------------------------------------------
 
 def per_epoch(history):
-    """One row per epoch from a run's metrics log: the last logged train error/loss and validation score (§5).
+    """One row per finished epoch from a run's metrics log: its training error/loss and validation score (§5).
 
-    ``history``: ``RunResult.history`` (columns step, epoch, lr, train_loss, train_error, val_top1, ...).
+    ``history``: ``RunResult.history``.  ``train`` logs a row every few steps (fractional epoch, that batch's
+    error) and one at each epoch's end (integral epoch, the epoch's mean training error and loss); the
+    epoch-end rows are kept.
     """
-    rows = history.sort_values(["epoch", "step"] if "step" in history else ["epoch"])
+    rows = history[history.epoch == history.epoch.round()]
+    if "step" in rows:
+        rows = rows.sort_values("step", kind="stable")
     agg = {c: "last" for c in ("step", "lr", "train_loss", "train_error", "val_top1", "val_top5", "time")
            if c in rows}
-    return rows.groupby("epoch", as_index=False).agg(agg)
+    out = rows.groupby("epoch", as_index=False).agg(agg)
+    out["epoch"] = out["epoch"].round().astype(int)
+    return out
 
 
 def plot_history(history, *, title: str | None = None):
@@ -628,21 +666,25 @@ def _activation_modules(model):
     return [(name, follows[id(m)]) for name, m in _weight_layers(model) if id(m) in follows]
 
 
-def plot_feature_maps(model, image, *, max_maps: int = 16, mean_image=None, crop=None, title: str | None = None):
+def plot_feature_maps(model, image, *, max_maps: int = 16, mean_image=None, crop=None, preprocess=None,
+                      title: str | None = None):
     """The feature maps of every conv layer for one input image, after the activation (§3.5, Fig. 2).
 
-    ``image``: one uint8 HWC image (give ``mean_image`` and ``crop``) or a float CHW network input.  Shows
-    the first ``max_maps`` maps per layer; in a two-tower network half come from each tower.
+    ``image``: one uint8 HWC image (give ``mean_image`` and ``crop``, or ``preprocess``) or a float CHW network
+    input.  Shows the first ``max_maps`` maps per layer, each stretched to its own range (grey scale); in a
+    two-tower network half come from each tower.  One row (one axes, one mosaic) per layer.
     """
     import matplotlib.pyplot as plt
+    import numpy as np
     import torch
 
     if hasattr(model, "grouped_state_dict"):
         model = _grouped_twin(model)
     image = torch.as_tensor(image)
-    x = next(_as_input_batches(image[None], mean_image, crop, 1, next(model.parameters()).device))
+    x = next(_as_input_batches(image[None], mean_image, crop, 1, next(model.parameters()).device, preprocess,
+                               getattr(model, "input_scale", 1.0)))
     captured = {}
-    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: captured.setdefault(n, o.detach().cpu().clone()))
+    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: captured.setdefault(n, o.detach().cpu().float().clone()))
              for n, m in _activation_modules(model)]
     was_training = model.training
     model.eval()
@@ -656,13 +698,9 @@ def plot_feature_maps(model, image, *, max_maps: int = 16, mean_image=None, crop
     maps = {n: o[0] for n, o in captured.items() if o.ndim == 4}
     towers = int(getattr(model, "towers", 1))
     with book_style():
-        fig, axes = plt.subplots(len(maps) + 1, max_maps, squeeze=False,
-                                 figsize=(0.5 * max_maps, 0.6 * (len(maps) + 1) + 0.4), layout="none",
-                                 gridspec_kw={"wspace": 0.05, "hspace": 0.3})
-        for ax in axes.flat:
-            ax.axis("off")
+        fig, axes = plt.subplots(len(maps) + 1, 1, squeeze=False, figsize=(min(0.45 * max_maps, 8), 0.55 * (len(maps) + 1) + 0.5))
         axes[0, 0].imshow(_displayable(image if image.dtype == torch.uint8 else x[0]))
-        axes[0, 0].set_title("input", fontsize=6, loc="left")
+        axes[0, 0].set_title("input", fontsize=7, loc="left")
         for row, (name, m) in enumerate(maps.items(), start=1):
             c = m.shape[0]
             if towers > 1:  # half the shown maps from each tower
@@ -670,16 +708,18 @@ def plot_feature_maps(model, image, *, max_maps: int = 16, mean_image=None, crop
                 idx = [t * (c // towers) + j for t in range(towers) for j in range(min(per, c // towers))]
             else:
                 idx = list(range(min(max_maps, c)))
-            for col, i in enumerate(idx):
-                axes[row, col].imshow(m[i].numpy(), cmap="gray")
-            axes[row, 0].set_title(f"{name}: {c} maps of {m.shape[1]}×{m.shape[2]}"
-                                   + (f" (towers split at {c // towers})" if towers > 1 else ""), fontsize=6, loc="left")
+            chosen = m[idx][:, None].expand(-1, 3, -1, -1)  # grey maps as RGB tiles
+            axes[row, 0].imshow(filter_grid(chosen, columns=len(idx), normalise="kernel", gap=1))
+            axes[row, 0].set_title(f"{name}: {len(idx)} of {c} maps, {m.shape[1]}×{m.shape[2]}"
+                                   + (f" (left half tower 1, right half tower 2)" if towers > 1 else ""),
+                                   fontsize=7, loc="left")
+        for ax in axes[:, 0]:
+            ax.set_axis_off()
         fig.suptitle(title or "Feature maps after each conv layer's activation", fontsize=8)
-        fig.subplots_adjust(left=0.01, right=0.99, top=0.9, bottom=0.01)
     return fig
 
 
-def layer_statistics(model, images=None, *, mean_image=None, crop=None, batch_size: int = 128):
+def layer_statistics(model, images=None, *, mean_image=None, crop=None, preprocess=None, batch_size: int = 128):
     """Per layer: weight statistics, and with ``images`` the activity after each ReLU/tanh (§3.1, §5).
 
     Columns: layer, parameters, weight_mean, weight_std, bias_mean, and with images act_mean, act_std,
@@ -720,7 +760,8 @@ def layer_statistics(model, images=None, *, mean_image=None, crop=None, batch_si
     device = next(model.parameters()).device
     try:
         with torch.no_grad():
-            for x in _as_input_batches(images, mean_image, crop, batch_size, device):
+            for x in _as_input_batches(images, mean_image, crop, batch_size, device, preprocess,
+                                       getattr(model, "input_scale", 1.0)):
                 model(x)
     finally:
         for h in hooks:
@@ -758,3 +799,518 @@ def plot_layer_statistics(table, *, title: str | None = None):
             ax.legend()
         fig.suptitle(title or "Per-layer weights and activity", fontsize=9)
     return fig
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Fig. 1: ReLU vs tanh in the four-layer CIFAR-10 network (§3.1)
+# ---------------------------------------------------------------------------------------------------------
+
+# Learning rates tried per activation ("the learning rates for each network were chosen independently to
+# make training as fast as possible", Fig. 1 caption).  Inputs are raw 0-255 pixels minus the mean (§2).
+FIG1_LR_GRID = {"relu": (0.001, 0.003, 0.01), "tanh": (0.001, 0.003, 0.01)}
+
+
+def epochs_to_error(errors, target: float = paper.FIG1_TARGET_TRAIN_ERROR, chance: float = 0.9) -> float:
+    """Epochs until the training error first reaches ``target``, linearly interpolated between epochs (Fig. 1).
+
+    ``errors``: training error after epoch 1, 2, ...; before epoch 1 the error is taken as ``chance``
+    (0.9 for ten classes).  Returns ``inf`` when the target is never reached.
+    """
+    previous = chance
+    for epoch, err in enumerate(errors, start=1):
+        if err <= target:
+            if previous <= err:
+                return float(epoch)
+            return (epoch - 1) + (previous - target) / (previous - err)
+        previous = err
+    return math.inf
+
+
+@dataclass
+class ReluVsTanh:
+    """Fig. 1 measured: training error per epoch for ReLU and tanh, over seeds, and epochs to the target."""
+
+    init: str
+    target: float
+    lr: dict                # the learning rate chosen per activation
+    tuning: "pandas.DataFrame"  # activation, lr, epochs_to_target, final_train_error (seed = first seed)
+    curves: "pandas.DataFrame"  # activation, seed, lr, epoch, train_error
+    epochs: "pandas.DataFrame"  # seed, relu, tanh (epochs to target), ratio (tanh / relu)
+    config_hashes: list
+    data: str = ""
+
+    def summary(self) -> dict:
+        """The ratio of epochs to the target error, tanh over ReLU, across seeds (paper: 6×).
+
+        When tanh misses the target within the epochs run, its ratio is only bounded below (epochs run /
+        ReLU's epochs); when ReLU misses it too, there is no ratio to report (``measured`` False).
+        """
+        import numpy as np
+
+        relu, tanh = self.epochs.relu.to_numpy(dtype=float), self.epochs.tanh.to_numpy(dtype=float)
+        epochs_run = float(self.curves.epoch.max()) if len(self.curves) else 0.0
+        final = self.curves[self.curves.epoch == self.curves.epoch.max()].groupby("activation").train_error.median()
+        relu_reached, tanh_reached = bool(np.isfinite(relu).all()), bool(np.isfinite(tanh).all())
+        tanh_run = float(self.curves[self.curves.activation == "tanh"].epoch.max()) if len(self.curves) else 0.0
+        ratios = np.where(np.isfinite(tanh), tanh, tanh_run) / relu if relu_reached else np.full(len(relu), np.nan)
+        # A short run may not reach the paper's 25%: then compare at the lowest error (in 5% steps) that every
+        # run of both activations reached -- a different target, reported as such.
+        best = self.curves.groupby(["activation", "seed"]).train_error.min()
+        matched = math.ceil(best.max() * 20 - 1e-9) / 20 if len(best) and best.notna().all() else math.nan
+        matched_ratio = math.nan
+        if matched == matched and matched < 0.9:
+            per_seed = []
+            for seed, rows in self.curves.groupby("seed"):
+                e = {a: epochs_to_error(r.sort_values("epoch").train_error.tolist(), matched)
+                     for a, r in rows.groupby("activation")}
+                per_seed.append(e.get("tanh", math.inf) / e.get("relu", math.inf))
+            matched_ratio = float(np.median(per_seed))
+        return {
+            "init": self.init, "target": self.target, "seeds": int(len(relu)), "lr": dict(self.lr),
+            "epochs_run": epochs_run,
+            "relu_epochs_median": float(np.median(relu)), "tanh_epochs_median": float(np.median(tanh)),
+            "relu_final_error": float(final.get("relu", np.nan)), "tanh_final_error": float(final.get("tanh", np.nan)),
+            "relu_reached": relu_reached, "tanh_reached": tanh_reached,
+            "measured": relu_reached,
+            "exact": relu_reached and tanh_reached,  # False: the ratio is a lower bound
+            "ratio_median": float(np.median(ratios)),
+            "ratio_min": float(np.min(ratios)), "ratio_max": float(np.max(ratios)),
+            "matched_target": matched, "matched_ratio": matched_ratio,
+            "paper_ratio": paper.FIG1_SPEEDUP,
+        }
+
+    def ratio_text(self) -> str:
+        """The measured ratio in words: "6.1×", "≥ 2.5×" or "not reached"."""
+        s = self.summary()
+        if not s["measured"]:
+            return f"not measured (ReLU did not reach {self.target:.0%} in {s['epochs_run']:.0f} epochs)"
+        return f"{s['ratio_median']:.1f}×" if s["exact"] else f"≥ {s['ratio_median']:.1f}×"
+
+    def __str__(self) -> str:
+        s = self.summary()
+        seeds = f"{s['seeds']} seeds"
+        if not s["measured"]:
+            text = (f"init {self.init}: after {s['epochs_run']:.0f} epochs ReLU is at {s['relu_final_error']:.1%} and "
+                    f"tanh at {s['tanh_final_error']:.1%} training error (medians over {seeds}); ReLU did not reach "
+                    f"{self.target:.0%} in every run, so there is no ratio at the paper's target")
+            if s["matched_ratio"] == s["matched_ratio"]:
+                text += (f"; at {s['matched_target']:.0%} training error, which every run reached, tanh needed "
+                         f"{s['matched_ratio']:.1f}× the epochs of ReLU")
+            return text + f"; the paper: {paper.FIG1_SPEEDUP:.0f}× at {self.target:.0%}"
+        tanh = (f"tanh in {s['tanh_epochs_median']:.2f}" if s["tanh_reached"] else
+                f"tanh did not reach it in {s['epochs_run']:.0f} epochs in every run (final {s['tanh_final_error']:.1%})")
+        spread = f" (seeds: {s['ratio_min']:.1f}–{s['ratio_max']:.1f})" if s["seeds"] > 1 else ""
+        return (f"init {self.init}: ReLU reaches {self.target:.0%} training error in {s['relu_epochs_median']:.2f} "
+                f"epochs, {tanh} (medians over {seeds}); tanh/ReLU = {self.ratio_text()}{spread}; "
+                f"the paper: {paper.FIG1_SPEEDUP:.0f}×")
+
+
+def fig1_config(activation: str, lr: float, seed: int = 0, *, init: str = "paper", data: str = "auto",
+                root=None, limit: int | None = None, epochs: int = 10, max_steps: int | None = None,
+                batch_size: int = 128, input_scale: float = 1.0, device: str = "auto", out_dir: str = "runs"):
+    """The training configuration of one Fig. 1 curve (§3.1): the four-layer net, no regularisation at all.
+
+    No weight decay, no dropout (the four-layer net has none), no augmentation (centre crops, no PCA noise),
+    a constant learning rate, momentum 0.9, batch 128, inputs in the paper's raw units (0-255 minus the mean)
+    unless ``input_scale`` says otherwise.
+    """
+    from .train import TrainConfig
+
+    return TrainConfig(data=data, root=root, limit=limit, model="fourlayer",
+                       model_options={"activation": activation, "init": init}, epochs=epochs, max_steps=max_steps,
+                       batch_size=batch_size, lr=lr, momentum=paper.RECIPE["momentum"], weight_decay=0.0,
+                       schedule="constant", crops_flips=False, pca_colour=False, seed=seed, device=device,
+                       ten_crop=False, eval_every=epochs, input_scale=input_scale, out_dir=out_dir)
+
+
+def relu_vs_tanh(*, init: str = "paper", data: str = "auto", root=None, limit: int | None = None, epochs: int = 10,
+                 seeds=(0, 1, 2), lr_grid: dict | None = None, max_steps: int | None = None, batch_size: int = 128,
+                 input_scale: float = 1.0, target: float = paper.FIG1_TARGET_TRAIN_ERROR, device: str = "auto",
+                 out_dir: str = "runs", store=None, splits=None, progress: bool = True) -> ReluVsTanh:
+    """Fig. 1: train the four-layer CIFAR-10 net with ReLU and with tanh; epochs to 25% training error (§3.1).
+
+    For each activation the learning rate is tuned on ``lr_grid`` with the first seed (the one reaching the
+    target soonest, ties broken by the lower final training error), then every seed is trained at it.
+    ``init``: "paper" (N(0, 0.01), zero biases) or "default" (PyTorch's).  Training error is the error on the
+    training batches of each epoch as the run logs it (the quantity Fig. 1 plots).  A learning rate whose
+    loss diverges counts as never reaching the target.  Identical finished runs are reused from the results
+    store; ``splits`` (a loaded ``DataSplits``) saves loading the data for every run.
+    """
+    import pandas as pd
+
+    from .data import load_dataset
+    from .train import train
+
+    if len(seeds) < 1:
+        raise ValueError("give at least one seed (n ≥ 3 to speak of a ratio)")
+    lr_grid = lr_grid or FIG1_LR_GRID
+    if splits is None:
+        splits = load_dataset(data, root, limit=limit, progress=progress)
+    runs, hashes = {}, []
+
+    def run(activation, lr, seed):
+        key = (activation, lr, seed)
+        if key not in runs:
+            cfg = fig1_config(activation, lr, seed, init=init, data=data, root=root, limit=limit, epochs=epochs,
+                              max_steps=max_steps, batch_size=batch_size, input_scale=input_scale, device=device,
+                              out_dir=out_dir)
+            try:
+                result = train(cfg, progress=progress, store=store, splits=splits)
+                errors = per_epoch(result.history).train_error.tolist()
+            except FloatingPointError:  # this learning rate diverged: it never reaches the target
+                errors = [math.nan]
+            hashes.append(cfg.hash())
+            runs[key] = errors
+        return runs[key]
+
+    tuning, chosen = [], {}
+    for activation in ("relu", "tanh"):
+        rows = []
+        for lr in lr_grid[activation]:
+            errors = run(activation, lr, seeds[0])
+            rows.append(dict(activation=activation, lr=lr, epochs_to_target=epochs_to_error(errors, target),
+                             final_train_error=errors[-1] if errors else math.nan))
+        best = min(rows, key=lambda r: (r["epochs_to_target"],
+                                        r["final_train_error"] if r["final_train_error"] == r["final_train_error"]
+                                        else math.inf))
+        chosen[activation] = best["lr"]
+        tuning += rows
+    curves, epochs_rows = [], []
+    for seed in seeds:
+        row = {"seed": seed}
+        for activation in ("relu", "tanh"):
+            errors = run(activation, chosen[activation], seed)
+            row[activation] = epochs_to_error(errors, target)
+            curves += [dict(activation=activation, seed=seed, lr=chosen[activation], epoch=e, train_error=err)
+                       for e, err in enumerate(errors, start=1)]
+        row["ratio"] = row["tanh"] / row["relu"] if row["relu"] > 0 else math.nan
+        epochs_rows.append(row)
+    return ReluVsTanh(init=init, target=target, lr=chosen, tuning=pd.DataFrame(tuning), curves=pd.DataFrame(curves),
+                      epochs=pd.DataFrame(epochs_rows), config_hashes=hashes, data=splits.name)
+
+
+def plot_relu_vs_tanh(results, *, title: str | None = None):
+    """Fig. 1: training error vs epochs, ReLU solid and tanh dashed (as in the paper), one panel per init (§3.1)."""
+    import matplotlib.pyplot as plt
+
+    results = [results] if isinstance(results, ReluVsTanh) else list(results)
+    with book_style():
+        fig, axes = plt.subplots(1, len(results), squeeze=False, figsize=(3.6 * len(results) + 0.4, 3.0),
+                                 sharey=True)
+        for ax, result in zip(axes[0], results):
+            for activation, style, colour in (("relu", "-", "C0"), ("tanh", "--", "C3")):
+                rows = result.curves[result.curves.activation == activation]
+                for i, (seed, curve) in enumerate(rows.groupby("seed")):
+                    ax.plot(curve.epoch, curve.train_error, ls=style, color=colour, lw=1.2, alpha=0.8,
+                            label=f"{'ReLU' if activation == 'relu' else 'tanh'} (lr {result.lr[activation]:g})"
+                            if i == 0 else None)
+            ax.axhline(result.target, color="0.4", lw=0.8, ls=":")
+            s = result.summary()
+            ratio = result.ratio_text() if s["measured"] else "no ratio: ReLU short of the target"
+            ax.set_title(f"init {result.init}: tanh/ReLU = {ratio} (paper {paper.FIG1_SPEEDUP:.0f}×)", fontsize=8)
+            ax.set_xlabel("epochs")
+            ax.set_ylim(0, 1)
+            ax.legend()
+        axes[0, 0].set_ylabel("training error rate")
+        fig.suptitle(title or f"Four-layer CNN on CIFAR-10: epochs to {results[0].target:.0%} training error (Fig. 1)",
+                     fontsize=9)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The networks the figures are drawn from: trained here, or imported (torchvision, BVLC)
+# ---------------------------------------------------------------------------------------------------------
+
+WEIGHTS_CHOICES = ("trained", "torchvision", "bvlc")
+MODES = ("smoke", "quick", "full")
+
+
+def trained_config(mode: str = "quick", **overrides):
+    """The scaled two-tower AlexNet the figures are drawn from when ``weights="trained"`` (§5).
+
+    smoke: a few steps on a few hundred images (any data: the synthetic set when CIFAR-10 is absent);
+    quick: the book's CPU recipe on real CIFAR-10 (``train.recipe("quick")``, the run notebook 04 trains, so
+    an identical finished run is reused); full: the paper's recipe (``train.recipe("paper")``).
+    """
+    from .train import recipe
+
+    if mode == "smoke":
+        return recipe("smoke", **{"data": "auto", "limit": 256, "ten_crop": False, "max_steps": 6, **overrides})
+    if mode == "quick":
+        return recipe("quick", **overrides)
+    if mode == "full":
+        return recipe("paper", **overrides)
+    raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+
+
+@dataclass
+class FigureNetwork:
+    """A network to draw figures from, what it is, and how to feed it pixels."""
+
+    model: "torch.nn.Module"
+    source: str                 # "trained", "torchvision", "bvlc" or a checkpoint path
+    note: str                   # one line for the notebook: where it came from, any fallback taken
+    config_hash: str | None = None
+    run: object | None = None   # train.RunResult when trained (or reused) here
+    tracking: "pandas.DataFrame | None" = None  # per-epoch specialisation, when trained here
+    info: dict = field(default_factory=dict)   # weights.load_pretrained's info for imported networks
+
+    @property
+    def input_size(self) -> int:
+        return int(self.info.get("input_size") or getattr(self.model, "input_size", 32))
+
+    def preprocess(self, splits):
+        """A function from uint8 NHWC pixels (from ``splits``) to this network's input batch (§2).
+
+        Our networks: the centre crop minus the training set's mean image, times the run's input scale.
+        Imported ones: their own recipe from ``info["preprocessing"]`` -- the centre ``input_size`` crop
+        of the stored image, then (pixels/255 · scale − mean) / std per channel.
+        """
+        import torch
+
+        from .augment import centre_batch
+
+        if not self.info.get("preprocessing"):
+            scale = getattr(self.model, "input_scale", 1.0)
+            return lambda images: centre_batch(images, splits.mean_image, splits.crop) * scale
+        p = self.info["preprocessing"]
+        crop = self.input_size
+        mean = torch.tensor(p["mean"], dtype=torch.float32).view(1, 3, 1, 1)
+        std = torch.tensor(p["std"], dtype=torch.float32).view(1, 3, 1, 1)
+
+        def preprocess(images):
+            side = images.shape[1]
+            if side < crop:
+                raise ValueError(f"stored images are {side} px, smaller than the {crop} px crop this network needs; "
+                                 "load the data with scale='full'")
+            top = (side - crop) // 2
+            x = images[:, top:top + crop, top:top + crop].permute(0, 3, 1, 2).float() / 255.0
+            return (x * p["scale"] - mean) / std
+        return preprocess
+
+
+def figure_network(weights: str = "trained", mode: str = "quick", *, track: bool = True, progress: bool = True,
+                   config=None, store=None) -> FigureNetwork:
+    """The network for Figs. 3 and 4: trained here (scaled, CIFAR-10) or imported ("torchvision", "bvlc", a path).
+
+    When an imported network's files are missing, the message says how to get them and the trained network
+    is used instead (``note`` says so).  ``track``: measure the two towers' specialisation after every epoch
+    while training here (``towers.SpecialisationTracker``; a reused finished run has no per-epoch record).
+    """
+    from .towers import SpecialisationTracker
+
+    note = ""
+    if weights != "trained":
+        from .weights import load_pretrained
+
+        try:
+            model, info = load_pretrained(weights, progress=progress)
+            return FigureNetwork(model.eval(), str(weights), f"{weights}: {info.get('architecture', '')}",
+                                 info=info)
+        except FileNotFoundError as missing:
+            note = f"{weights} weights are not here, so the network trained here is used instead. {missing} "
+            print(note)
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    from .train import train
+
+    config = config or trained_config(mode)
+    tracker = SpecialisationTracker() if track and config.model_options.get("towers", 2) == 2 else None
+    run = train(config, progress=progress, callback=tracker, store=store)
+    if run.model is None:
+        raise ValueError(f"run {run.run_dir} has no saved network; delete the folder and train again")
+    tracking = tracker.table() if tracker is not None and tracker.rows else None
+    note += (f"the {config.model} network ({config.scale or 'default'} scale) trained on {config.data} "
+             f"({'reused finished run' if run.reused else 'trained now'}, {run.metrics.get('epochs')} epochs, "
+             f"validation top-1 error {run.metrics.get('val_top1_error', float('nan')):.3f}; run {config.hash()})")
+    return FigureNetwork(run.model.eval(), "trained", note.strip(), config.hash(), run, tracking)
+
+
+def figure_data(network: FigureNetwork, mode: str = "quick", *, progress: bool = True):
+    """The images to search and show for Fig. 4, matched to the network (§6.1).
+
+    Trained here: the run's own data set and limit.  Imported ImageNet networks: an ImageNet subset at full
+    scale ("imagenet-subset", else Imagenette) when one is on disk, else CIFAR-10 upscaled to 256 px
+    (loudly: ImageNet networks see CIFAR's ten classes as best they can).  smoke/quick limit the images.
+    """
+    from .data import load_dataset
+
+    if network.run is not None:
+        cfg = network.run.config
+        return load_dataset(cfg.data, cfg.root, scale=cfg.scale, limit=cfg.limit, progress=progress)
+    limit = {"smoke": 40, "quick": 2000, "full": None}[mode]
+    for name in ("imagenet-subset", "imagenette"):
+        try:
+            return load_dataset(name, scale="full", limit=limit, progress=progress)
+        except (FileNotFoundError, ValueError):
+            continue
+    print("no ImageNet subset on disk: searching CIFAR-10 upscaled to 256 px instead "
+          "(see data/README.md for Imagenette or an ImageNet subset)")
+    return load_dataset("auto", scale="full", limit=limit or 5000, progress=progress)
+
+
+def pick_queries(images, n: int = 5, seed: int = 0):
+    """``n`` test images of different classes (as Fig. 4's five), drawn reproducibly; returns their indices."""
+    import torch
+
+    labels = torch.as_tensor(images.labels)
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    chosen, seen = [], set()
+    for i in order.tolist():
+        if int(labels[i]) not in seen or len(seen) >= int(labels.max()) + 1:
+            chosen.append(i)
+            seen.add(int(labels[i]))
+        if len(chosen) == n:
+            break
+    return torch.tensor(chosen)
+
+
+def subset(images, index):
+    """An ``ImageArrays`` holding only the images at ``index`` (e.g. the Fig. 4 queries)."""
+    return type(images)(images.images[index], images.labels[index])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Export: every library-drawn figure, regenerated headless (`alexnet-book figures`)
+# ---------------------------------------------------------------------------------------------------------
+
+# Fig. 1 per mode: images per split, epochs, seeds and the learning-rate grid (smoke: seconds, quick: minutes
+# on a CPU, full: the whole of CIFAR-10 as in the paper).
+FIG1_MODES = {
+    "smoke": dict(limit=64, epochs=2, seeds=(0, 1, 2), batch_size=32, lr_grid={"relu": (0.003,), "tanh": (0.003,)}),
+    "quick": dict(limit=2000, epochs=10, seeds=(0, 1, 2), lr_grid={"relu": (0.003, 0.01), "tanh": (0.003, 0.01)}),
+    "full": dict(limit=None, epochs=40, seeds=(0, 1, 2, 3, 4), lr_grid=FIG1_LR_GRID),
+}
+GROUPS = ("fig3", "fig4", "fig1", "inside")
+
+
+def fig1_settings(mode: str = "quick", **overrides) -> dict:
+    """``relu_vs_tanh`` keyword arguments for a mode (``FIG1_MODES``), with ``overrides`` applied."""
+    if mode not in FIG1_MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    return {**FIG1_MODES[mode], "data": "auto" if mode == "smoke" else "cifar10", **overrides}
+
+
+def regenerate_all(mode: str = "quick", figures_dir: str | Path | None = None, *, only=GROUPS,
+                   pretrained: bool = True, out_dir: str | None = None, progress: bool = False) -> list[str]:
+    """Draw every library figure of the book into ``figures_dir`` with its manifest entry; returns their names.
+
+    fig3: conv1 kernels of the network trained in ``mode`` (both contrasts), the towers' colour-index
+    distributions and their course over training, and -- when their files are on disk -- torchvision's and
+    BVLC's conv1.  fig4: fc7 vs pixel neighbours.  fig1: ReLU vs tanh for both initialisations.  inside:
+    training curves, feature maps, per-layer statistics.  Runs reuse finished identical runs from the store.
+    """
+    import matplotlib.pyplot as plt
+
+    unknown = set(only) - set(GROUPS)
+    if unknown:
+        raise ValueError(f"unknown figure groups {sorted(unknown)}; choose from {GROUPS}")
+    saved = []
+    run_opts = {} if out_dir is None else {"out_dir": out_dir}
+
+    def save(fig, name, caption, **meta):
+        save_figure(fig, name, caption=f"{caption} [{mode} mode]", figures_dir=figures_dir, **meta)
+        plt.close(fig)
+        saved.append(name)
+        if progress:
+            print(f"saved {name}")
+
+    if {"fig3", "fig4", "inside"} & set(only):
+        from .towers import tower_specialisation
+
+        net = figure_network("trained", mode, progress=progress, config=trained_config(mode, **run_opts))
+        data_name = f"{net.run.config.data} (limit {net.run.config.limit})"
+        meta = dict(data=data_name, config_hash=net.config_hash)
+        splits = figure_data(net, mode, progress=progress)
+        preprocess = net.preprocess(splits)
+        if "fig3" in only:
+            for normalise in ("kernel", "global"):
+                save(plot_conv1_filters(net.model, normalise=normalise),
+                     f"fig3_conv1_filters_{normalise}", f"The conv1 kernels of the scaled two-tower AlexNet, tower 1 "
+                     f"above tower 2, {normalise} contrast", paper_figure="Fig. 3", notebook="05_filters_and_towers",
+                     **meta)
+            result = tower_specialisation(net.model)
+            save(plot_colour_index(result), "fig3_colour_index",
+                 f"Colour index of the conv1 kernels per tower: {result}", paper_figure="Fig. 3",
+                 notebook="05_filters_and_towers", **meta)
+            if net.tracking is not None and len(net.tracking):
+                save(plot_specialisation_over_training(net.tracking), "fig3_towers_during_training",
+                     "Median colour index per tower and |Cliff's delta| after every epoch", paper_figure="Fig. 3",
+                     notebook="05_filters_and_towers", **meta)
+            if pretrained:
+                from .weights import load_pretrained
+
+                for source in ("torchvision", "bvlc"):
+                    try:
+                        model, info = load_pretrained(source, progress=progress)
+                    except FileNotFoundError as missing:
+                        print(f"skipping fig3_conv1_filters_{source}: {str(missing).splitlines()[0]}")
+                        continue
+                    save(plot_conv1_filters(model), f"fig3_conv1_filters_{source}",
+                         f"The conv1 kernels of {source}'s ImageNet AlexNet ({info.get('architecture', '')})",
+                         paper_figure="Fig. 3", notebook="05_filters_and_towers", data="ImageNet (pretrained)",
+                         config_hash=None)
+        if "fig4" in only:
+            index = pick_queries(splits.val, 5)
+            queries = subset(splits.val, index)
+            result = nearest_neighbours(net.model, queries, splits.train, preprocess=preprocess, progress=progress)
+            save(plot_neighbours(queries, splits.train, result, class_names=splits.class_names), "fig4_neighbours",
+                 "Five test images and their six nearest training images in fc7 (after ReLU) and in pixel space",
+                 paper_figure="Fig. 4", notebook="08_neighbours", **meta)
+        if "inside" in only:
+            save(plot_history(net.run.history), "training_curves",
+                 "Training error, validation error, loss and learning rate per epoch of the figures' network",
+                 notebook="04_training", **meta)
+            save(plot_feature_maps(net.model, splits.val.images[0], preprocess=preprocess), "feature_maps",
+                 "The feature maps after each conv layer for one validation image", paper_figure="Fig. 2",
+                 notebook="05_filters_and_towers", **meta)
+            table = layer_statistics(net.model, splits.val.images[:256], preprocess=preprocess)
+            save(plot_layer_statistics(table), "layer_statistics",
+                 "Per-layer weight standard deviation and share of zero activations on 256 validation images",
+                 notebook="05_filters_and_towers", **meta)
+    if "fig1" in only:
+        from .data import load_dataset
+
+        settings = fig1_settings(mode, **run_opts)
+        fig1_splits = load_dataset(settings["data"], limit=settings["limit"], progress=progress)
+        results = [relu_vs_tanh(init=init, splits=fig1_splits, progress=progress, **settings)
+                   for init in ("paper", "default")]
+        save(plot_relu_vs_tanh(results), "fig1_relu_vs_tanh",
+             "Training error of the four-layer CIFAR-10 net, ReLU (solid) vs tanh (dashed), per initialisation: "
+             + "; ".join(str(r) for r in results), paper_figure="Fig. 1", notebook="07_relu_vs_tanh",
+             data=f"{fig1_splits.name} (limit {settings['limit']})", config_hash=",".join(results[0].config_hashes[:1]))
+    return saved
+
+
+def cli_main(argv: list[str]) -> int:
+    """``alexnet-book figures``: regenerate the book's library-drawn figures into figures/, headless."""
+    import argparse
+
+    matplotlib.use("Agg")  # headless: no display needed
+    parser = argparse.ArgumentParser(
+        prog="alexnet-book figures",
+        description="Regenerate the figures the library draws (Figs. 1, 3, 4 and the looks inside the network) "
+                    "as PNG (200 dpi), SVG and PDF, with figures/index.json. Figures in the repository come from "
+                    "this command (and the notebooks), never from hand edits. Finished identical training runs "
+                    "are reused.")
+    parser.add_argument("--mode", choices=MODES, default="quick",
+                        help="smoke: seconds on tiny data; quick: real CIFAR-10 on a CPU in minutes; full: paper "
+                             "scale (default: quick)")
+    parser.add_argument("--out", default=None,
+                        help="folder for the figures (default: env ALEXNET_BOOK_FIGURES, else <project>/figures)")
+    parser.add_argument("--only", nargs="+", choices=GROUPS, default=list(GROUPS),
+                        help="draw only these groups: fig3 (filters, towers), fig4 (neighbours), fig1 (ReLU vs "
+                             "tanh), inside (training curves, feature maps, layer statistics); default: all")
+    parser.add_argument("--no-pretrained", action="store_true",
+                        help="skip the conv1 figures of torchvision's and BVLC's ImageNet weights")
+    parser.add_argument("--runs", default=None, help="folder for training runs and results.jsonl (default: runs)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    args = parser.parse_args(argv)
+    try:
+        names = regenerate_all(args.mode, args.out, only=args.only, pretrained=not args.no_pretrained,
+                               out_dir=args.runs, progress=not args.quiet)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"alexnet-book figures: {error}")
+        return 1
+    print(f"{len(names)} figures written to {figures_dir(args.out)}: {', '.join(names)}")
+    return 0

@@ -68,3 +68,207 @@ def test_figures_dir_follows_environment(tmp_path, monkeypatch):
     assert figures.figures_dir() == tmp_path / "elsewhere"
     monkeypatch.delenv("ALEXNET_BOOK_FIGURES")
     assert figures.figures_dir().name == "figures"
+
+
+# --- Fig. 3 ----------------------------------------------------------------------------------------------
+
+def _grey_then_red(n=8, k=5):
+    grey = torch.randn(n, 1, k, k, generator=torch.Generator().manual_seed(0)).expand(n, 3, k, k)
+    red = torch.zeros(n, 3, k, k)
+    red[:, 0] = 4 * torch.rand(n, k, k, generator=torch.Generator().manual_seed(1))
+    return torch.cat([grey, red])
+
+
+def test_filter_grid_layout_and_per_kernel_contrast():
+    w = torch.randn(20, 3, 4, 4) * torch.linspace(0.01, 10, 20)[:, None, None, None]
+    grid = figures.filter_grid(w, columns=8, normalise="kernel", gap=1)
+    assert grid.shape == (3 * 5 - 1, 8 * 5 - 1, 3)
+    tiles = [grid[r * 5:r * 5 + 4, c * 5:c * 5 + 4] for r in range(3) for c in range(8)][:20]
+    for tile in tiles:  # every kernel stretched to the full range on its own
+        assert tile.min() == pytest.approx(0.0) and tile.max() == pytest.approx(1.0)
+    glob = figures.filter_grid(w, columns=8, normalise="global", gap=1)
+    assert glob[0:4, 0:4].max() - glob[0:4, 0:4].min() < 0.05  # the weakest kernel fades under one stretch
+    with pytest.raises(ValueError):
+        figures.filter_grid(w, normalise="bogus")
+
+
+def test_conv1_figure_puts_tower_one_on_top():
+    from alexnet_book.model import AlexNet, TorchvisionAlexNet
+
+    net = AlexNet(10, scale="scaled")
+    with torch.no_grad():
+        net.features.conv1.weight.copy_(_grey_then_red(16))
+    for normalise in ("kernel", "global"):
+        fig = figures.plot_conv1_filters(net, normalise=normalise)
+        axes = [ax for ax in fig.axes if ax.images]
+        assert len(axes) == 2
+        top, bottom = (ax.images[0].get_array() for ax in axes)
+        assert abs(top[..., 0] - top[..., 1]).max() < 1e-6  # tower 1: grey, R = G
+        assert abs(bottom[..., 0] - bottom[..., 1]).max() > 0.3  # tower 2: red
+        assert "tower 1" in axes[0].get_title(loc="left") and "tower 2" in axes[1].get_title(loc="left")
+        plt.close(fig)
+    fig = figures.plot_conv1_filters(TorchvisionAlexNet(10))
+    assert len([ax for ax in fig.axes if ax.images]) == 1  # one tower, one block
+    assert fig.axes[0].images[0].get_array().shape == (4 * 12 - 1, 16 * 12 - 1, 3)  # 64 kernels: 4 rows of 16
+    plt.close(fig)
+
+
+# --- Fig. 4 ----------------------------------------------------------------------------------------------
+
+class ChannelMeanNet(torch.nn.Module):
+    """A stand-in network whose fc7 activity is the mean of the red channel: we know its neighbours."""
+
+    def __init__(self):
+        super().__init__()
+        from collections import OrderedDict
+        self.features = torch.nn.Flatten()
+        fc7 = torch.nn.Linear(3 * 4 * 4, 1)
+        with torch.no_grad():
+            fc7.weight.zero_()
+            fc7.weight[0, :16] = 1 / 16
+            fc7.bias.zero_()
+        self.classifier = torch.nn.Sequential(OrderedDict(fc7=fc7, relu7=torch.nn.ReLU(),
+                                                          fc8=torch.nn.Linear(1, 2)))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def _constructed_images(n=41):
+    """Red channel i (so fc7 neighbours are the nearest integers); green/blue one of 4 loud patterns."""
+    g = torch.Generator().manual_seed(0)
+    patterns = torch.randn(4, 2, 4, 4, generator=g) * 100
+    images = torch.zeros(n, 3, 4, 4)
+    images[:, 0] = torch.arange(n, dtype=torch.float32)[:, None, None]
+    images[:, 1:] = patterns[torch.arange(n) % 4]
+    return images, torch.arange(n) % 4
+
+
+def test_nearest_neighbours_match_brute_force_in_both_spaces():
+    net = ChannelMeanNet()
+    train, labels = _constructed_images()
+    queries = train[[10, 21, 33]] + 0.25  # slightly off the training images
+    qlabels = labels[[10, 21, 33]]
+    result = figures.nearest_neighbours(net, queries, train, k=4, query_labels=qlabels, train_labels=labels,
+                                        batch_size=7)  # several blocks: the running top-k must merge them
+    feat = torch.relu(queries[:, 0].mean((1, 2)))[:, None]
+    train_feat = torch.relu(train[:, 0].mean((1, 2)))[:, None]
+    for q in range(3):  # the reference: a plain loop over every pair
+        fd = torch.tensor([float((feat[q] - train_feat[i]).norm()) for i in range(len(train))])
+        pd = torch.tensor([float((queries[q] - train[i]).double().norm()) for i in range(len(train))])
+        assert set(result.feature_indices[q].tolist()) == set(fd.argsort()[:4].tolist())
+        assert set(result.pixel_indices[q].tolist()) == set(pd.argsort()[:4].tolist())
+        assert torch.allclose(result.feature_distances[q], fd.sort().values[:4].float(), atol=1e-3)
+    # fc7 neighbours are the adjacent red levels (mixed patterns); pixel neighbours share the loud pattern
+    assert result.feature_indices[0].tolist()[:2] in ([10, 11], [11, 10])
+    assert (result.pixel_label_agreement == 1).all()
+    assert (result.feature_label_agreement < 1).all()
+    assert result.overlap.max() < 1
+    summary = result.summary()
+    assert summary["k"] == 4 and summary["pixel_label_agreement"] == 1.0
+
+
+def test_fc7_of_alexnet_is_after_relu_and_neighbours_find_themselves():
+    from alexnet_book.model import AlexNet
+
+    torch.manual_seed(0)
+    net = AlexNet(10, scale="scaled", init="default")
+    images = torch.randn(12, 3, 32, 32) * 60
+    feats = figures.hidden_features(net, images, "fc7", batch_size=5)
+    assert feats.shape == (12, 512) and feats.min() >= 0 and (feats == 0).any()
+    result = figures.nearest_neighbours(net, images[:4], images, k=3, batch_size=5)
+    assert result.feature_indices[:, 0].tolist() == [0, 1, 2, 3]  # each query is its own nearest neighbour
+    assert result.pixel_indices[:, 0].tolist() == [0, 1, 2, 3]
+    fig = figures.plot_neighbours(images[:4], images, result, max_queries=3)
+    assert len(fig.axes) == 1 and fig.axes[0].images[0].get_array().shape[0] > 3 * 32
+    plt.close(fig)
+
+
+def test_layer_output_module_resolves_names():
+    from alexnet_book.model import AlexNet, TorchvisionAlexNet
+
+    tv = TorchvisionAlexNet(10)
+    assert figures.layer_output_module(tv, "fc7") is tv.classifier[5]  # the ReLU after Linear(4096, 4096)
+    net = AlexNet(10, scale="scaled")
+    assert figures.layer_output_module(net, "fc7") is net.classifier.relu7
+    assert figures.layer_output_module(net, "pool5") is net.features.pool5
+    with pytest.raises(ValueError, match="no layer"):
+        figures.layer_output_module(net, "fc9")
+
+
+# --- inside the network ----------------------------------------------------------------------------------
+
+def test_layer_statistics_sees_relu_sparsity_and_tanh_saturation():
+    from alexnet_book.model import build_model
+
+    images = torch.randn(16, 3, 32, 32) * 60
+    relu = figures.layer_statistics(build_model("fourlayer", activation="relu"), images)
+    tanh = figures.layer_statistics(build_model("fourlayer", activation="tanh"), images)
+    assert relu.layer.tolist() == ["conv1", "conv2", "conv3", "fc4"]
+    assert relu.zero_fraction.iloc[0] > 0.3 and tanh.zero_fraction.iloc[0] == 0
+    assert tanh.saturated_fraction.iloc[0] > 0.1 and relu.saturated_fraction.iloc[0] == 0
+    assert relu.weight_std.iloc[0] == pytest.approx(0.01, rel=0.1)  # the paper's N(0, 0.01)
+    fig = figures.plot_layer_statistics(relu)
+    plt.close(fig)
+
+
+def test_feature_maps_figure_has_a_row_per_conv_layer():
+    from alexnet_book.model import AlexNet
+
+    fig = figures.plot_feature_maps(AlexNet(10, scale="scaled"), torch.randn(3, 32, 32) * 50, max_maps=8)
+    assert len(fig.axes) == 6 and all(ax.images for ax in fig.axes)  # input + conv1..conv5
+    assert "conv5" in fig.axes[5].get_title(loc="left") and "of 96 maps, 7×7" in fig.axes[5].get_title(loc="left")
+    assert fig.axes[1].images[0].get_array().shape == (32, 8 * 33 - 1, 3)  # conv1: 8 maps of 32×32 in a row
+    plt.close(fig)
+
+
+def test_history_plot_and_per_epoch():
+    import pandas as pd
+
+    h = pd.DataFrame(dict(step=[1, 2, 2, 3, 4, 4], epoch=[0.5, 1, 1, 1.5, 2, 2], lr=[0.01] * 6,
+                          train_loss=[2, 1.9, 1.9, 1.5, 1.2, 1.2],
+                          train_error=[.9, .95, .8, .6, .45, .5], val_top1=[None, None, .85, None, None, .6],
+                          val_top5=[None, None, .5, None, None, .3]))
+    e = figures.per_epoch(h)
+    assert e.epoch.tolist() == [1, 2] and e.train_error.tolist() == [.8, .5] and e.val_top1.tolist() == [.85, .6]
+    plt.close(figures.plot_history(h))
+
+
+# --- Fig. 1 ----------------------------------------------------------------------------------------------
+
+def test_epochs_to_error_interpolates():
+    assert figures.epochs_to_error([0.8, 0.5, 0.3, 0.2], 0.25) == pytest.approx(3.5)
+    assert figures.epochs_to_error([0.5, 0.4], 0.25) == float("inf")
+    assert figures.epochs_to_error([0.9, 0.25], 0.25) == pytest.approx(2.0)
+
+
+def _fake_fig1(relu_curve, tanh_curve, seeds=(0, 1, 2)):
+    import pandas as pd
+
+    rows, epochs = [], []
+    for seed in seeds:
+        for activation, curve in (("relu", relu_curve), ("tanh", tanh_curve)):
+            rows += [dict(activation=activation, seed=seed, lr=0.01, epoch=e, train_error=err)
+                     for e, err in enumerate(curve, start=1)]
+        epochs.append(dict(seed=seed, relu=figures.epochs_to_error(relu_curve), tanh=figures.epochs_to_error(tanh_curve)))
+    epochs = pd.DataFrame(epochs)
+    epochs["ratio"] = epochs.tanh / epochs.relu
+    return figures.ReluVsTanh(init="paper", target=0.25, lr={"relu": 0.01, "tanh": 0.01}, tuning=pd.DataFrame(),
+                              curves=pd.DataFrame(rows), epochs=epochs, config_hashes=[])
+
+
+def test_relu_vs_tanh_summary_exact_bound_and_matched_target():
+    relu = [0.9, 0.25] + [0.2] * 10            # 25% after 2 epochs
+    tanh = [0.9] * 11 + [0.25]                 # after 12: six times slower
+    s = _fake_fig1(relu, tanh).summary()
+    assert s["exact"] and s["ratio_median"] == pytest.approx(6.0) and s["seeds"] == 3
+    short = _fake_fig1(relu, [0.9, 0.8, 0.7, 0.6])  # tanh never gets there in 4 epochs: a lower bound 4/2
+    s = short.summary()
+    assert s["measured"] and not s["exact"] and s["ratio_median"] == pytest.approx(2.0)
+    assert "≥ 2.0×" in short.ratio_text()
+    neither = _fake_fig1([0.8, 0.6, 0.5], [0.85, 0.8, 0.6])  # both short: compare at 60%, reached by all
+    s = neither.summary()
+    assert not s["measured"] and s["matched_target"] == pytest.approx(0.6)
+    assert s["matched_ratio"] == pytest.approx(3 / figures.epochs_to_error([0.8, 0.6, 0.5], 0.6))
+    assert "no ratio at the paper's target" in str(neither)
+    plt.close(figures.plot_relu_vs_tanh([short, neither]))
