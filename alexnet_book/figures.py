@@ -14,13 +14,13 @@ import io
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
 
 from . import paper
+from .runs import atomic_write_bytes
 
 # One look for every figure in the book: small, clean, readable when printed beside the paper.
 BOOK_STYLE = {
@@ -76,21 +76,6 @@ def figures_dir(path: str | Path | None = None) -> Path:
     return Path.cwd() / "figures"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; figures are for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 @contextlib.contextmanager
 def _locked(folder: Path):
     """Hold an exclusive lock on ``folder`` (POSIX); notebooks run in parallel may update the manifest at once."""
@@ -143,7 +128,7 @@ def save_figure(fig, name: str, *, caption: str, paper_figure: str | None = None
             fig.savefig(buffer, format=fmt, dpi=PNG_DPI, metadata=_METADATA[fmt])
             data_bytes = buffer.getvalue()
             path = out / f"{name}.{fmt}"
-            _atomic_write(path, data_bytes)
+            atomic_write_bytes(path, data_bytes)
             paths.append(path)
             digests[path.name] = hashlib.sha256(data_bytes).hexdigest()
 
@@ -166,7 +151,7 @@ def save_figure(fig, name: str, *, caption: str, paper_figure: str | None = None
             entry["date"] = old.get("date", entry["date"])  # unchanged figure: no churn
         index["figures"][name] = entry
         index["figures"] = dict(sorted(index["figures"].items()))
-        _atomic_write(out / "index.json", (json.dumps(index, indent=2, sort_keys=True) + "\n").encode())
+        atomic_write_bytes(out / "index.json", (json.dumps(index, indent=2, sort_keys=True) + "\n").encode())
     return paths
 
 

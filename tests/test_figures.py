@@ -272,3 +272,34 @@ def test_relu_vs_tanh_summary_exact_bound_and_matched_target():
     assert s["matched_ratio"] == pytest.approx(3 / figures.epochs_to_error([0.8, 0.6, 0.5], 0.6))
     assert "no ratio at the paper's target" in str(neither)
     plt.close(figures.plot_relu_vs_tanh([short, neither]))
+
+
+# --- export: the CLI, end to end in smoke mode -------------------------------------------------------------
+
+def test_cli_regenerates_every_figure_in_smoke_mode(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out, runs = tmp_path / "figs", tmp_path / "runs"
+    assert figures.cli_main(["--mode", "smoke", "--out", str(out), "--runs", str(runs), "--no-pretrained",
+                             "--quiet"]) == 0
+    index = figures.read_index(out)["figures"]
+    expected = {"fig3_conv1_filters_kernel", "fig3_conv1_filters_global", "fig3_colour_index", "fig4_neighbours",
+                "training_curves", "feature_maps", "layer_statistics", "fig1_relu_vs_tanh"}
+    assert expected <= set(index)
+    for name in expected:
+        for f in index[name]["files"]:
+            assert (out / f).stat().st_size > 1000
+        assert "[smoke mode]" in index[name]["caption"]
+    assert index["fig3_conv1_filters_kernel"]["paper_figure"] == "Fig. 3"
+    assert index["fig1_relu_vs_tanh"]["paper_figure"] == "Fig. 1" and index["fig4_neighbours"]["config_hash"]
+    # missing imported weights: the notebooks' network falls back to the run trained above (reused, not retrained)
+    monkeypatch.setattr("alexnet_book.weights.load_pretrained",
+                        lambda *a, **k: (_ for _ in ()).throw(FileNotFoundError("no bvlc here: download it")))
+    net = figures.figure_network("bvlc", "smoke", progress=False,
+                                 config=figures.trained_config("smoke", out_dir=str(runs)))
+    assert net.source == "trained" and net.run.reused and "no bvlc here" in net.note
+    plt.close("all")
+
+
+def test_cli_rejects_bad_options():
+    with pytest.raises(SystemExit):
+        figures.cli_main(["--mode", "nonsense"])
