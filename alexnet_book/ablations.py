@@ -203,7 +203,8 @@ def plan_runs(data: str = "auto", scale: str | None = "scaled", budget_epochs: i
 
 def budget_text(budget_epochs=None, budget_steps=None, limit=None) -> str:
     """The budget in words: "2 epochs", "300 steps", with ", 1000 images/split" when limited."""
-    text = f"{budget_steps} steps" if budget_steps else f"{budget_epochs} epochs"
+    n, unit = (budget_steps, "step") if budget_steps else (budget_epochs, "epoch")
+    text = f"{n} {unit}{'' if n == 1 else 's'}"
     return text + (f", {limit} images/split" if limit else "")
 
 
@@ -477,17 +478,20 @@ def plot_ablations(table, ax=None):
                 label="measured", error_kw={"elinewidth": 0.8})
         for yi, p, m in zip(y, paper_top1, measured):
             if np.isnan(p):
-                ax.text(0, yi + 0.2, " (paper: words only)", va="center", fontsize=6, color="#777777")
+                ax.text(0, yi + 0.2, " no number in the paper", va="center", fontsize=6, color="#777777")
             if np.isnan(m):
-                ax.text(0, yi - 0.2, " (not run)", va="center", fontsize=6, color="#777777")
+                ax.text(0, yi - 0.2, " not run yet", va="center", fontsize=6, color="#777777")
         ax.axvline(0, color="black", linewidth=0.8)
+        lo, hi = ax.get_xlim()
+        ax.set_xlim(lo, max(hi, 0.3 * (hi - lo)))  # room for the notes right of zero
         ax.set_yticks(y, table["ablation"])
-        ax.set_xlabel("Δ top-1 error, percentage points (with − without the paper's choice; < 0: the choice helps)")
+        ax.set_xlabel("Δ top-1 error (percentage points) = with − without the paper's choice\n"
+                      "negative: the paper's choice helps")
         title = "Ablations: paper vs measured"
         if len(table) and table["data"].iloc[0]:
             title += f" ({table['data'].iloc[0]} {table['scale'].iloc[0]}, {table['budget'].iloc[0]})"
         ax.set_title(title)
-        ax.legend(loc="lower right")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 

@@ -127,7 +127,7 @@ def test_runner_measures_deltas_with_the_papers_sign_convention(tmp_path):
     assert math.isclose(row.loc["ten_crop", "measured_top1"], -1.5, abs_tol=1e-9)  # from the baseline's two evals
     assert row.loc["lrn_printed", "measured_top1"] > 0 and row.loc["lrn_printed", "sign_agrees"] is None
     assert list(table.columns) == list(ab.COLUMNS)
-    assert (table["data"] == "synthetic").all() and (table["budget"] == "1 epochs, 32 images/split").all()
+    assert (table["data"] == "synthetic").all() and (table["budget"] == "1 epoch, 32 images/split").all()
     # one update per finished run, the table filling in
     assert len(updates) == len(fake.trained) == 2 * len(ab.ABLATIONS)
     first = updates[0].set_index("ablation")["n"]  # after the first baseline only the 10-crop row can be measured
