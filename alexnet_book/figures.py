@@ -1149,7 +1149,7 @@ def figure_data(network: FigureNetwork, mode: str = "quick", *, progress: bool =
     for name in ("imagenet-subset", "imagenette"):
         try:
             return load_dataset(name, scale="full", limit=limit, progress=progress)
-        except (FileNotFoundError, ValueError):
+        except (OSError, ValueError):  # not on disk, and no download possible
             continue
     print("no ImageNet subset on disk: searching CIFAR-10 upscaled to 256 px instead "
           "(see data/README.md for Imagenette or an ImageNet subset)")

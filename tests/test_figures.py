@@ -303,3 +303,34 @@ def test_cli_regenerates_every_figure_in_smoke_mode(tmp_path, monkeypatch):
 def test_cli_rejects_bad_options():
     with pytest.raises(SystemExit):
         figures.cli_main(["--mode", "nonsense"])
+
+
+def test_imported_network_is_fed_with_its_own_preprocessing(tmp_path):
+    from alexnet_book.model import TorchvisionAlexNet
+
+    path = tmp_path / "alexnet-owt.pth"  # a torchvision-format state dict, as downloaded
+    torch.save(TorchvisionAlexNet().state_dict(), path)
+    net = figures.figure_network(str(path), "smoke", progress=False)
+    assert net.run is None and net.input_size == 224 and "torchvision" in net.note
+    images = torch.full((2, 256, 256, 3), 128, dtype=torch.uint8)
+    images[:, :, :, 0] = 255
+    x = net.preprocess(None)(images)
+    assert x.shape == (2, 3, 224, 224)
+    mean, std = net.info["preprocessing"]["mean"], net.info["preprocessing"]["std"]
+    assert x[0, 0, 0, 0].item() == pytest.approx((1.0 - mean[0]) / std[0], abs=1e-5)
+    assert x[0, 1, 5, 5].item() == pytest.approx((128 / 255 - mean[1]) / std[1], abs=1e-5)
+    with pytest.raises(ValueError, match="smaller than"):
+        net.preprocess(None)(torch.zeros(1, 36, 36, 3, dtype=torch.uint8))
+
+
+def test_two_device_network_gives_the_grouped_networks_features():
+    from alexnet_book.model import AlexNet, TwoDeviceAlexNet
+
+    grouped = AlexNet(10, scale="scaled", init="default")
+    split = TwoDeviceAlexNet(10, scale="scaled", devices=("cpu", "cpu"))
+    split.load_grouped_state_dict(grouped.state_dict())
+    x = torch.randn(6, 3, 32, 32) * 50
+    assert torch.allclose(figures.hidden_features(split, x), figures.hidden_features(grouped, x))
+    fig = figures.plot_conv1_filters(split)
+    assert len([ax for ax in fig.axes if ax.images]) == 2
+    plt.close(fig)
