@@ -223,14 +223,27 @@ class SpecialisationTracker:
         return pd.DataFrame(self.rows)
 
 
+def initial_network(config):
+    """The network ``train(config)`` starts from: same seed, same construction, the global RNG left untouched.
+
+    Epoch 0 of the specialisation record: at initialisation the towers' kernels are drawn alike, so any
+    difference there is chance, and a difference later has to grow beyond it.
+    """
+    from .train import build_network
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)  # as train() does just before building the network
+        return build_network(config, 10, 224 if config.scale == "full" else 32)
+
+
 def specialisation_over_seeds(config, seeds=(0, 1, 2), *, progress: bool = True, store=None,
                               n_permutations: int = 2000):
     """Train the same two-tower network from several seeds, tracking the specialisation per epoch (§6.1).
 
     ``config``: a ``train.TrainConfig`` (its ``seed`` is replaced by each of ``seeds``; n ≥ 3 to say anything
-    about "every run").  Returns ``(per_epoch, final)``: one table with a row per seed and epoch, and one row
-    per seed with the trained network's numbers.  (At initialisation both towers sit near 2/3: see
-    ``colour_index``.)  A finished identical run is
+    about "every run").  Returns ``(per_epoch, final)``: one table with a row per seed and epoch (epoch 0: the
+    initialisation, see ``initial_network``; both towers sit near 2/3 there, see ``colour_index``), and one row
+    per seed with the trained network's numbers.  A finished identical run is
     reused from the results store (``train(reuse=True)``), in which case only its final state is measured.
     """
     import pandas as pd
@@ -243,6 +256,7 @@ def specialisation_over_seeds(config, seeds=(0, 1, 2), *, progress: bool = True,
     for seed in seeds:
         cfg = replace(config, seed=seed)
         tracker = SpecialisationTracker(n_permutations=n_permutations, extra={"seed": seed})
+        tracker.measure(initial_network(cfg), epoch=0, step=0)
         result = train(cfg, progress=progress, callback=tracker, store=store)
         per_epoch.extend(tracker.rows)
         if result.model is None:

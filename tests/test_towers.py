@@ -131,3 +131,18 @@ def test_tracker_records_one_row_per_event_and_summary():
     summary = summarise_seeds(final)
     assert summary["runs"] == 2 and summary["colour_towers"][1] == 2
     assert np.isclose(summary["median_effect"], table.effect.median())
+
+
+def test_initial_network_is_where_train_starts(tmp_path):
+    """Epoch 0 of the record must be the very network train() starts from (a zero learning rate keeps it)."""
+    from alexnet_book.figures import towers_config
+    from alexnet_book.towers import initial_network
+    from alexnet_book.train import train
+
+    config = towers_config("smoke", lr=0.0, max_steps=1, out_dir=str(tmp_path), seed=3)
+    start = initial_network(config).features.conv1.weight.detach()
+    state = torch.get_rng_state()
+    initial_network(config)
+    assert torch.equal(state, torch.get_rng_state())  # the global generator is left alone
+    trained = train(config, progress=False).model.features.conv1.weight.detach().cpu()
+    assert torch.equal(start, trained)
