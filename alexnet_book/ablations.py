@@ -602,6 +602,13 @@ def _is_paper_recipe(config: dict) -> bool:
 
 # --- CLI ----------------------------------------------------------------------------------------------------------
 
+def _preset_text(name: str) -> str:
+    p = PRESETS[name]
+    budget = budget_text(p["budget_epochs"], p["budget_steps"], p["limit"])
+    return (f"recipe {p['recipe']}, data {p['data']}, scale {p['scale']}, {budget}, "
+            f"seeds {' '.join(map(str, p['seeds']))}, device {p['device']}")
+
+
 def cli_main(argv: list[str]) -> int:
     """``alexnet-book ablate``: re-run the paper's ablations and write the table (CSV, Markdown, LaTeX, figure)."""
     parser = argparse.ArgumentParser(
@@ -610,34 +617,41 @@ def cli_main(argv: list[str]) -> int:
                     "reusing finished runs from the results store and resuming interrupted ones. Delta = "
                     "error(with the paper's choice) - error(without it), in percentage points: the paper's "
                     "claims are negative.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        epilog="examples:\n"
+               "  alexnet-book ablate --list\n"
+               "  alexnet-book ablate --quick --out results/ablations_quick.csv\n"
+               "  alexnet-book ablate --data cifar10 --scale scaled --epochs 2 --seeds 0 1 2 --only lrn,dropout "
+               "--recipe quick --out results/ablations_mine.csv\n"
+               "  alexnet-book ablate --full --root /data/imagenet-subset --out results/ablations_full.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     preset = parser.add_mutually_exclusive_group()
     preset.add_argument("--quick", action="store_true",
-                        help=f"the whole table on real CIFAR-10, scaled network, 1 seed, about 30 min on 2 CPU "
-                             f"cores: {PRESETS['quick']}")
+                        help="the whole table on real CIFAR-10, scaled network, 1 seed, about 30 min on 2 CPU "
+                             f"cores: {_preset_text('quick')}")
     preset.add_argument("--full", action="store_true",
-                        help=f"the 224 network on an ImageNet subset on a GPU: {PRESETS['full']}")
+                        help=f"the 224 network on an ImageNet subset on a GPU: {_preset_text('full')}")
     preset.add_argument("--smoke", action="store_true",
-                        help=f"seconds of compute on synthetic data, to check the plumbing: {PRESETS['smoke']}")
+                        help=f"seconds of compute on synthetic data, to check the plumbing: {_preset_text('smoke')}")
     parser.add_argument("--data", default=None, help="data set name for load_dataset (cifar10, imagenet-subset, "
                         "imagenette, synthetic, auto); default: the preset's, else auto")
     parser.add_argument("--root", default=None, help="folder or archive of the data set (default: load_dataset's "
                         "search: env ALEXNET_BOOK_CIFAR10, ../shared/data, data/)")
     parser.add_argument("--scale", choices=("scaled", "full"), default=None,
-                        help="network scale: scaled (32 px, CPU track) or full (224 px, the paper's)")
-    parser.add_argument("--epochs", type=int, default=None, help="budget in epochs per run")
-    parser.add_argument("--steps", type=int, default=None, help="budget in optimiser steps per run (overrides --epochs)")
-    parser.add_argument("--limit", type=int, default=None, help="at most this many images per split (smoke tests)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds; the table shows mean ± std")
+                        help="network scale: scaled (32 px, CPU track) or full (224 px, the paper's); default: the preset's, else scaled")
+    parser.add_argument("--epochs", type=int, default=None, help="budget in epochs per run (default: the preset's, else 2)")
+    parser.add_argument("--steps", type=int, default=None, help="budget in optimiser steps per run; overrides --epochs (default: none)")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many images per split, balanced over classes (default: all)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds, e.g. --seeds 0 1 2; the table shows mean ± std over them (default: 0)")
     parser.add_argument("--only", default=None,
                         help="comma-separated ablations or claim names (default: all; see --list)")
-    parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:1, mps")
+    parser.add_argument("--device", default=None, help="auto (cuda, mps, cpu), cpu, cuda, cuda:1, mps (default: the preset's, else auto)")
     parser.add_argument("--recipe", default=None, help="training recipe every run starts from (train.RECIPES: "
                         "paper = §5 as written, quick = the book's CPU recipe, smoke); default: the preset's, "
                         "else paper")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                         help="extra TrainConfig field shared by every run, e.g. --set lr=0.02 (JSON values)")
-    parser.add_argument("--store", default=None, help="results store (JSONL) to reuse finished runs from")
+    parser.add_argument("--store", default=None, help="results store (JSONL) to reuse finished runs from "
+                        "(default: <out_dir>/results.jsonl, i.e. runs/results.jsonl, as alexnet-book train)")
     parser.add_argument("--out", default=None,
                         help="write the table here (.csv with machine/date/command header; .md, .tex and the "
                              "figure beside it); the CSV is rewritten after every finished run")
