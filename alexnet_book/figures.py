@@ -1077,10 +1077,10 @@ class FigureNetwork:
 
         from .augment import centre_batch
 
-        if not self.info.get("preprocessing"):
+        p = self.info.get("preprocessing") or {}
+        if not p or isinstance(p.get("mean"), str):  # ours: the mean image of the data it was trained on
             scale = getattr(self.model, "input_scale", 1.0)
             return lambda images: centre_batch(images, splits.mean_image, splits.crop) * scale
-        p = self.info["preprocessing"]
         crop = self.input_size
         mean = torch.tensor(p["mean"], dtype=torch.float32).view(1, 3, 1, 1)
         std = torch.tensor(p["std"], dtype=torch.float32).view(1, 3, 1, 1)
@@ -1112,8 +1112,11 @@ def figure_network(weights: str = "trained", mode: str = "quick", *, track: bool
 
         try:
             model, info = load_pretrained(weights, progress=progress)
-            return FigureNetwork(model.eval(), str(weights), f"{weights}: {info.get('architecture', '')}",
-                                 info=info)
+            saved = info.get("config") or {}
+            if "input_scale" in saved:  # one of our checkpoints: feed it as it was trained
+                model.input_scale = saved["input_scale"]
+            what = info.get("architecture") or f"{saved.get('model', 'network')} checkpoint"
+            return FigureNetwork(model.eval(), str(weights), f"{weights}: {what}", info=info)
         except FileNotFoundError as missing:
             note = f"{weights} weights are not here, so the network trained here is used instead. {missing} "
             print(note)
@@ -1136,7 +1139,8 @@ def figure_network(weights: str = "trained", mode: str = "quick", *, track: bool
 def figure_data(network: FigureNetwork, mode: str = "quick", *, progress: bool = True):
     """The images to search and show for Fig. 4, matched to the network (§6.1).
 
-    Trained here: the run's own data set and limit.  Imported ImageNet networks: an ImageNet subset at full
+    Trained here: the run's own data set and limit; one of our checkpoints: the data set it names.  Imported
+    ImageNet networks: an ImageNet subset at full
     scale ("imagenet-subset", else Imagenette) when one is on disk, else CIFAR-10 upscaled to 256 px
     (loudly: ImageNet networks see CIFAR's ten classes as best they can).  smoke/quick limit the images.
     """
@@ -1145,6 +1149,10 @@ def figure_data(network: FigureNetwork, mode: str = "quick", *, progress: bool =
     if network.run is not None:
         cfg = network.run.config
         return load_dataset(cfg.data, cfg.root, scale=cfg.scale, limit=cfg.limit, progress=progress)
+    saved = network.info.get("config") or {}
+    if saved:  # one of our checkpoints: the data set it was trained on
+        return load_dataset(saved.get("data", "auto"), saved.get("root"), scale=saved.get("scale"),
+                            limit={"smoke": 256, "quick": saved.get("limit"), "full": None}[mode], progress=progress)
     limit = {"smoke": 40, "quick": 2000, "full": None}[mode]
     for name in ("imagenet-subset", "imagenette"):
         try:

@@ -334,3 +334,17 @@ def test_two_device_network_gives_the_grouped_networks_features():
     fig = figures.plot_conv1_filters(split)
     assert len([ax for ax in fig.axes if ax.images]) == 2
     plt.close(fig)
+
+
+def test_our_checkpoint_is_fed_as_it_was_trained(tmp_path):
+    from alexnet_book.train import train
+
+    run = train(figures.trained_config("smoke", out_dir=str(tmp_path), max_steps=1), progress=False)
+    path = next(tmp_path.glob("*/model-*.pt"))
+    net = figures.figure_network(str(path), "smoke", progress=False)
+    assert net.model.input_scale == run.config.input_scale  # the checkpoint's input scale, not 1
+    data = figures.figure_data(net, "smoke", progress=False)
+    x = net.preprocess(data)(data.val.images[:2])
+    from alexnet_book.augment import centre_batch
+    expected = centre_batch(data.val.images[:2], data.mean_image, data.crop) * run.config.input_scale
+    assert torch.allclose(x, expected)
