@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from . import augment, data  # noqa: E402
+from . import augment, data, throughput  # noqa: E402
 
 
 def machine() -> str:
@@ -168,7 +168,7 @@ def bench_data(quick: bool = True, *, images: int | None = None, seconds: float 
 
 
 def cli_main(argv: list[str]) -> int:
-    """`alexnet-book bench {data}`: throughput benchmarks (not tests)."""
+    """`alexnet-book bench {data,train}`: throughput benchmarks (not tests)."""
     parser = argparse.ArgumentParser(prog="alexnet-book bench", description=cli_main.__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("data", help="input pipeline images/s per core: torchvision reference vs the paper's "
@@ -176,6 +176,9 @@ def cli_main(argv: list[str]) -> int:
     p.add_argument("--quick", action="store_true", help="small run that finishes within 60 s")
     p.add_argument("--images", type=int, default=None, help="JPEGs to generate (default 96 quick, 600 full)")
     p.add_argument("--seconds", type=float, default=None, help="seconds timed per pipeline (default 6 / 20)")
+    p = sub.add_parser("train", help="training step images/s, TFLOP/s, MFU and memory: the paper's network vs "
+                       "torchvision's; last line paper_vs_torchvision_per_mac=<ratio>")
+    throughput.add_arguments(p)
     args = parser.parse_args(argv)
     return COMMANDS[args.command](args)
 
@@ -194,4 +197,4 @@ def _cli_data(args) -> int:
     return 0
 
 
-COMMANDS = {"data": _cli_data}  # `bench train` adds its handler here and a subparser above
+COMMANDS = {"data": _cli_data, "train": throughput.cli_train}
