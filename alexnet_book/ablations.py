@@ -311,22 +311,31 @@ def run_ablations(data: str = "auto", scale: str | None = "scaled", budget_epoch
     store = _store(store, runs[0][2].out_dir)
     seeds = tuple(int(s) for s in seeds)
     meta = dict(data=data, scale=scale or "", budget=budget_text(budget_epochs, budget_steps, runs[0][2].limit))
-    results = {}
+    results, reused = {}, 0
+
+    def table():
+        t = ablation_table(results, chosen, seeds, **meta)
+        # the training time of the runs in the table (as each run recorded it, reused or not)
+        t.attrs.update(runs=len(results), runs_reused=reused,
+                       train_wall_s=round(sum(m.get("wall_s") or 0.0 for m in results.values()), 1))
+        return t
+
     bar = tqdm(runs, desc="ablation runs", unit="run", disable=not progress)
     for i, (name, seed, config) in enumerate(bar, start=1):
         bar.set_postfix_str(f"{name} seed {seed}")
         row = store.find(config.hash()) if reuse else None
         if row is not None:  # finished before: its metrics are all the table needs
             result = SimpleNamespace(config=config, metrics=_row_metrics(row), reused=True)
+            reused += 1
         else:
             result = train_fn(config, progress=progress, store=store)
         results[(name, seed)] = dict(result.metrics)
         if on_run is not None:
             on_run(i, len(runs), name, seed, result)
         if on_update is not None:
-            on_update(ablation_table(results, chosen, seeds, **meta))
+            on_update(table())
     bar.close()
-    return ablation_table(results, chosen, seeds, **meta)
+    return table()
 
 
 # --- export -------------------------------------------------------------------------------------------------
@@ -400,7 +409,11 @@ def machine_description() -> str:
 
 def save_csv(table, path, *, command: str | None = None, configuration: dict | None = None,
              wall_s: float | None = None) -> Path:
-    """Write the table as CSV with commented header lines: machine, date, configuration, command (atomically)."""
+    """Write the table as CSV with commented header lines: machine, date, configuration, command, times (atomically).
+
+    ``wall_s`` is the command's wall time; the table's ``attrs`` (from ``run_ablations``) add how many runs it
+    holds, how many were reused from the store, and ``train_wall_s``: the training time the runs recorded.
+    """
     path = Path(path)
     head = {
         "alexnet-book ablations": "delta = error(with the paper's choice) - error(without it), percentage points",
@@ -411,6 +424,9 @@ def save_csv(table, path, *, command: str | None = None, configuration: dict | N
     }
     if wall_s is not None:
         head["wall_s"] = f"{wall_s:.0f}"
+    for key in ("runs", "runs_reused", "train_wall_s"):
+        if key in table.attrs:
+            head[key] = str(table.attrs[key])
     buffer = io.StringIO()
     for key, value in head.items():
         buffer.write(f"# {key}: {value}\n")

@@ -165,6 +165,7 @@ def test_an_interrupted_table_picks_up_where_it_stopped(tmp_path):
                              progress=False, train_fn=second)
     assert len(second.trained) == 1 and second.calls == 1  # only the interrupted run is trained again
     assert (table["n"] == 1).all()
+    assert table.attrs["runs"] == 4 and table.attrs["runs_reused"] == 3 and table.attrs["train_wall_s"] == 4.0
 
 
 def test_csv_round_trip_carries_machine_date_and_command(tmp_path):
@@ -175,7 +176,7 @@ def test_csv_round_trip_carries_machine_date_and_command(tmp_path):
                        wall_s=12.3)
     text = path.read_text()
     for key in ("# command: alexnet-book ablate --only lrn", "# machine: ", "# date: ", '# configuration: {"x": 1}',
-                "# wall_s: 12"):
+                "# wall_s: 12", "# runs: 3", "# runs_reused: 0", "# train_wall_s: 3.0"):
         assert key in text
     back = ab.load_csv(path)
     assert back.attrs["command"] == "alexnet-book ablate --only lrn"
