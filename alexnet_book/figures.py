@@ -794,8 +794,8 @@ def plot_layer_statistics(table, *, title: str | None = None):
 # independently to make training as fast as possible", Fig. 1 caption).  Inputs are raw 0-255 pixels minus
 # the mean (§2), so PyTorch's default init (weights ~ 1/√fan_in, far above 0.01) needs smaller rates.
 FIG1_LR_GRID = {
-    "paper": {"relu": (0.001, 0.003, 0.01), "tanh": (0.003, 0.01, 0.03)},
-    "default": {"relu": (0.00003, 0.0001, 0.0003), "tanh": (0.003, 0.01, 0.03)},
+    "paper": {"relu": (0.001, 0.003, 0.006), "tanh": (0.01, 0.03, 0.1)},
+    "default": {"relu": (0.00003, 0.0001, 0.0003), "tanh": (0.01, 0.03, 0.1)},
 }
 
 
@@ -998,8 +998,14 @@ def plot_relu_vs_tanh(results, *, title: str | None = None):
                             if i == 0 else None)
             ax.axhline(result.target, color="0.4", lw=0.8, ls=":")
             s = result.summary()
-            ratio = result.ratio_text() if s["measured"] else "no ratio: ReLU short of the target"
-            ax.set_title(f"init {result.init}: tanh/ReLU = {ratio} (paper {paper.FIG1_SPEEDUP:.0f}×)", fontsize=8)
+            if s["measured"]:
+                ratio = f"tanh/ReLU epochs to {result.target:.0%}: {result.ratio_text()} (paper {paper.FIG1_SPEEDUP:.0f}×)"
+            elif s["matched_ratio"] == s["matched_ratio"]:
+                ratio = (f"{result.target:.0%} not reached; to {s['matched_target']:.0%}: tanh/ReLU "
+                         f"{s['matched_ratio']:.1f}× (paper {paper.FIG1_SPEEDUP:.0f}× to {result.target:.0%})")
+            else:
+                ratio = f"{result.target:.0%} not reached (paper: {paper.FIG1_SPEEDUP:.0f}×)"
+            ax.set_title(f"init {result.init}\n{ratio}", fontsize=7)
             ax.set_xlabel("epochs")
             ax.set_ylim(0, 1)
             ax.legend()
@@ -1191,16 +1197,15 @@ def subset(images, index):
 
 # Fig. 1 per mode: images per split, epochs, seeds and the learning-rate grid (smoke: seconds, quick: minutes
 # on a CPU, full: the whole of CIFAR-10 as in the paper).
-# Quick-mode grids: the best two rates around what a wider grid found on the same 2,000 images, seed 0, 8 epochs
-# (paper init: ReLU 0.01 diverged and 0.003 beat 0.001, tanh 0.01 beat 0.003 and 0.001; default init: ReLU
-# 0.001 and 0.003 stalled near chance and 0.0001 beat 0.0003, tanh 0.01 beat 0.003 and 0.001).
+# Quick and full use the same three-point grids, found by widening them on 2,000 CIFAR-10 images, seed 0,
+# 8 epochs, until the best rate was not at an edge where that could be measured: paper init, ReLU at 0.01
+# diverged (so 0.006 is the top), tanh improved from 0.003 to 0.01 to 0.03; default init, ReLU at 0.001 and
+# 0.003 stalled near chance.
 FIG1_MODES = {
     "smoke": dict(limit=64, epochs=2, seeds=(0, 1, 2), batch_size=32,
-                  lr_grid={"paper": {"relu": (0.003,), "tanh": (0.003,)},
+                  lr_grid={"paper": {"relu": (0.003,), "tanh": (0.01,)},
                            "default": {"relu": (0.0001,), "tanh": (0.01,)}}),
-    "quick": dict(limit=2000, epochs=8, seeds=(0, 1, 2),
-                  lr_grid={"paper": {"relu": (0.001, 0.003), "tanh": (0.01, 0.03)},
-                           "default": {"relu": (0.00003, 0.0001), "tanh": (0.01, 0.03)}}),
+    "quick": dict(limit=2000, epochs=8, seeds=(0, 1, 2), lr_grid=FIG1_LR_GRID),
     "full": dict(limit=None, epochs=40, seeds=(0, 1, 2, 3, 4), lr_grid=FIG1_LR_GRID),
 }
 GROUPS = ("fig3", "fig4", "fig1", "inside")
