@@ -8,6 +8,8 @@ Two kinds of code live here:
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -77,6 +79,13 @@ def _inverse_power(d: torch.Tensor, beta: float, scratch: torch.Tensor) -> torch
     return d.pow(-beta)
 
 
+def _without_autocast(x: torch.Tensor):
+    """A context in which ops run in x's own dtype (autocast off on x's device, where autocast exists)."""
+    if torch.amp.is_autocast_available(x.device.type):
+        return torch.autocast(x.device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
 class _FastLRN(torch.autograd.Function):
     """LRN (torch's α convention) with a hand-written backward, few passes over memory and few new tensors.
 
@@ -90,7 +99,7 @@ class _FastLRN(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k, towers):
-        with torch.autocast(x.device.type, enabled=False):
+        with _without_autocast(x):
             c = x.shape[1] // towers
             window = _window_matrix(c, size // 2, (size - 1) // 2, alpha / size, x)
             buffer = torch.mul(x, x)  # a², then scratch, then the output b
@@ -105,7 +114,7 @@ class _FastLRN(torch.autograd.Function):
     def backward(ctx, grad):
         x, y, d, scale = ctx.saved_tensors
         size, alpha, beta, towers = ctx.hyper
-        with torch.autocast(x.device.type, enabled=False):
+        with _without_autocast(x):
             grad = grad.to(x.dtype)
             c = x.shape[1] // towers
             # the transposed window, with the constant of the second term folded in

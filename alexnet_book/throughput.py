@@ -41,6 +41,7 @@ GPU_PEAK_TFLOPS = (
     ("A100", {"bf16": 312.0, "tf32": 156.0, "fp32": 19.5}),
 )
 ILSVRC2012_TRAIN_IMAGES = 1_281_167  # "1.2 million" in §2; used for the projected 90-epoch time
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}  # how steps are timed (see ``compare``)
 REFERENCE = {"full": "torchvision alexnet (one tower, no LRN; PAPER.md §6)",
              "scaled": "the scaled net with one tower and no LRN (torchvision's design at 32 px)"}
 
@@ -111,29 +112,29 @@ def datasheet_peak(name: str, precision: str, tf32: bool | None = None) -> float
     return None
 
 
-def measured_peak(device: torch.device, precision: str, seconds: float = 1.0) -> float:
-    """TFLOP/s of a large square matmul, timed now (the "peak" of a CPU or an unknown GPU)."""
+def measured_peak(device: torch.device, precision: str, seconds: float = 1.0, clock=time.perf_counter) -> float:
+    """TFLOP/s of a large square matmul, timed now (the "peak" of a CPU or an unknown GPU) on ``clock``."""
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     n = 2048 if device.type == "cpu" else 8192
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     a @ b
     _sync(device)
-    runs, start = 0, time.perf_counter()
-    while runs == 0 or time.perf_counter() - start < seconds:
+    runs, start = 0, clock()
+    while runs == 0 or clock() - start < seconds:
         a @ b
         runs += 1
         _sync(device)
-    return 2 * n ** 3 * runs / (time.perf_counter() - start) / 1e12
+    return 2 * n ** 3 * runs / (clock() - start) / 1e12
 
 
-def peak_tflops(device: torch.device, precision: str, seconds: float = 1.0) -> tuple[float, str]:
+def peak_tflops(device: torch.device, precision: str, seconds: float = 1.0, clock: str = "wall") -> tuple[float, str]:
     """(peak TFLOP/s, where it comes from): the datasheet for a known GPU, else a matmul timed now."""
     if device.type == "cuda":
         peak = datasheet_peak(torch.cuda.get_device_name(device), precision)
         if peak:
             return peak, "datasheet"
-    return measured_peak(device, precision, seconds), "measured matmul"
+    return measured_peak(device, precision, seconds, CLOCKS[clock]), f"measured matmul, {clock} clock"
 
 
 def _sync(device: torch.device) -> None:
@@ -164,14 +165,14 @@ class TrainStep:
         loss.backward()
         self.optimizer.step()
 
-    def time(self, steps: int) -> float:
-        """Seconds per step over ``steps`` steps."""
+    def time(self, steps: int, clock=time.perf_counter) -> float:
+        """Seconds per step over ``steps`` steps (``clock``: wall, or ``time.process_time`` for CPU seconds)."""
         _sync(self.device)
-        start = time.perf_counter()
+        start = clock()
         for _ in range(steps):
             self()
         _sync(self.device)
-        return (time.perf_counter() - start) / steps
+        return (clock() - start) / steps
 
 
 def networks(scale: str = "full") -> dict[str, torch.nn.Module]:
@@ -183,8 +184,12 @@ def networks(scale: str = "full") -> dict[str, torch.nn.Module]:
 
 def compare(batch_size: int, *, device: torch.device, precision: str = "fp32", channels_last: bool = False,
             compile: bool = False, compile_mode: str | None = None, rounds: int = 5, steps: int = 2,
-            scale: str = "full", peak: float | None = None) -> list[StepResult]:
-    """Time the paper's network and the reference alternately, ``rounds`` × ``steps`` steps each; medians."""
+            scale: str = "full", peak: float | None = None, clock: str = "wall") -> list[StepResult]:
+    """Time the paper's network and the reference alternately, ``rounds`` × ``steps`` steps each; medians.
+
+    ``clock="cpu"`` times CPU seconds of this process instead of wall time: with one thread on a CPU shared with
+    other jobs, "images per CPU-second" hardly moves with the load, where wall-clock speed does.
+    """
     models = networks(scale)
     size = models["paper"].input_size
     macs = {name: count_macs(m, size) for name, m in models.items()}
@@ -199,7 +204,7 @@ def compare(batch_size: int, *, device: torch.device, precision: str = "fp32", c
         for name, run in runners.items():
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            times[name].append(run.time(steps))
+            times[name].append(run.time(steps, CLOCKS[clock]))
             if device.type == "cuda":
                 memory[name] = max(memory[name] or 0.0, torch.cuda.max_memory_allocated(device) / 2**30)
     results = []
@@ -232,15 +237,21 @@ def default_settings(device_type: str, quick: bool) -> dict:
 
 def bench_train(*, device: str = "auto", quick: bool = False, batch_sizes=None, precisions=None,
                 channels_last=None, compile=None, compile_mode: str | None = None, rounds: int | None = None,
-                steps: int | None = None, scale: str = "full", out: str | Path | None = None,
-                peak_seconds: float | None = None, progress: bool = True) -> dict:
+                steps: int | None = None, scale: str = "full", threads: int | None = None, clock: str = "wall",
+                out: str | Path | None = None, peak_seconds: float | None = None, progress: bool = True) -> dict:
     """Both networks at every setting (see ``default_settings``); returns and, with ``out``, writes a JSON report.
 
-    Settings that fail (out of memory, no compiler for torch.compile) are skipped and listed under "skipped".
+    ``threads`` sets torch's CPU threads for the run; ``clock="cpu"`` (CPU only) counts CPU seconds instead of
+    wall time (see ``compare``).  Settings that fail (out of memory, no compiler for torch.compile) are skipped
+    and listed under "skipped".
     """
     from tqdm.auto import tqdm
 
     dev = pick_device(device)
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {sorted(CLOCKS)}, not {clock!r}")
+    if clock == "cpu" and dev.type != "cpu":
+        raise ValueError(f"clock='cpu' times CPU seconds, which says nothing about {dev.type}; use clock='wall'")
     grid = default_settings(dev.type, quick)
     for key, value in dict(batch_sizes=batch_sizes, precisions=precisions, channels_last=channels_last,
                            compile=compile, rounds=rounds, steps=steps).items():
@@ -253,24 +264,32 @@ def bench_train(*, device: str = "auto", quick: bool = False, batch_sizes=None, 
     precisions = [p for p in wanted if p not in dropped]
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolution
-    peak_seconds = peak_seconds if peak_seconds is not None else (0.5 if quick else 1.0)
-    peaks = {p: peak_tflops(dev, p, peak_seconds) for p in precisions}
     settings = [(b, p, c, k) for b in grid["batch_sizes"] for p in precisions for c in grid["channels_last"]
                 for k in grid["compile"]]
     rows: list[StepResult] = []
     skipped = [f"bf16: no native bf16 on {device_name(dev)}"] if dropped else []
-    started = time.perf_counter()
-    for b, p, c, k in tqdm(settings, desc="bench train", disable=not progress):
-        try:
-            rows += compare(b, device=dev, precision=p, channels_last=c, compile=k, compile_mode=compile_mode,
-                            rounds=grid["rounds"], steps=grid["steps"], scale=scale, peak=peaks[p][0])
-        except (RuntimeError, torch.OutOfMemoryError) as error:  # e.g. out of memory, or no compiler for compile
-            skipped.append(f"batch={b} {p} channels_last={c} compile={k}: {str(error).splitlines()[0][:200]}")
-        finally:
-            if dev.type == "cuda":
-                torch.cuda.empty_cache()
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        started = time.perf_counter()
+        peak_seconds = peak_seconds if peak_seconds is not None else (0.5 if quick else 1.0)
+        peaks = {p: peak_tflops(dev, p, peak_seconds, clock) for p in precisions}
+        for b, p, c, k in tqdm(settings, desc="bench train", disable=not progress):
+            try:
+                rows += compare(b, device=dev, precision=p, channels_last=c, compile=k, compile_mode=compile_mode,
+                                rounds=grid["rounds"], steps=grid["steps"], scale=scale, peak=peaks[p][0],
+                                clock=clock)
+            except (RuntimeError, torch.OutOfMemoryError) as error:  # out of memory, or no compiler for compile
+                skipped.append(f"batch={b} {p} channels_last={c} compile={k}: {str(error).splitlines()[0][:200]}")
+            finally:
+                if dev.type == "cuda":
+                    torch.cuda.empty_cache()
+        used_threads = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(previous_threads)
     report = {
-        "device": device_name(dev), "device_type": dev.type, "threads": torch.get_num_threads(),
+        "device": device_name(dev), "device_type": dev.type, "threads": used_threads, "clock": clock,
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M"), "scale": scale,
         "reference": REFERENCE.get(scale, REFERENCE["scaled"]),
@@ -315,7 +334,9 @@ def print_report(report: dict) -> None:
     for line in report["skipped"]:
         print(f"skipped {line}")
     load = f", load average {report['load_average']:.1f}" if report.get("load_average") is not None else ""
-    print(f"device: {report['device']} ({report['device_type']}, {report['threads']} threads{load}); "
+    per = " per CPU-second" if report.get("clock") == "cpu" else ""
+    print(f"device: {report['device']} ({report['device_type']}, threads: {report['threads']}{load}; "
+          f"images{per}); "
           f"peak TFLOP/s for MFU: " + ", ".join(f"{p} {v:,.3g} ({report['peak_source'][p]})"
                                                 for p, v in report["peak_tflops"].items()))
     print(f"reference: {report['reference']}")
@@ -360,6 +381,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch.compile mode, e.g. max-autotune or reduce-overhead (CUDA graphs)")
     parser.add_argument("--rounds", type=int, default=None, help="alternating timing rounds per setting (median kept)")
     parser.add_argument("--steps", type=int, default=None, help="training steps per round")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's, one per core)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall time, or cpu: CPU seconds of this process -- steadier on a shared CPU with "
+                             "--threads 1 (images per CPU-second)")
     parser.add_argument("--out", default=None, help="JSON report path (default runs/bench/train-<device>-<scale>.json)")
 
 
@@ -370,7 +395,8 @@ def cli_train(args: argparse.Namespace) -> int:
                          precisions=args.precisions,
                          channels_last=_flags(args.channels_last) if args.channels_last else None,
                          compile=_flags(args.compile) if args.compile else None, compile_mode=args.compile_mode,
-                         rounds=args.rounds, steps=args.steps, scale=args.scale, out=out)
+                         rounds=args.rounds, steps=args.steps, scale=args.scale, threads=args.threads,
+                         clock=args.clock, out=out)
     print(f"wrote {out}")
     print_report(report)
     return 0 if report["results"] else 1

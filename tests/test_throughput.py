@@ -96,9 +96,21 @@ def test_bench_train_json_is_written_atomically(tmp_path):
     assert list(tmp_path.iterdir()) == [out]
 
 
-def test_bench_train_rejects_unknown_precision():
+def test_bench_train_rejects_unknown_precision_and_clock():
     with pytest.raises(ValueError, match="precisions"):
         throughput.bench_train(**{**TINY, "precisions": ("fp16",)})
+    with pytest.raises(ValueError, match="clock"):
+        throughput.bench_train(**{**TINY, "clock": "gpu"})
+    with pytest.raises(ValueError, match="CPU seconds"):
+        throughput.bench_train(**{**TINY, "device": "cuda", "clock": "cpu"})
+
+
+def test_bench_train_cpu_clock_and_threads_are_recorded_and_restored():
+    torch.set_num_threads(1)
+    report = throughput.bench_train(**{**TINY, "clock": "cpu", "threads": 2})
+    assert report["clock"] == "cpu" and report["threads"] == 2
+    assert torch.get_num_threads() == 1  # the caller's setting is back
+    assert all(r["images_per_s"] > 0 for r in report["results"])
 
 
 def test_cli_quick_prints_the_ratio_last(tmp_path, capsys):
@@ -170,6 +182,14 @@ def test_fast_lrn_float32_gradient_and_other_dimensions():
     expected.square().sum().backward()
     torch.testing.assert_close(y, expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(x.grad, r.grad, atol=1e-4, rtol=1e-4)
+
+
+def test_fast_lrn_runs_on_the_meta_device():
+    """Shape-only passes (meta tensors, used to size a network without memory) go through the fast path."""
+    x = torch.empty(2, 8, 5, 5, device="meta", requires_grad=True)
+    y = layers.LocalResponseNorm(towers=2)(x)
+    y.sum().backward()
+    assert y.shape == x.shape and x.grad.shape == x.shape
 
 
 def test_fast_lrn_rejects_what_it_cannot_normalise():
