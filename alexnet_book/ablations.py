@@ -430,7 +430,7 @@ def save_csv(table, path, *, command: str | None = None, configuration: dict | N
     buffer = io.StringIO()
     for key, value in head.items():
         buffer.write(f"# {key}: {value}\n")
-    table.to_csv(buffer, index=False, lineterminator="\n")
+    table.round(4).to_csv(buffer, index=False, lineterminator="\n")  # 0.0001 percentage points is plenty
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write_text(path, buffer.getvalue())
     return path
