@@ -133,7 +133,7 @@ def cli_main(argv: list[str]) -> int:
         print(f"alexnet-book evaluate: {error}", file=sys.stderr)
         return 2
     device = pick_device(args.device)
-    model = build_network(config, data).to(device)
+    model = build_network(config, len(data.classes), data.crop).to(device)
     model.load_state_dict(state["model"])
     print(f"{args.checkpoint}: {config.model} on {data.name} ({len(data.val)} validation images), device {device}")
     views = [("centre crop", False)] + ([("10 crops", True)] if args.ten_crop else [])

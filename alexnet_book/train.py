@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from . import paper
 from .augment import train_batch
 from .evaluate import evaluate, shard
-from .runs import MetricsLog, ResultsStore, config_hash, load_checkpoint, machine, save_checkpoint
+from .runs import MetricsLog, ResultsStore, atomic_write_text, config_hash, load_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -57,6 +57,8 @@ class TrainConfig:
     max_drops: int = paper.RECIPE["lr_drops"]
     warmup_epochs: float = 0.0  # linear warm-up of lr from 0 (not in the paper; helps short runs)
     input_scale: float = 1.0  # multiplies the mean-subtracted 0-255 input; 1 = the paper's raw units
+    init_std: float | str | None = None  # None: §5's N(0, 0.01); a number: that std; "he": √(2/fan-in) per layer
+    init_bias: float | None = None  # None: §5's biases of 1 (conv2, conv4, conv5, fc6, fc7); e.g. 0.1 as Caffe did
     crops_flips: bool = True  # §4.1 augmentation 1: random crops and horizontal flips
     pca_colour: bool = True  # §4.1 augmentation 2: PCA colour noise
     seed: int = 0
@@ -96,11 +98,11 @@ class TrainConfig:
 # linear decay instead of the plateau rule, since a 15-minute budget has no room for plateaus.
 RECIPES = {
     "paper": {},
-    "quick": dict(data="cifar10", scale="scaled", epochs=12, lr=0.02, schedule="linear", warmup_epochs=1.0,
-                  input_scale=1 / 64, bias_like_authors=True),
-    "smoke": dict(data="cifar10", scale="scaled", limit=512, epochs=1, batch_size=64, lr=0.01, ten_crop=True,
-                  input_scale=1 / 64, log_every=2),
+    "quick": dict(data="cifar10", scale="scaled", epochs=10, lr=0.04, schedule="linear", warmup_epochs=0.5,
+                  input_scale=1 / 64, init_std="he", init_bias=0.1, bias_like_authors=True),
 }
+RECIPES["smoke"] = {**RECIPES["quick"], "limit": 512, "epochs": 1, "batch_size": 64, "warmup_epochs": 0.0,
+                    "log_every": 2}  # the quick recipe on a few hundred images: seconds
 
 
 def recipe(name: str = "paper", **overrides) -> TrainConfig:
@@ -164,10 +166,22 @@ def pick_precision(precision: str, device: torch.device) -> torch.dtype | None:
 
 def build_network(config: TrainConfig, num_classes: int, crop: int) -> torch.nn.Module:
     """The network the config names, sized for the data: its class count, and "scaled" for 32 px crops."""
-    from .model import build_model
+    from .model import build_model, paper_init_
 
     scale = config.scale or ("scaled" if crop <= 64 else "full")
     model = build_model(config.model, **{"num_classes": num_classes, "scale": scale, **config.model_options})
+    if config.init_std is not None or config.init_bias is not None:
+        if config.model != "alexnet" or config.model_options.get("init", "paper") != "paper":
+            raise ValueError(f"init_std/init_bias change the paper's initialisation of the alexnet model; drop them "
+                             f"for model {config.model!r} with options {config.model_options}")
+        std = config.init_std if isinstance(config.init_std, (int, float)) else paper.RECIPE["init_std"]
+        paper_init_(model, std=std, bias_value=1.0 if config.init_bias is None else config.init_bias)
+        if config.init_std == "he":  # He et al. (2015), not the paper: keeps the signal's scale through the layers
+            for module in model.modules():
+                if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+                    torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+        elif not isinstance(config.init_std, (int, float, type(None))):
+            raise ValueError(f"init_std must be a number, 'he' or None, not {config.init_std!r}")
     model.input_scale = config.input_scale  # read by evaluate(), so a trained network is scored as it was trained
     return model
 
@@ -320,11 +334,13 @@ def train(config: TrainConfig, *, progress: bool = True, live_plot: bool = False
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         started_group = True
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
     try:
         return _train(config, device, rank, world, progress=progress and rank == 0,
                       live_plot=live_plot and rank == 0 and in_notebook(), callback=callback, store=store,
                       reuse=reuse, splits=splits)
     finally:
+        torch.use_deterministic_algorithms(was_deterministic)  # leave the caller's process as it was
         if started_group:
             dist.destroy_process_group()
 
@@ -397,7 +413,7 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
     last_train: dict = {}  # the latest finished epoch's train_loss and train_error
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2, sort_keys=True) + "\n")
+        atomic_write_text(run_dir / "config.json", json.dumps(asdict(config), indent=2, sort_keys=True) + "\n")
     if world > 1:
         dist.barrier()
     log = MetricsLog(run_dir / "metrics.csv") if rank == 0 else None
@@ -587,7 +603,7 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
     metrics = {"val_top1_error": last_val["top1"], "val_top5_error": last_val["top5"], "val_loss": last_val["loss"]}
     if config.ten_crop:
         r = evaluate(net, val_share, mean_image, splits.crop, ten_crop=True, device=device, precision=precision,
-                     batch_size=max(local_batch // 4, 16), input_scale=config.input_scale, progress=progress)
+                     batch_size=max(local_batch, 16), input_scale=config.input_scale, progress=progress)
         c = all_sum(torch.tensor([r["top1_correct"], r["top5_correct"], r["n"]], dtype=torch.float64))
         metrics.update(val_top1_error_10crop=1 - c[0].item() / c[2].item(),
                        val_top5_error_10crop=1 - c[1].item() / c[2].item())
@@ -606,8 +622,8 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
         save_checkpoint(model_path, {"model": net.state_dict(), "config": asdict(config), "metrics": metrics,
                                      "num_classes": len(splits.classes), "crop": splits.crop})
         store.add({"config_hash": key, "config": asdict(config), "data": splits.name, "seed": config.seed,
-                   "metrics": metrics, "wall_s": metrics["wall_s"], "run_dir": str(run_dir),
-                   "model_path": str(model_path), "device": str(device), "world_size": world,
+                   "metrics": metrics, "wall_s": metrics["wall_s"], "run_dir": str(run_dir.resolve()),
+                   "model_path": str(model_path.resolve()), "device": str(device), "world_size": world,
                    "precision": "bf16" if precision else "fp32", "source": splits.source})
         say("final: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
     history_df = log.read() if log is not None else None
@@ -652,6 +668,9 @@ HELP = {
     "max_drops": "most plateau drops (§5: 3)",
     "warmup_epochs": "linear learning-rate warm-up over this many epochs (not in the paper; 0 = none)",
     "input_scale": "multiply the mean-subtracted 0-255 input by this (1 = the paper's raw units)",
+    "init_std": "std of the §5 Gaussian initialisation instead of 0.01, or 'he' for √(2/fan-in) per layer "
+                "(alexnet; not in the paper)",
+    "init_bias": "the bias of conv2, conv4, conv5, fc6 and fc7 at initialisation instead of §5's 1 (Caffe: 0.1)",
     "crops_flips": "§4.1 random crops and horizontal flips (--no-crops-flips: the centre crop)",
     "pca_colour": "§4.1 PCA colour noise",
     "seed": "random seed (initialisation, data order, augmentation, dropout)",
@@ -705,6 +724,10 @@ def build_parser():
             kind = {int: int, float: float}.get(type(default), str)
             if f.name in ("limit", "max_steps", "checkpoint_every"):
                 kind = int
+            if f.name == "init_std":
+                kind = parse_value
+            if f.name == "init_bias":
+                kind = float
             parser.add_argument(flag, type=kind, default=None, help=text)
     parser.add_argument("--no-reuse", action="store_true", help="train even if an identical finished run exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")

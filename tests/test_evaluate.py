@@ -123,3 +123,22 @@ def test_cli_refuses_a_foreign_checkpoint(tmp_path, capsys):
     path.write_bytes(b"\x00garbage")
     assert cli_main(["--checkpoint", str(path)]) == 2
     assert "foreign.pt" in capsys.readouterr().err
+
+
+def test_cli_train_then_evaluate_a_checkpoint(tmp_path, capsys):
+    from alexnet_book.train import cli_main as train_main
+
+    torch.set_num_threads(1)
+    assert train_main(["--data", "synthetic", "--limit", "20", "--epochs", "1", "--batch-size", "8", "--model",
+                       "fourlayer", "--precision", "fp32", "--input-scale", "0.02", "--out-dir", str(tmp_path),
+                       "--quiet"]) == 0
+    trained = capsys.readouterr().out
+    checkpoint = next(tmp_path.glob("synthetic-fourlayer-*/checkpoint.pt"))
+    assert cli_main(["--checkpoint", str(checkpoint), "--ten-crop", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    centre = [line for line in out.splitlines() if line.startswith("centre crop")][0]
+    ten = [line for line in out.splitlines() if line.startswith("10 crops")][0]
+    # the evaluation reproduces the training run's own final numbers
+    top1 = float(centre.split("top-1 error")[1].split("%")[0])
+    assert f"top-1 error {top1:.2f}%" in trained
+    assert "n=20" in ten
