@@ -129,6 +129,7 @@ def save_figure(fig, name: str, *, caption: str, paper_figure: str | None = None
             data_bytes = buffer.getvalue()
             path = out / f"{name}.{fmt}"
             atomic_write_bytes(path, data_bytes)
+            os.chmod(path, 0o644)  # readable by all, like any figure (the temp file was private)
             paths.append(path)
             digests[path.name] = hashlib.sha256(data_bytes).hexdigest()
 
@@ -152,6 +153,7 @@ def save_figure(fig, name: str, *, caption: str, paper_figure: str | None = None
         index["figures"][name] = entry
         index["figures"] = dict(sorted(index["figures"].items()))
         atomic_write_bytes(out / "index.json", (json.dumps(index, indent=2, sort_keys=True) + "\n").encode())
+        os.chmod(out / "index.json", 0o644)
     return paths
 
 
