@@ -184,13 +184,15 @@ def networks(scale: str = "full") -> dict[str, torch.nn.Module]:
 
 def compare(batch_size: int, *, device: torch.device, precision: str = "fp32", channels_last: bool = False,
             compile: bool = False, compile_mode: str | None = None, rounds: int = 5, steps: int = 2,
-            scale: str = "full", peak: float | None = None, clock: str = "wall") -> list[StepResult]:
+            scale: str = "full", peak: float | None = None, clock: str = "wall",
+            models: dict[str, torch.nn.Module] | None = None) -> list[StepResult]:
     """Time the paper's network and the reference alternately, ``rounds`` × ``steps`` steps each; medians.
 
     ``clock="cpu"`` times CPU seconds of this process instead of wall time: with one thread on a CPU shared with
-    other jobs, "images per CPU-second" hardly moves with the load, where wall-clock speed does.
+    other jobs, "images per CPU-second" hardly moves with the load, where wall-clock speed does.  ``models``:
+    the ``networks(scale)`` to time (built here if not given; a grid of settings reuses one pair).
     """
-    models = networks(scale)
+    models = models or networks(scale)
     size = models["paper"].input_size
     macs = {name: count_macs(m, size) for name, m in models.items()}
     classes = 1000 if scale == "full" else 10
@@ -275,11 +277,12 @@ def bench_train(*, device: str = "auto", quick: bool = False, batch_sizes=None, 
         started = time.perf_counter()
         peak_seconds = peak_seconds if peak_seconds is not None else (0.5 if quick else 1.0)
         peaks = {p: peak_tflops(dev, p, peak_seconds, clock) for p in precisions}
+        models = networks(scale)
         for b, p, c, k in tqdm(settings, desc="bench train", disable=not progress):
             try:
                 rows += compare(b, device=dev, precision=p, channels_last=c, compile=k, compile_mode=compile_mode,
                                 rounds=grid["rounds"], steps=grid["steps"], scale=scale, peak=peaks[p][0],
-                                clock=clock)
+                                clock=clock, models=models)
             except (RuntimeError, torch.OutOfMemoryError) as error:  # out of memory, or no compiler for compile
                 skipped.append(f"batch={b} {p} channels_last={c} compile={k}: {str(error).splitlines()[0][:200]}")
             finally:
