@@ -522,15 +522,21 @@ def export(table, stem, *, command=None, configuration=None, wall_s=None, figure
         _atomic_write_text(stem.with_suffix(suffix), text)
         paths.append(stem.with_suffix(suffix))
     if figure:
-        from .figures import save_figure
-
         fig = plot_ablations(table)
-        data = table["data"].iloc[0] if len(table) else None
-        paths += save_figure(fig, f"ablations_{stem.name}", caption="Measured vs claimed top-1 error deltas of "
-                             "the paper's ablations (negative: the paper's choice helps).", data=data,
-                             notebook="06_ablations")
+        paths += save_ablation_figure(fig, table, stem.name if stem.name.startswith("ablations") else
+                                      f"ablations_{stem.name}")
         plt.close(fig)
     return paths
+
+
+def save_ablation_figure(fig, table, name: str) -> list[Path]:
+    """Save the measured-vs-paper chart through ``figures.save_figure`` (one caption, CLI and notebook alike)."""
+    from .figures import save_figure
+
+    data = table["data"].iloc[0] if len(table) else None
+    return save_figure(fig, name, caption="Measured vs claimed top-1 error deltas of the paper's ablations "
+                       "(delta = with - without the paper's choice; negative: the choice helps).", data=data,
+                       notebook="06_ablations")
 
 
 # --- Tables 1 and 2 ---------------------------------------------------------------------------------------------

@@ -206,8 +206,10 @@ def test_markdown_latex_and_figure(tmp_path, monkeypatch):
     paths = ab.export(table, tmp_path / "out" / "abl.csv", command="x")
     names = {p.name for p in paths}
     assert {"abl.csv", "abl.md", "abl.tex", "ablations_abl.png", "ablations_abl.svg"} <= names
+    paths = ab.export(table, tmp_path / "out" / "ablations_quick.csv", command="x")
+    assert "ablations_quick.png" in {p.name for p in paths}  # not ablations_ablations_quick
     index = json.loads((tmp_path / "figures" / "index.json").read_text())
-    assert "ablations_abl" in index["figures"]
+    assert {"ablations_abl", "ablations_quick"} <= set(index["figures"])
 
 
 def test_paper_tables_hold_the_papers_numbers_reproductions_and_your_runs(tmp_path):
