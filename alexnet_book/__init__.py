@@ -49,6 +49,26 @@ _PUBLIC = {
     "centre_batch": "alexnet_book.augment",
     "ten_crop_batch": "alexnet_book.augment",
     "pca_colour_offsets": "alexnet_book.augment",
+    # §5 training, §6 evaluation, records (the functions train() and evaluate() share their modules' names:
+    # use `from alexnet_book.train import train` and `from alexnet_book.evaluate import evaluate`)
+    "TrainConfig": "alexnet_book.train",
+    "RunResult": "alexnet_book.train",
+    "recipe": "alexnet_book.train",
+    "RECIPES": "alexnet_book.train",
+    "topk_errors": "alexnet_book.evaluate",
+    "ResultsStore": "alexnet_book.runs",
+    "MetricsLog": "alexnet_book.runs",
+    "config_hash": "alexnet_book.runs",
+    # figures and the two towers (Figs. 1, 3, 4)
+    "save_figure": "alexnet_book.figures",
+    "plot_conv1_filters": "alexnet_book.figures",
+    "nearest_neighbours": "alexnet_book.figures",
+    "colour_index": "alexnet_book.towers",
+    "tower_specialisation": "alexnet_book.towers",
+    # ablations and the book
+    "run_ablations": "alexnet_book.ablations",
+    "AblationPanel": "alexnet_book.widgets",
+    "run_book": "alexnet_book.book",
     # published weights
     "load_pretrained": "alexnet_book.weights",
     "load_torchvision": "alexnet_book.weights",
