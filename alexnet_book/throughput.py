@@ -196,6 +196,8 @@ def compare(batch_size: int, *, device: torch.device, precision: str = "fp32", c
     size = models["paper"].input_size
     macs = {name: count_macs(m, size) for name, m in models.items()}
     classes = 1000 if scale == "full" else 10
+    if compile:  # a fresh compilation per setting (the grid reuses the networks; dynamo's cache would fill up)
+        torch._dynamo.reset()
     runners = {name: TrainStep(m, batch_size, size, classes, device, precision, channels_last, compile, compile_mode)
                for name, m in models.items()}
     for run in runners.values():  # warm-up: first allocations, cuDNN's algorithm search, compilation
