@@ -251,6 +251,7 @@ def plot_colour_index(result, *, title: str | None = None):
     """
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
     with book_style():
         fig, ax = plt.subplots(figsize=(5.0, 3.0))
@@ -261,6 +262,7 @@ def plot_colour_index(result, *, title: str | None = None):
         ax.text(2 / 3, ax.get_ylim()[1] * 0.95, " random kernel", fontsize=7, color="0.4", va="top")
         ax.set_xlabel("colour index (0 = grey, 1 = colour-opponent)")
         ax.set_ylabel("kernels")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(loc="upper left")
         ax.set_title(title or f"Mann-Whitney p = {result.p_mann_whitney:.2g}, Cliff's δ = {result.cliffs_delta:+.2f}",
                      fontsize=9)
@@ -1051,10 +1053,10 @@ def towers_config(mode: str = "quick", **overrides):
     """The run repeated over seeds to test "occurs during every run" (§6.1): the figures' network, made affordable.
 
     smoke: as ``trained_config("smoke")``; quick: the quick recipe cut to 10,000 CIFAR-10 training images and
-    4 epochs (minutes per seed on a CPU); full: the paper's recipe.
+    8 epochs (a few minutes per seed on a CPU); full: the paper's recipe.
     """
     if mode == "quick":
-        return trained_config("quick", **{"limit": 10000, "epochs": 4, "eval_every": 4, "ten_crop": False, **overrides})
+        return trained_config("quick", **{"limit": 10000, "epochs": 8, "eval_every": 8, "ten_crop": False, **overrides})
     return trained_config(mode, **overrides)
 
 
