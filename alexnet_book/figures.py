@@ -621,8 +621,8 @@ def plot_history(history, *, title: str | None = None):
         if "lr" in epochs and epochs.lr.notna().any():
             lr = ax2.twinx()
             lr.step(epochs.epoch, epochs.lr, where="post", color="0.5", lw=1)
-            lr.set_yscale("log")
-            lr.set_ylabel("learning rate", color="0.5")
+            lr.set_ylim(bottom=0)
+            lr.set_ylabel("learning rate (end of epoch)", color="0.5")
             lr.grid(False)
         fig.suptitle(title or "Training curves (§5)", fontsize=9)
     return fig
