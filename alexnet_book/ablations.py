@@ -545,8 +545,9 @@ def paper_tables(store=None, *, runs: str = "baseline") -> dict:
     """Tables 1 and 2 (§6) in the paper's format -- top-1/top-5 error in % -- with the published reproductions
     (PAPER.md §6) and the reader's finished runs from the results store beneath the paper's rows.
 
-    ``runs``: "baseline" shows only the reader's runs of the paper's network with the paper's recipe (no
-    ablation change); "all" every finished run; "none" no runs.  Returns {"table1": DataFrame, "table2": DataFrame}.
+    ``runs``: "baseline" shows only the reader's runs of the paper's network with no ablation change (each
+    labelled with how its training departs from §5, e.g. the quick CPU recipe's); "all" every finished run;
+    "none" no runs.  Returns {"table1": DataFrame, "table2": DataFrame}.
     """
     import pandas as pd
 
@@ -601,12 +602,28 @@ def your_runs(store=None, *, baseline_only: bool = True) -> list[dict]:
         if options:
             label += " (" + ", ".join(f"{k}={v}" for k, v in sorted(options.items())) + ")"
         budget = budget_text(config.get("epochs"), config.get("max_steps"), config.get("limit"))
-        out.append(dict(model=f"{label}, {budget}, seed {config.get('seed', 0)}",
+        recipe = _recipe_changes(config)
+        out.append(dict(model=f"{label}, {budget}, seed {config.get('seed', 0)}" + (f"; {recipe}" if recipe else ""),
                         data=str(row.get("data") or config.get("data", "")),
                         top1=100 * top1, top5=100 * top5,
                         top1_10crop=100 * _metric(metrics, "val_top1_error_10crop"),
                         top5_10crop=100 * _metric(metrics, "val_top5_error_10crop")))
     return out
+
+
+# TrainConfig fields that say where or how long a run ran, not how it trained (left out of a run's label).
+_NOT_RECIPE = {"data", "root", "scale", "limit", "epochs", "max_steps", "seed", "device", "out_dir", "ten_crop",
+               "log_every", "checkpoint_every", "precision", "channels_last", "compile", "deterministic",
+               "eval_every", "model", "model_options"}
+
+
+def _recipe_changes(config: dict) -> str:
+    """How a run's training departs from §5 (TrainConfig's defaults), e.g. "lr=0.03, schedule=linear"."""
+    from .train import TrainConfig
+
+    default = TrainConfig()
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(config.items())
+                     if k not in _NOT_RECIPE and hasattr(default, k) and getattr(default, k) != v)
 
 
 def _is_paper_recipe(config: dict) -> bool:
