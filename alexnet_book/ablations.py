@@ -42,6 +42,10 @@ class Ablation:
     evaluation: bool = False  # True: no retraining, two evaluations of the baseline run (10 crops vs centre)
     words: str = ""  # the paper's statement when it gives no number (or none is in paper.CLAIMS)
     expect_lower: bool = True  # the paper says its choice lowers error (so a negative delta agrees)
+    # what the paper's claim is about, and so what its sign is judged on (MEASURES): "val" = validation top-1
+    # error; "train" = training error at the end of the budget (§3.1 trains faster, §5 weight decay "reduces the
+    # model's training error"); "gap" = validation minus training error, i.e. overfitting (§4.1, §4.2)
+    measure: str = "val"
 
     @property
     def paper_claim(self) -> paper.Claim | None:
@@ -62,7 +66,7 @@ class Ablation:
 
 ABLATIONS = (
     Ablation("relu_vs_tanh", "relu_vs_tanh", "tanh instead of ReLU in every layer", "§3.1, Fig. 1",
-             {"model_options": {"activation": "tanh"}}),
+             {"model_options": {"activation": "tanh"}}, measure="train"),
     Ablation("two_towers", "two_towers", "the one-GPU net (half the kernels in conv1-4, no groups) instead of two "
              "towers", "§3.2", {"model_options": {"towers": 1}}),
     Ablation("lrn", "lrn", "no local response normalisation", "§3.3", {"model_options": {"lrn": None}}),
@@ -79,16 +83,25 @@ ABLATIONS = (
              "§3.4", {"model_options": {"pool": "non-overlapping"}}),
     Ablation("pca_colour", "pca_colour", "no PCA colour augmentation", "§4.1", {"pca_colour": False}),
     Ablation("crops_flips", "crops_flips", "no random crops or flips (the centre crop only)", "§4.1",
-             {"crops_flips": False}),
-    Ablation("dropout", "dropout", "no dropout in fc6, fc7", "§4.2", {"model_options": {"dropout": 0.0}}),
+             {"crops_flips": False}, measure="gap"),
+    Ablation("dropout", "dropout", "no dropout in fc6, fc7", "§4.2", {"model_options": {"dropout": 0.0}},
+             measure="gap"),
     Ablation("remove_conv3", "middle_conv", "conv3 removed", "§7", {"model_options": {"remove": "conv3"}}),
     Ablation("remove_conv4", "middle_conv", "conv4 removed", "§7", {"model_options": {"remove": "conv4"}}),
-    Ablation("weight_decay", None, "no weight decay (0 instead of 5e-4)", "§5", {"weight_decay": 0.0},
-             words="weight decay is not merely a regularizer: it reduces the model's training error"),
+    Ablation("weight_decay", "weight_decay", "no weight decay (0 instead of 5e-4)", "§5", {"weight_decay": 0.0},
+             measure="train"),
     Ablation("ten_crop", "ten_crop", "the centre crop instead of 10 crops at test time (same trained network)",
              "§6", evaluation=True),
 )
 ABLATION = {a.name: a for a in ABLATIONS}
+
+# What each ``Ablation.measure`` judges the paper's sign on; every delta is error(with the paper's choice) −
+# error(without it) in percentage points, so negative agrees with the paper.
+MEASURES = {
+    "val": "validation top-1 error",
+    "train": "training error (last epoch, as training saw it: augmented, dropout on)",
+    "gap": "overfitting: validation top-1 error − training error",
+}
 
 # Presets for the CLI and the notebook; "recipe" names train.RECIPES, the shared starting point of every run.
 # quick: the whole table on real CIFAR-10 with the scaled network, 1 seed, in about 30 minutes on 2 CPU cores
@@ -105,7 +118,7 @@ PRESETS = {
 
 COLUMNS = ("ablation", "claim", "section", "change", "paper_top1", "paper_top5", "paper_words",
            "measured_top1", "measured_top1_std", "measured_top5", "measured_top5_std", "n", "sign_agrees",
-           "data", "scale", "budget")
+           "data", "scale", "budget", "measure", "measured_claim", "measured_claim_std")
 
 
 def claims_table():
@@ -213,19 +226,30 @@ def _metric(metrics: dict, key: str) -> float:
     return float(value) if value is not None else math.nan
 
 
+def _claim_measure(metrics: dict, measure: str) -> float:
+    """A run's value of ``measure`` (see MEASURES) as a fraction; NaN when the run did not record it."""
+    if measure == "train":
+        return _metric(metrics, "train_error")
+    if measure == "gap":
+        return _metric(metrics, "val_top1_error") - _metric(metrics, "train_error")
+    return _metric(metrics, "val_top1_error")
+
+
 def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "", scale: str = "",
                    budget: str = ""):
     """The table: one row per ablation, the paper's delta beside the measured one (mean ± std over seeds).
 
     ``results`` maps (variant name, seed) to a run's final metrics (errors as fractions 0-1, as train reports
     them).  delta = error(with the paper's choice) − error(without it), in percentage points; rows whose runs
-    have not finished yet have n = 0 and empty measurements.
+    have not finished yet have n = 0 and empty measurements.  ``measured_claim`` is the delta in what the paper's
+    claim is about (``measure``: validation error, training error, or the overfitting gap; see MEASURES), and
+    ``sign_agrees`` judges that delta.
     """
     import pandas as pd
 
     rows = []
     for a in select(ablations):
-        d1, d5 = [], []
+        d1, d5, dc = [], [], []
         for seed in seeds:
             base = results.get((BASELINE, seed))
             if base is None:
@@ -233,6 +257,7 @@ def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "",
             if a.evaluation:  # 10 crops (the paper's choice) vs the centre crop, same network
                 with1, without1 = _metric(base, "val_top1_error_10crop"), _metric(base, "val_top1_error")
                 with5, without5 = _metric(base, "val_top5_error_10crop"), _metric(base, "val_top5_error")
+                variant = None
             else:
                 variant = results.get((a.name, seed))
                 if variant is None:
@@ -243,16 +268,25 @@ def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "",
                 continue
             d1.append(100 * (with1 - without1))
             d5.append(100 * (with5 - without5))
-        s1, s5 = pd.Series(d1, dtype=float), pd.Series(d5, dtype=float)
+            if a.measure == "val" or variant is None:
+                dc.append(d1[-1])
+            else:
+                withc, withoutc = _claim_measure(base, a.measure), _claim_measure(variant, a.measure)
+                if not (math.isnan(withc) or math.isnan(withoutc)):
+                    dc.append(100 * (withc - withoutc))
+        s1, s5, sc = (pd.Series(d, dtype=float) for d in (d1, d5, dc))
         mean1 = s1.mean() if len(s1) else math.nan
+        meanc = sc.mean() if len(sc) else math.nan
         rows.append(dict(
             ablation=a.name, claim=a.claim or "", section=a.section, change=a.description,
             paper_top1=a.paper_top1, paper_top5=a.paper_top5, paper_words=a.paper_words,
             measured_top1=mean1, measured_top1_std=s1.std() if len(s1) > 1 else math.nan,
             measured_top5=s5.mean() if len(s5) else math.nan, measured_top5_std=s5.std() if len(s5) > 1 else math.nan,
             n=len(s1),
-            sign_agrees=(bool(mean1 < 0) if a.expect_lower and len(s1) and mean1 != 0 else None),  # 0: a tie
-            data=data, scale=scale, budget=budget,
+            # the sign is judged on what the claim is about (a.measure); 0 is a tie
+            sign_agrees=(bool(meanc < 0) if a.expect_lower and len(sc) and meanc != 0 else None),
+            data=data, scale=scale, budget=budget, measure=a.measure,
+            measured_claim=meanc, measured_claim_std=sc.std() if len(sc) > 1 else math.nan,
         ))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["paper_top1"] = table["paper_top1"].astype(float)
@@ -349,6 +383,9 @@ def _number(x, std=None, signed=True) -> str:
     return text.replace("-", "−")
 
 
+MEASURE_SHORT = {"val": "val top-1", "train": "train error", "gap": "val − train error"}
+
+
 def display_table(table):
     """The table as the reader sees it: paper and measured deltas (mean ± std) as text, in percentage points."""
     import pandas as pd
@@ -365,6 +402,8 @@ def display_table(table):
         "paper Δ top-1 / top-5": [paper_text(r) for r in table.itertuples()],
         "measured Δ top-1": [_number(m, s) for m, s in zip(table["measured_top1"], table["measured_top1_std"])],
         "measured Δ top-5": [_number(m, s) for m, s in zip(table["measured_top5"], table["measured_top5_std"])],
+        "sign judged on": [MEASURE_SHORT.get(m, m) for m in table["measure"]],
+        "measured Δ there": [_number(m, s) for m, s in zip(table["measured_claim"], table["measured_claim_std"])],
         "n": table["n"], "sign agrees": [agrees(v) for v in table["sign_agrees"]],
     })
 
@@ -465,9 +504,9 @@ def load_csv(path):
     table["sign_agrees"] = table["sign_agrees"].map({True: True, False: False, "True": True, "False": False})
     table = table.astype({"sign_agrees": object}).where(table.notna(), None)
     for column in ("paper_top1", "paper_top5", "measured_top1", "measured_top1_std", "measured_top5",
-                   "measured_top5_std"):
+                   "measured_top5_std", "measured_claim", "measured_claim_std"):
         table[column] = table[column].astype(float)
-    for column in ("claim", "paper_words", "data", "scale", "budget"):
+    for column in ("claim", "paper_words", "data", "scale", "budget", "measure"):
         table[column] = table[column].fillna("")
     table.attrs.update(meta)
     return table

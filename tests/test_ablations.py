@@ -138,17 +138,48 @@ def test_runner_measures_deltas_with_the_papers_sign_convention(tmp_path):
 def test_std_over_seeds_and_a_wrong_sign_is_flagged(tmp_path):
     store = ResultsStore(tmp_path / "results.jsonl")
 
-    def train_fn(config, **kw):  # dropout "hurts" at this budget in seed 0 and helps in seed 1
-        top1 = 0.3 + (0.01 if config.model_options.get("dropout") == 0.0 and config.seed == 1 else 0.0)
-        top1 -= 0.03 if config.model_options.get("dropout") == 0.0 and config.seed == 0 else 0.0
+    def train_fn(config, **kw):  # no LRN "helps" at this budget in seed 0 and hurts in seed 1
+        top1 = 0.3 + (0.01 if config.model_options.get("lrn", "authors") is None and config.seed == 1 else 0.0)
+        top1 -= 0.03 if config.model_options.get("lrn", "authors") is None and config.seed == 0 else 0.0
         return SimpleNamespace(metrics=dict(val_top1_error=top1, val_top5_error=0.0), reused=False)
 
-    table = ab.run_ablations("synthetic", "scaled", 1, seeds=(0, 1), ablations="dropout", store=store,
+    table = ab.run_ablations("synthetic", "scaled", 1, seeds=(0, 1), ablations="lrn", store=store,
                              progress=False, train_fn=train_fn)
     (row,) = table.to_dict("records")
     assert math.isclose(row["measured_top1"], 1.0, abs_tol=1e-9)  # mean of +3 and −1
     assert math.isclose(row["measured_top1_std"], math.sqrt(8), abs_tol=1e-9)
+    assert row["measure"] == "val" and math.isclose(row["measured_claim"], 1.0, abs_tol=1e-9)
     assert row["sign_agrees"] is False and row["n"] == 2
+
+
+def test_claims_about_training_error_or_overfitting_are_judged_on_that_measure(tmp_path):
+    """Weight decay "reduces the model's training error" (§5); dropout and crops fight overfitting (§4): the
+    sign is judged on training error and on the val − train gap, not on validation error."""
+    assert ab.ABLATION["weight_decay"].measure == "train" and ab.ABLATION["relu_vs_tanh"].measure == "train"
+    assert ab.ABLATION["dropout"].measure == "gap" and ab.ABLATION["crops_flips"].measure == "gap"
+    assert ab.ABLATION["weight_decay"].paper_words == paper.CLAIM["weight_decay"].other
+    store = ResultsStore(tmp_path / "results.jsonl")
+
+    def train_fn(config, **kw):
+        val, train = 0.30, 0.20  # the baseline: gap 10 points
+        if config.weight_decay == 0.0:
+            val, train = 0.29, 0.25  # better on validation, worse in training: the claim still holds
+        if config.model_options.get("dropout") == 0.0:
+            val, train = 0.28, 0.05  # better on validation at this budget, but overfits: gap 23 points
+        return SimpleNamespace(metrics=dict(val_top1_error=val, val_top5_error=0.1, train_error=train),
+                               reused=False)
+
+    table = ab.run_ablations("synthetic", "scaled", 1, ablations="weight_decay,dropout", store=store,
+                             progress=False, train_fn=train_fn).set_index("ablation")
+    assert math.isclose(table.loc["weight_decay", "measured_top1"], 1.0, abs_tol=1e-9)  # worse on val ...
+    assert math.isclose(table.loc["weight_decay", "measured_claim"], -5.0, abs_tol=1e-9)  # ... lower train error
+    assert table.loc["weight_decay", "sign_agrees"] is True
+    assert math.isclose(table.loc["dropout", "measured_top1"], 2.0, abs_tol=1e-9)
+    assert math.isclose(table.loc["dropout", "measured_claim"], 10.0 - 23.0, abs_tol=1e-9)
+    assert table.loc["dropout", "sign_agrees"] is True
+    shown = ab.display_table(table.reset_index()).set_index("ablation")
+    assert shown.loc["dropout", "sign judged on"] == "val − train error"
+    assert shown.loc["dropout", "measured Δ there"] == "−13.0"
 
 
 def test_an_interrupted_table_picks_up_where_it_stopped(tmp_path):
