@@ -570,3 +570,19 @@ def test_cli_subset_then_cache(tmp_path, capsys):
     assert data.cli_main(["info", "--data", "imagenet-subset", "--root", str(out), "--build", "--scale",
                           "scaled", "--classes"]) == 0
     assert "PCA λ" in capsys.readouterr().out
+
+
+def test_the_shipped_1000_class_list_is_ilsvrc_2012_in_class_index_order():
+    """data/classes/imagenet1000.txt: names without the devkit, in torchvision's class order (sorted wnids)."""
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+    pairs = data.read_class_list("imagenet1000")
+    wnids = [w for w, _ in pairs]
+    assert len(wnids) == 1000 and wnids == sorted(set(wnids)) and all(data.WNID.match(w) for w in wnids)
+    for subset in ("imagenette", "imagewoof", "imagenet100"):
+        assert {w for w, _ in data.read_class_list(subset)} <= set(wnids), subset
+    # the same classes torchvision's pretrained weights name, index for index (its two renamed duplicates aside)
+    differ = [(n, t) for (_, n), t in zip(pairs, _IMAGENET_CATEGORIES) if n.lower() != t.lower()]
+    assert differ == [("crane", "crane bird"), ("maillot", "maillot tank suit")]
+    # used when there is no devkit
+    assert data._imagenet_names(["n01440764", "n99999999"], None) == ["tench", "n99999999"]
