@@ -1155,11 +1155,14 @@ def open_subset(root: str | Path) -> Source:
 
 
 FASTAI_URL = "https://s3.amazonaws.com/fast-ai-imageclas/{name}{size}.tgz"
-# md5 of each archive as torchvision.datasets.Imagenette checks them; Imagewoof has no checksum we can vouch for:
-# its sha256 is printed and recorded after download so a user can pin it (download(..., sha256=...)).
+# md5 of each archive as torchvision.datasets.Imagenette checks them; Imagewoof's sha256 as FluxML's FastAI.jl
+# registers its DataDeps (FastAI.jl, src/datasets/.../imagewoof: 160 and 320 px; the full-size archive has no
+# published checksum: its sha256 is printed after download so a user can pin it with --sha256).
 FASTAI_MD5 = {"imagenette2.tgz": "fe2fc210e6bb7c5664d602c3cd71e612",
               "imagenette2-320.tgz": "3df6f0d01a2c9592104656642f5e78a3",
               "imagenette2-160.tgz": "e793b78cc4c9e9a4ccc0c1155377a412"}
+FASTAI_SHA256 = {"imagewoof2-160.tgz": "663c22f69c2802d85e2a67103c017e047096702ffddf9149a14011b7002539bf",
+                 "imagewoof2-320.tgz": "4e4905ed7643120daaf9bf3b2ef7f3a7e8396d9bdaf254a38c6f01f618b4973d"}
 
 
 def download(url: str, dest: str | Path, *, md5: str | None = None, sha256: str | None = None,
@@ -1211,7 +1214,8 @@ def download(url: str, dest: str | Path, *, md5: str | None = None, sha256: str 
             if got != want.lower():
                 partial.unlink()
                 raise ValueError(f"{dest}: {algo} {got} does not match the expected {want}; the download is "
-                                 "corrupt or the file changed upstream -- deleted it, download again")
+                                 "corrupt or the file changed upstream -- deleted it, download again (an archive "
+                                 "re-published upstream: pass its checksum with --sha256)")
     os.replace(partial, dest)
     return dest
 
@@ -1266,7 +1270,7 @@ def open_fastai(name: str, root: str | Path | None = None, *, size: str = "320",
                 if not download_ok:
                     raise FileNotFoundError(f"{archive}: not found; download it (data/README.md) or pass root=")
                 download(FASTAI_URL.format(name=stem, size=suffix), archive, md5=FASTAI_MD5.get(archive.name),
-                         sha256=sha256)
+                         sha256=sha256 or FASTAI_SHA256.get(archive.name))
                 print(f"{archive.name} sha256 {_digest(archive, 'sha256')}")
             extract_tar(archive, folder.with_name(folder.name + ".extract"))
             inner = folder.with_name(folder.name + ".extract")

@@ -391,6 +391,18 @@ def test_imagenette_downloads_extracts_and_loads(server, tmp_path, monkeypatch):
     assert len(d.train) == 6 and d.name == "imagenette" and len(RangeHandler.requests) == 1
 
 
+def test_imagewoof_download_checks_the_pinned_sha256(server, tmp_path, monkeypatch):
+    """Imagewoof 160/320 are pinned (FastAI.jl's sha256); an archive that differs is refused and deleted."""
+    assert set(data.FASTAI_SHA256) == {"imagewoof2-160.tgz", "imagewoof2-320.tgz"}
+    assert all(len(v) == 64 and int(v, 16) >= 0 for v in data.FASTAI_SHA256.values())
+    served, url = server
+    write_fastai_tgz(served / "imagewoof2-160.tgz", "imagewoof2-160")  # not the real archive: wrong digest
+    monkeypatch.setattr(data, "FASTAI_URL", url + "/{name}{size}.tgz")
+    with pytest.raises(ValueError, match="sha256 .* does not match the expected 663c22f6.*--sha256"):
+        data.open_fastai("imagewoof", None, size="160")
+    assert not list(data.data_dir().glob("imagewoof2-160.tgz*"))  # nothing half-downloaded is kept
+
+
 # ------------------------------------------------------------------------------------------------- bad input
 
 
