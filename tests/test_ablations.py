@@ -182,6 +182,21 @@ def test_claims_about_training_error_or_overfitting_are_judged_on_that_measure(t
     assert shown.loc["dropout", "measured Δ there"] == "−13.0"
 
 
+def test_an_overfitting_claim_is_untestable_where_nothing_overfits(tmp_path):
+    """Underfitting networks (training error above validation error, as after 2 epochs with dropout on) cannot
+    show that dropout prevents overfitting: the sign is left open, and the table says why."""
+    def train_fn(config, **kw):
+        val, train = (0.35, 0.40) if config.model_options.get("dropout") == 0.0 else (0.44, 0.52)
+        return SimpleNamespace(metrics=dict(val_top1_error=val, val_top5_error=0.1, train_error=train),
+                               reused=False)
+
+    table = ab.run_ablations("synthetic", "scaled", 1, ablations="dropout", store=ResultsStore(tmp_path / "r.jsonl"),
+                             progress=False, train_fn=train_fn)
+    (row,) = table.to_dict("records")
+    assert math.isclose(row["measured_claim"], -8.0 - -5.0, abs_tol=1e-9) and row["sign_agrees"] is None
+    assert ab.display_table(table)["sign agrees"].tolist() == ["untestable: no overfitting"]
+
+
 def test_an_interrupted_table_picks_up_where_it_stopped(tmp_path):
     store = ResultsStore(tmp_path / "results.jsonl")
     first = FakeTrain(fail_at=4)
