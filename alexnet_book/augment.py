@@ -70,15 +70,16 @@ def _crops_minus_mean(images, index, top, left, flip, crop, mean_image, offset, 
         mean = mean_image.to("cpu", torch.float32)
         mirrored = mean.flip(1)  # the mirrored mean window at (t, l) is mirrored[t:t+c, S-l-c:S-l]
         out = torch.empty(len(index), crop, crop, 3)
-        offsets = offset.cpu().float() if offset is not None else None
+        # the same RGB shift for every pixel of an image: one row of (R G B)×crop, added while the image is in cache
+        rows = offset.cpu().float().repeat(1, crop) if offset is not None else None
         for i, (n, t, l, f) in enumerate(zip(index.tolist(), top.tolist(), left.tolist(), flip.tolist())):
-            window = images[n, t:t + crop, l:l + crop]
+            window, o = images[n, t:t + crop, l:l + crop], out[i]
             if f:
-                out[i].copy_(window.flip(1)).sub_(mirrored[t:t + crop, size - l - crop:size - l])
+                o.copy_(window.flip(1)).sub_(mirrored[t:t + crop, size - l - crop:size - l])
             else:
-                out[i].copy_(window).sub_(mean[t:t + crop, l:l + crop])
-        if offsets is not None:  # the same RGB shift for every pixel of an image; rows of (R G B)×crop add fast
-            out.view(len(index), crop, crop * 3).add_(offsets.repeat(1, crop)[:, None, :])
+                o.copy_(window).sub_(mean[t:t + crop, l:l + crop])
+            if rows is not None:
+                o.view(crop, crop * 3).add_(rows[i])
         return out
     crops = crop_windows(images, index, top, left, flip, crop).to(device, non_blocking=True)
     mean = mean_image.to(device, torch.float32)

@@ -6,8 +6,9 @@ ONE core (one process, one torch thread) for three pipelines on generated ImageN
 
 - reference: torchvision's ImageNet recipe, ImageFolder + RandomResizedCrop(224) + RandomHorizontalFlip +
   ToTensor + Normalize, through a DataLoader;
-- paper, from JPEG: ``data.JpegDataset`` (decode with PIL draft mode, one resize of the central square to 256)
-  batched into ``augment.train_batch`` (random 224 crops, flips, PCA colour noise, mean subtraction);
+- paper, from JPEG: ``data.JpegDataset`` (libjpeg-turbo through simplejpeg with its fast DCT, one antialiased
+  resize of the central square to 256 with torch's uint8 kernel) batched into ``augment.train_batch`` (random 224
+  crops, flips, PCA colour noise, mean subtraction);
 - paper, from the cache: the same batches read from the memory-mapped uint8 cache (decoded once).
 
 More cores scale each pipeline about linearly (DataLoader workers, or the cache needing almost none).
@@ -190,9 +191,9 @@ def _cli_data(args) -> int:
           "images per CPU-second")
     print(f"cache build: {r['cache_build_images_per_s']:.0f} images/s with {os.cpu_count()} worker processes")
     for key, label in (("reference", "torchvision reference (RandomResizedCrop+flip+ToTensor+Normalize)"),
-                       ("jpeg", "paper pipeline from JPEG (draft decode, 256, crops+flips+PCA+mean)"),
+                       ("jpeg", f"paper pipeline from JPEG ({data.DECODER} decode, 256, crops+flips+PCA+mean)"),
                        ("cache", "paper pipeline from the uint8 cache")):
-        print(f"{label:<72} {r[key]:>9.0f} images/s per core")
+        print(f"{label:<74} {r[key]:>9.0f} images/s per core")
     print(f"jpeg_vs_reference={r['jpeg'] / r['reference']:.2f} cache_vs_reference={r['cache'] / r['reference']:.2f}")
     return 0
 
