@@ -104,8 +104,8 @@ MEASURES = {
 }
 
 # Presets for the CLI and the notebook; "recipe" names train.RECIPES, the shared starting point of every run.
-# quick: the whole table on real CIFAR-10 with the scaled network, 1 seed, in about 30 minutes on 2 CPU cores
-# (the book's CPU recipe -- warm-up, linear decay, input scaled by 1/64 -- with a shorter budget); full: the 224
+# quick: the whole table on real CIFAR-10 with the scaled network, 1 seed, in 22 minutes on 2 CPU cores (measured;
+# the book's CPU recipe -- warm-up, linear decay, input scaled by 1/64 -- with a shorter budget); full: the 224
 # network on an ImageNet subset on a GPU with the paper's recipe (§5); smoke: seconds, synthetic data.
 PRESETS = {
     "smoke": dict(recipe="smoke", data="synthetic", scale="scaled", budget_epochs=1, budget_steps=2, seeds=(0,),
@@ -711,7 +711,7 @@ def cli_main(argv: list[str]) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     preset = parser.add_mutually_exclusive_group()
     preset.add_argument("--quick", action="store_true",
-                        help="the whole table on real CIFAR-10, scaled network, 1 seed, about 30 min on 2 CPU "
+                        help="the whole table on real CIFAR-10, scaled network, 1 seed, about 22 min on 2 CPU "
                              f"cores: {_preset_text('quick')}")
     preset.add_argument("--full", action="store_true",
                         help=f"the 224 network on an ImageNet subset on a GPU: {_preset_text('full')}")
