@@ -34,6 +34,9 @@ from .augment import train_batch
 from .evaluate import evaluate, shard
 from .runs import MetricsLog, ResultsStore, atomic_write_text, config_hash, load_checkpoint, save_checkpoint
 
+# TrainConfig fields added after results were first recorded, with their defaults (see ``TrainConfig.hash``).
+LATER_FIELDS = {"stop_train_error": None}
+
 
 @dataclass
 class TrainConfig:
@@ -47,6 +50,7 @@ class TrainConfig:
     model_options: dict = field(default_factory=dict)  # build_model options, e.g. {"towers": 1, "lrn": None}
     epochs: int = paper.RECIPE["epochs"]
     max_steps: int | None = None  # stop after this many optimiser steps (a budget; the run can be continued)
+    stop_train_error: float | None = None  # end the run after the first epoch whose training error is ≤ this (Fig. 1)
     batch_size: int = paper.RECIPE["batch_size"]  # global: split across processes under torchrun
     lr: float = paper.RECIPE["lr"]
     momentum: float = paper.RECIPE["momentum"]
@@ -74,13 +78,17 @@ class TrainConfig:
     out_dir: str = "runs"  # where run folders and the results store live
 
     def hash(self) -> str:
-        """Names a finished run: identical configurations (wherever stored) share it."""
-        return config_hash({k: v for k, v in asdict(self).items() if k != "out_dir"})
+        """Names a finished run: identical configurations (wherever stored) share it.
+
+        Fields added after runs were recorded (``LATER_FIELDS``) are left out while at their default, so that
+        existing results stores keep matching."""
+        return config_hash({k: v for k, v in asdict(self).items()
+                            if k != "out_dir" and not (k in LATER_FIELDS and v == LATER_FIELDS[k])})
 
     def run_hash(self) -> str:
         """Names a run's folder and checkpoint: everything that shapes the trajectory, so that a run stopped by
         ``max_steps`` is continued (not restarted) by the same configuration with a larger budget."""
-        skip = {"out_dir", "max_steps", "ten_crop", "log_every", "checkpoint_every"}
+        skip = {"out_dir", "max_steps", "stop_train_error", "ten_crop", "log_every", "checkpoint_every"}
         return config_hash({k: v for k, v in asdict(self).items() if k not in skip})
 
     def run_dir(self) -> Path:
@@ -593,6 +601,10 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
         epochs_bar.update(1)
         epochs_bar.set_postfix(loss=f"{last_train['train_loss']:.3f}", val_top1=f"{row.get('val_top1', float('nan')):.3f}")
         write_checkpoint()
+        if config.stop_train_error is not None and last_train["train_error"] <= config.stop_train_error:
+            say(f"epoch {epoch}: training error {last_train['train_error']:.4f} ≤ {config.stop_train_error} "
+                "(stop_train_error): run ends here")
+            break
     epochs_bar.close()
     if batch:  # stopped by max_steps mid-epoch: keep the place, so a larger budget continues from here
         write_checkpoint()
@@ -658,6 +670,7 @@ HELP = {
     "model_options": "build_model option KEY=VALUE (repeatable; JSON values), e.g. towers=1, lrn=null, dropout=0",
     "epochs": "passes over the training set (§5: about 90)",
     "max_steps": "stop after this many optimiser steps; the same command with a larger budget continues the run",
+    "stop_train_error": "end the run after the first epoch whose training error is at or below this (e.g. 0.25)",
     "batch_size": "global batch (§5: 128), split across processes under torchrun",
     "lr": "initial learning rate ε (§5: 0.01)",
     "momentum": "SGD momentum (§5: 0.9)",

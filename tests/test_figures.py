@@ -274,6 +274,29 @@ def test_relu_vs_tanh_summary_exact_bound_and_matched_target():
     plt.close(figures.plot_relu_vs_tanh([short, neither]))
 
 
+
+def test_relu_vs_tanh_stop_at_target_ends_each_run_at_the_target(tmp_path):
+    from alexnet_book.data import load_dataset
+
+    torch.set_num_threads(1)
+    splits = load_dataset("synthetic", limit=64, progress=False)
+    kwargs = dict(init="paper", data="synthetic", limit=64, epochs=4, seeds=(0,), batch_size=32,
+                  lr_grid={"relu": (0.003,), "tanh": (0.01,)}, out_dir=str(tmp_path), splits=splits, progress=False)
+    whole = figures.relu_vs_tanh(**kwargs)
+    per_run = {a: c.train_error.tolist() for a, c in whole.curves.groupby("activation")}
+    target = max(curve[1] for curve in per_run.values())  # a level both runs reach within 2 of the 4 epochs
+    stopped = figures.relu_vs_tanh(**{**kwargs, "target": target, "stop_at_target": True,
+                                      "out_dir": str(tmp_path / "stopped")})
+    cut = 0
+    for activation, curve in stopped.curves.groupby("activation"):
+        full = per_run[activation]
+        first = next(i for i, err in enumerate(full) if err <= target)  # the first epoch at or below the target
+        assert curve.train_error.tolist() == pytest.approx(full[:first + 1]), activation
+        cut += first + 1 < len(full)
+    assert cut == 2  # both runs really ended early
+    assert stopped.epochs.relu[0] == pytest.approx(figures.epochs_to_error(per_run["relu"], target))
+    assert figures.fig1_settings("full")["stop_at_target"] and "stop_at_target" not in figures.fig1_settings("quick")
+
 # --- export: the CLI, end to end in smoke mode -------------------------------------------------------------
 
 def test_cli_regenerates_every_figure_in_smoke_mode(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
 """Training (§5): the recipe's pieces, records and reuse, NaN stops, exact resume (also after SIGKILL), the CLI."""
+import dataclasses
 import json
 import os
 import random
@@ -12,7 +13,7 @@ import torch
 
 import alexnet_book.train as T
 from alexnet_book.data import DataSplits, ImageArrays
-from alexnet_book.runs import ResultsStore, load_checkpoint
+from alexnet_book.runs import ResultsStore, config_hash, load_checkpoint
 from alexnet_book.train import Plateau, TrainConfig, learning_rate, parameter_groups, recipe, train
 
 TESTS = Path(__file__).resolve().parent
@@ -188,6 +189,31 @@ def test_budget_then_continue_equals_one_uninterrupted_run(tmp_path):
     cols = ["step", "epoch", "lr", "train_loss", "train_error", "val_top1", "val_top5"]
     assert whole.history[cols].equals(rest.history[cols])
 
+
+
+def test_stop_train_error_ends_the_run_at_the_first_epoch_at_or_below_it(tmp_path):
+    from alexnet_book.figures import per_epoch
+
+    torch.set_num_threads(1)
+    whole = quiet(tiny_config(tmp_path, epochs=4))
+    errors = per_epoch(whole.history).set_index("epoch").train_error
+    target = float(errors.loc[2])
+    assert errors.loc[1] > target  # this tiny run's epoch 2 is the first at or below its own error
+    stopped = quiet(tiny_config(tmp_path / "stop", epochs=4, stop_train_error=target))
+    assert stopped.metrics["epochs"] == 2.0 and stopped.metrics["train_error"] == pytest.approx(target)
+    # the same trajectory: the stopped run continues, without the stop, to the whole run's weights
+    rest = quiet(tiny_config(tmp_path / "stop", epochs=4))
+    assert rest.run_dir == stopped.run_dir and rest.metrics["epochs"] == 4.0
+    assert all(torch.equal(a, b) for a, b in zip(whole.model.state_dict().values(),
+                                                 rest.model.state_dict().values()))
+
+
+def test_fields_added_later_leave_existing_hashes_alone():
+    config = tiny_config("runs")
+    old = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("out_dir", *T.LATER_FIELDS)}
+    assert config.hash() == config_hash(old)  # a store written before the field existed still matches
+    assert tiny_config("runs", stop_train_error=0.25).hash() != config.hash()
+    assert tiny_config("runs", stop_train_error=0.25).run_hash() == config.run_hash()  # a budget, like max_steps
 
 CHILD = """
 import os, signal, sys
