@@ -739,7 +739,7 @@ def build_parser():
                 kind = int
             if f.name == "init_std":
                 kind = parse_value
-            if f.name == "init_bias":
+            if f.name in ("init_bias", "stop_train_error"):
                 kind = float
             parser.add_argument(flag, type=kind, default=None, help=text)
     parser.add_argument("--no-reuse", action="store_true", help="train even if an identical finished run exists")

@@ -316,10 +316,11 @@ def test_cli_help_documents_every_config_field(capsys):
 def test_cli_options_become_the_config():
     args = T.build_parser().parse_args(["--recipe", "quick", "--epochs", "3", "--no-pca-colour", "--model-option",
                                         "towers=1", "--model-option", "lrn=null", "--max-steps", "10",
-                                        "--data", "cifar10", "--lr", "0.05", "--init-std", "0.02"])
+                                        "--data", "cifar10", "--lr", "0.05", "--init-std", "0.02",
+                                        "--stop-train-error", "0.25"])
     c = T.config_from_args(args)
     assert c == recipe("quick", epochs=3, pca_colour=False, model_options={"towers": 1, "lrn": None}, max_steps=10,
-                       lr=0.05, init_std=0.02)
+                       lr=0.05, init_std=0.02, stop_train_error=0.25)
     assert T.config_from_args(T.build_parser().parse_args([])) == TrainConfig()  # the paper's recipe by default
 
 
