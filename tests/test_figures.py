@@ -271,6 +271,9 @@ def test_relu_vs_tanh_summary_exact_bound_and_matched_target():
     assert not s["measured"] and s["matched_target"] == pytest.approx(0.6)
     assert s["matched_ratio"] == pytest.approx(3 / figures.epochs_to_error([0.8, 0.6, 0.5], 0.6))
     assert "no ratio at the paper's target" in str(neither)
+    stopped = _fake_fig1([0.9, 0.5, 0.24], [0.9, 0.8, 0.6, 0.4, 0.3, 0.2])  # runs ended at the target: shorter ReLU
+    s = stopped.summary()
+    assert s["relu_final_error"] == pytest.approx(0.24) and s["tanh_final_error"] == pytest.approx(0.2)
     plt.close(figures.plot_relu_vs_tanh([short, neither]))
 
 
