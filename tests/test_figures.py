@@ -184,6 +184,31 @@ def test_fc7_of_alexnet_is_after_relu_and_neighbours_find_themselves():
     plt.close(fig)
 
 
+def test_fig4_runs_at_full_scale_on_an_imagenet_subset_in_the_official_archive_format(tmp_path, monkeypatch):
+    """Fig. 4 on ImageNet data: a subset (manifest) of ILSVRC-2012-format archives, 224-px crops, 4096-d fc7."""
+    from test_data import write_imagenet_archives  # the official layout: train tar of tars, flat val, devkit
+
+    from alexnet_book import data
+    from alexnet_book.model import AlexNet
+
+    monkeypatch.setenv("ALEXNET_BOOK_DATA", str(tmp_path / "cache"))
+    torch.set_num_threads(1)
+    write_imagenet_archives(tmp_path / "in", ["n03000000", "n01000000", "n02000000"], per_class=2)
+    manifest = data.make_subset(data.open_imagenet(tmp_path / "in"), ["n01000000", "n03000000"], 2,
+                                out=tmp_path / "sub.json")
+    d = data.load_dataset("imagenet-subset", manifest, scale="full", progress=False)
+    assert d.crop == 224 and len(d.train) == 4 and d.train.images.shape[1:] == (256, 256, 3)
+    torch.manual_seed(0)
+    net = AlexNet(len(d.classes), scale="full", init="default")
+    assert figures.hidden_features(net, d.train, "fc7", mean_image=d.mean_image, crop=d.crop).shape == (4, 4096)
+    # each class's two training images are the same solid colour: in both spaces a query's two nearest
+    # training images are its own class's (distance 0), never the other class's
+    result = figures.nearest_neighbours(net, d.train, d.train, k=2, mean_image=d.mean_image, crop=d.crop)
+    assert (result.pixel_label_agreement == 1).all() and (result.feature_label_agreement == 1).all()
+    assert torch.allclose(result.pixel_distances, torch.zeros(4, 2), atol=1e-2)
+    queries = figures.nearest_neighbours(net, d.val, d.train, k=2, mean_image=d.mean_image, crop=d.crop)
+    assert queries.feature_indices.shape == (len(d.val), 2) and (queries.pixel_label_agreement == 1).all()
+
 def test_layer_output_module_resolves_names():
     from alexnet_book.model import AlexNet, TorchvisionAlexNet
 
