@@ -846,13 +846,12 @@ class ReluVsTanh:
         ReLU's epochs); when ReLU misses it too, there is no ratio to report (``measured`` False).
         """
         import numpy as np
-        import pandas as pd
 
         relu, tanh = self.epochs.relu.to_numpy(dtype=float), self.epochs.tanh.to_numpy(dtype=float)
         epochs_run = float(self.curves.epoch.max()) if len(self.curves) else 0.0
         # each curve's last epoch (runs stopped at the target end early), median over seeds
         final = (self.curves.sort_values("epoch").groupby(["activation", "seed"]).train_error.last()
-                 .groupby("activation").median()) if len(self.curves) else pd.Series(dtype=float)
+                 .groupby("activation").median()) if len(self.curves) else {}
         relu_reached, tanh_reached = bool(np.isfinite(relu).all()), bool(np.isfinite(tanh).all())
         tanh_run = float(self.curves[self.curves.activation == "tanh"].epoch.max()) if len(self.curves) else 0.0
         ratios = np.where(np.isfinite(tanh), tanh, tanh_run) / relu if relu_reached else np.full(len(relu), np.nan)

@@ -734,13 +734,9 @@ def build_parser():
         elif isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
-            kind = {int: int, float: float}.get(type(default), str)
-            if f.name in ("limit", "max_steps", "checkpoint_every"):
-                kind = int
-            if f.name == "init_std":
-                kind = parse_value
-            if f.name in ("init_bias", "stop_train_error"):
-                kind = float
+            # the annotation's first type ("int | None" -> int); a union of types parses as JSON or text
+            parts = [t.strip() for t in str(f.type).split("|") if t.strip() != "None"]
+            kind = {"int": int, "float": float}.get(parts[0], str) if len(parts) == 1 else parse_value
             parser.add_argument(flag, type=kind, default=None, help=text)
     parser.add_argument("--no-reuse", action="store_true", help="train even if an identical finished run exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")

@@ -209,6 +209,7 @@ def test_fig4_runs_at_full_scale_on_an_imagenet_subset_in_the_official_archive_f
     queries = figures.nearest_neighbours(net, d.val, d.train, k=2, mean_image=d.mean_image, crop=d.crop)
     assert queries.feature_indices.shape == (len(d.val), 2) and (queries.pixel_label_agreement == 1).all()
 
+
 def test_layer_output_module_resolves_names():
     from alexnet_book.model import AlexNet, TorchvisionAlexNet
 
@@ -302,7 +303,6 @@ def test_relu_vs_tanh_summary_exact_bound_and_matched_target():
     plt.close(figures.plot_relu_vs_tanh([short, neither]))
 
 
-
 def test_relu_vs_tanh_stop_at_target_ends_each_run_at_the_target(tmp_path):
     from alexnet_book.data import load_dataset
 
@@ -324,6 +324,7 @@ def test_relu_vs_tanh_stop_at_target_ends_each_run_at_the_target(tmp_path):
     assert cut == 2  # both runs really ended early
     assert stopped.epochs.relu[0] == pytest.approx(figures.epochs_to_error(per_run["relu"], target))
     assert figures.fig1_settings("full")["stop_at_target"] and "stop_at_target" not in figures.fig1_settings("quick")
+
 
 # --- export: the CLI, end to end in smoke mode -------------------------------------------------------------
 

@@ -190,7 +190,6 @@ def test_budget_then_continue_equals_one_uninterrupted_run(tmp_path):
     assert whole.history[cols].equals(rest.history[cols])
 
 
-
 def test_stop_train_error_ends_the_run_at_the_first_epoch_at_or_below_it(tmp_path):
     from alexnet_book.figures import per_epoch
 
@@ -214,6 +213,7 @@ def test_fields_added_later_leave_existing_hashes_alone():
     assert config.hash() == config_hash(old)  # a store written before the field existed still matches
     assert tiny_config("runs", stop_train_error=0.25).hash() != config.hash()
     assert tiny_config("runs", stop_train_error=0.25).run_hash() == config.run_hash()  # a budget, like max_steps
+
 
 CHILD = """
 import os, signal, sys
