@@ -46,6 +46,23 @@ class Ablation:
     # error; "train" = training error at the end of the budget (§3.1 trains faster, §5 weight decay "reduces the
     # model's training error"); "gap" = validation minus training error, i.e. overfitting (§4.1, §4.2)
     measure: str = "val"
+    # TrainConfig overrides applied to both sides of the comparison: the row then has its own "with" run
+    # (``name:with``) instead of the baseline, e.g. the four-layer net of §3.3's CIFAR-10 claim
+    base_change: dict = field(default_factory=dict)
+    # "delta": two runs compared; "iterations": epochs to a common training error, from another row's runs
+    # (``uses``); "ensemble": the baseline networks of several seeds averaged (no training of its own)
+    kind: str = "delta"
+    uses: str | None = None
+
+    @property
+    def trains(self) -> bool:
+        """Whether the row needs a run of its own (the others read the baseline's or another row's runs)."""
+        return not self.evaluation and self.kind == "delta"
+
+    @property
+    def with_name(self) -> str:
+        """The name of the run with the paper's choice: the baseline, or the row's own ``name:with``."""
+        return f"{self.name}:with" if self.base_change else BASELINE
 
     @property
     def paper_claim(self) -> paper.Claim | None:
@@ -92,7 +109,18 @@ ABLATIONS = (
              measure="train"),
     Ablation("ten_crop", "ten_crop", "the centre crop instead of 10 crops at test time (same trained network)",
              "§6", evaluation=True),
+    Ablation("lrn_fourlayer", "lrn_cifar", "no LRN in the four-layer CIFAR-10 net (the net with LRN after its first "
+             "two pools, cuda-convnet's 18% layout)", "§3.3", {"model_options": {"lrn": None}},
+             base_change={"model": "fourlayer", "init_std": None, "init_bias": None,
+                          "model_options": {"lrn": "authors", "init": "default"}}),
+    Ablation("dropout_iterations", "dropout_iterations", "epochs to a common training error (eval mode) with "
+             "dropout ÷ without (the dropout row's runs)", "§4.2", measure="epochs", kind="iterations",
+             uses="dropout"),
+    Ablation("ensemble", "ensemble", "one network instead of the average of several seeds' baseline networks "
+             "(softmax averaged, centre crop; every pair of seeds)", "§6, Table 2", kind="ensemble"),
 )
+# rows that test a claim of the paper (the study preset runs these; the others are conventions and errata)
+CLAIM_ROWS = tuple(a.name for a in ABLATIONS if a.claim and a.expect_lower)
 ABLATION = {a.name: a for a in ABLATIONS}
 
 # What each ``Ablation.measure`` judges the paper's sign on; every delta is error(with the paper's choice) −
@@ -100,7 +128,9 @@ ABLATION = {a.name: a for a in ABLATIONS}
 MEASURES = {
     "val": "validation top-1 error",
     "train": "training error (last epoch, as training saw it: augmented, dropout on)",
-    "gap": "overfitting: validation top-1 error − training error",
+    "gap": "overfitting: validation top-1 error − training error, both in eval mode (centre crop, no dropout) "
+           "on a fixed training subset (runs with train_eval_size > 0; else the running training error, biased)",
+    "epochs": "ratio of epochs to reach a common eval-mode training error (with ÷ without the paper's choice)",
 }
 
 # Presets for the CLI and the notebook; "recipe" names train.RECIPES, the shared starting point of every run.
@@ -114,11 +144,16 @@ PRESETS = {
                   limit=None, device="auto"),
     "full": dict(recipe="paper", data="imagenet-subset", scale="full", budget_epochs=30, budget_steps=None,
                  seeds=(0,), limit=None, device="auto"),
+    # study: every claim of the paper, 3 seeds, at a budget where each can show (docs/ablations.md): the study
+    # recipe (5,000 CIFAR-10 training and validation images, 12 epochs, eval-mode overfitting measure)
+    "study": dict(recipe="study", data="cifar10", scale="scaled", budget_epochs=12, budget_steps=None,
+                  seeds=(0, 1, 2), limit=5_000, device="auto", ablations=CLAIM_ROWS),
 }
 
 COLUMNS = ("ablation", "claim", "section", "change", "paper_top1", "paper_top5", "paper_words",
            "measured_top1", "measured_top1_std", "measured_top5", "measured_top5_std", "n", "sign_agrees",
-           "data", "scale", "budget", "measure", "measured_claim", "measured_claim_std")
+           "data", "scale", "budget", "measure", "measured_claim", "measured_claim_std", "verdict", "testable",
+           "without_gap")
 
 
 def claims_table():
@@ -210,7 +245,14 @@ def plan_runs(data: str = "auto", scale: str | None = "scaled", budget_epochs: i
     for seed in seeds:
         baseline = TrainConfig(**{**fields, "seed": seed})
         runs.append((BASELINE, seed, baseline))
-        runs += [(a.name, seed, variant_config(baseline, a, ten_crop=False)) for a in chosen if not a.evaluation]
+        for a in chosen:
+            if not a.trains:
+                continue
+            with_run = baseline
+            if a.base_change:
+                with_run = variant_config(baseline, Ablation(a.with_name, None, "", "", a.base_change), ten_crop=False)
+                runs.append((a.with_name, seed, with_run))
+            runs.append((a.name, seed, variant_config(with_run, a, ten_crop=False)))
     return runs
 
 
@@ -231,8 +273,120 @@ def _claim_measure(metrics: dict, measure: str) -> float:
     if measure == "train":
         return _metric(metrics, "train_error")
     if measure == "gap":
-        return _metric(metrics, "val_top1_error") - _metric(metrics, "train_error")
+        train = _metric(metrics, "train_eval_error")  # eval mode on a fixed training subset, when measured
+        if math.isnan(train):
+            train = _metric(metrics, "train_error")
+        return _metric(metrics, "val_top1_error") - train
     return _metric(metrics, "val_top1_error")
+
+
+def epochs_to(curve, target: float) -> float:
+    """The (interpolated) epoch at which an error curve [(epoch, error), ...] first reaches ``target``; NaN if never."""
+    previous = (0.0, math.inf)
+    for epoch, error in curve:
+        if error <= target:
+            e0, y0 = previous
+            if math.isinf(y0):
+                return float(epoch)
+            return e0 + (epoch - e0) * (y0 - target) / (y0 - error) if y0 != error else float(epoch)
+        previous = (float(epoch), float(error))
+    return math.nan
+
+
+def iterations_ratio(with_metrics: dict, without_metrics: dict) -> float:
+    """§4.2: epochs to a common eval-mode training error with the paper's choice ÷ without it.
+
+    The common level is the higher of the two runs' final errors: the fit both reach.  NaN without curves.
+    """
+    a, b = with_metrics.get("train_eval_curve"), without_metrics.get("train_eval_curve")
+    if not a or not b:
+        return math.nan
+    target = max(a[-1][1], b[-1][1])
+    ea, eb = epochs_to(a, target), epochs_to(b, target)
+    return ea / eb if eb and not math.isnan(ea) and not math.isnan(eb) else math.nan
+
+
+def t_critical(n: int, level: float = 0.95) -> float:
+    """The two-sided Student-t critical value for the mean of ``n`` values (∞ for n < 2)."""
+    if n < 2:
+        return math.inf
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + level / 2, n - 1))
+
+
+VERDICTS = ("agrees", "disagrees", "inconclusive")
+
+
+def verdict(values, *, expect_lower: bool = True, testable: bool = True, level: float = 0.95) -> str:
+    """agrees / disagrees / inconclusive for per-seed deltas (with − without the paper's choice).
+
+    The mean is judged against its standard error: the paper's direction must hold with the ``level`` (95%)
+    Student-t interval of the mean on one side of zero -- agrees when the whole interval lies on the paper's
+    side, disagrees when it lies on the other, inconclusive otherwise (a tie, one seed, or an interval that holds
+    zero).  ``testable`` False (e.g. nothing overfits) is inconclusive whatever the numbers.
+    """
+    values = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if not testable or len(values) < 2:
+        return "inconclusive"
+    n = len(values)
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = t_critical(n, level) * sd / math.sqrt(n)
+    if mean == 0 or abs(mean) <= half:
+        return "inconclusive"
+    return "agrees" if (mean < 0) == expect_lower else "disagrees"
+
+
+def _mean_std(values) -> tuple[float, float]:
+    import pandas as pd
+
+    s = pd.Series(values, dtype=float).dropna()
+    return (s.mean() if len(s) else math.nan), (s.std() if len(s) > 1 else math.nan)
+
+
+def _row_values(a: Ablation, results: dict, seeds) -> dict:
+    """Per-seed deltas of one row: top-1, top-5, the claim's measure, and the gap of the run without the choice."""
+    d1, d5, dc, without_gap = [], [], [], []
+    for seed in seeds:
+        if a.kind == "ensemble":
+            pairs = results.get(("ensemble", seed)) or []
+            for pair in pairs:
+                d1.append(100 * pair["delta_top1"])
+                d5.append(100 * pair["delta_top5"])
+                dc.append(d1[-1])
+            continue
+        if a.kind == "iterations":
+            w, wo = results.get((BASELINE, seed)), results.get((a.uses, seed))
+            ratio = iterations_ratio(w, wo) if w is not None and wo is not None else math.nan
+            if not math.isnan(ratio):
+                dc.append(ratio)
+            continue
+        base = results.get((a.with_name, seed))
+        if base is None:
+            continue
+        if a.evaluation:  # 10 crops (the paper's choice) vs the centre crop, same network
+            variant = base
+            with1, without1 = _metric(base, "val_top1_error_10crop"), _metric(base, "val_top1_error")
+            with5, without5 = _metric(base, "val_top5_error_10crop"), _metric(base, "val_top5_error")
+        else:
+            variant = results.get((a.name, seed))
+            if variant is None:
+                continue
+            with1, without1 = _metric(base, "val_top1_error"), _metric(variant, "val_top1_error")
+            with5, without5 = _metric(base, "val_top5_error"), _metric(variant, "val_top5_error")
+        if math.isnan(with1) or math.isnan(without1):
+            continue
+        d1.append(100 * (with1 - without1))
+        d5.append(100 * (with5 - without5))
+        if a.measure == "val" or a.evaluation:
+            dc.append(d1[-1])
+        else:
+            withc, withoutc = _claim_measure(base, a.measure), _claim_measure(variant, a.measure)
+            dc.append(100 * (withc - withoutc))
+            if a.measure == "gap":
+                without_gap.append(100 * withoutc)
+    return dict(d1=d1, d5=d5, dc=dc, without_gap=without_gap)
 
 
 def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "", scale: str = "",
@@ -240,63 +394,99 @@ def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "",
     """The table: one row per ablation, the paper's delta beside the measured one (mean ± std over seeds).
 
     ``results`` maps (variant name, seed) to a run's final metrics (errors as fractions 0-1, as train reports
-    them).  delta = error(with the paper's choice) − error(without it), in percentage points; rows whose runs
-    have not finished yet have n = 0 and empty measurements.  ``measured_claim`` is the delta in what the paper's
-    claim is about (``measure``: validation error, training error, or the overfitting gap; see MEASURES), and
-    ``sign_agrees`` judges that delta.
+    them), and ("ensemble", seed) to that seed's pair ensembles (``ensemble_results``).  delta = error(with the
+    paper's choice) − error(without it), in percentage points; rows whose runs have not finished yet have n = 0
+    and empty measurements.  ``measured_claim`` is the delta in what the paper's claim is about (``measure``:
+    validation error, training error, the overfitting gap, or an epochs ratio; see MEASURES); ``verdict``
+    judges it with its uncertainty (``verdict``), and ``sign_agrees`` is the verdict as True / False / None.
+    An overfitting claim ("without it, substantial overfitting") is testable only where the network without the
+    paper's choice overfits: its own gap's interval lies above zero.
     """
     import pandas as pd
 
     rows = []
     for a in select(ablations):
-        d1, d5, dc, overfits = [], [], [], []
-        for seed in seeds:
-            base = results.get((BASELINE, seed))
-            if base is None:
-                continue
-            if a.evaluation:  # 10 crops (the paper's choice) vs the centre crop, same network
-                with1, without1 = _metric(base, "val_top1_error_10crop"), _metric(base, "val_top1_error")
-                with5, without5 = _metric(base, "val_top5_error_10crop"), _metric(base, "val_top5_error")
-                variant = None
-            else:
-                variant = results.get((a.name, seed))
-                if variant is None:
-                    continue
-                with1, without1 = _metric(base, "val_top1_error"), _metric(variant, "val_top1_error")
-                with5, without5 = _metric(base, "val_top5_error"), _metric(variant, "val_top5_error")
-            if math.isnan(with1) or math.isnan(without1):
-                continue
-            d1.append(100 * (with1 - without1))
-            d5.append(100 * (with5 - without5))
-            if a.measure == "val" or variant is None:
-                dc.append(d1[-1])
-            else:
-                withc, withoutc = _claim_measure(base, a.measure), _claim_measure(variant, a.measure)
-                if not (math.isnan(withc) or math.isnan(withoutc)):
-                    dc.append(100 * (withc - withoutc))
-                    # "without it, substantial overfitting" can only be tested where the network without it
-                    # overfits at all (validation error above training error)
-                    overfits.append(a.measure != "gap" or withoutc > 0)
-        s1, s5, sc = (pd.Series(d, dtype=float) for d in (d1, d5, dc))
-        mean1 = s1.mean() if len(s1) else math.nan
-        meanc = sc.mean() if len(sc) else math.nan
+        v = _row_values(a, results, seeds)
+        mean1, std1 = _mean_std(v["d1"])
+        mean5, std5 = _mean_std(v["d5"])
+        meanc, stdc = _mean_std(v["dc"])
+        testable = True
+        if a.measure == "gap":  # the network without the choice must overfit at all
+            testable = verdict(v["without_gap"], expect_lower=False) == "agrees"
+        if a.kind == "iterations":  # a ratio: the paper's choice takes longer (log ratio > 0)
+            logs = [math.log(r) for r in v["dc"] if r and not math.isnan(r) and r > 0]
+            judged = verdict(logs, expect_lower=False)
+        else:
+            judged = verdict(v["dc"], expect_lower=a.expect_lower, testable=testable) if a.expect_lower else ""
+        n = len(v["dc"]) if a.kind != "delta" or a.evaluation else len(v["d1"])
         rows.append(dict(
             ablation=a.name, claim=a.claim or "", section=a.section, change=a.description,
             paper_top1=a.paper_top1, paper_top5=a.paper_top5, paper_words=a.paper_words,
-            measured_top1=mean1, measured_top1_std=s1.std() if len(s1) > 1 else math.nan,
-            measured_top5=s5.mean() if len(s5) else math.nan, measured_top5_std=s5.std() if len(s5) > 1 else math.nan,
-            n=len(s1),
-            # the sign is judged on what the claim is about (a.measure); None: a tie, or an overfitting claim where
-            # the network without the paper's choice did not overfit (nothing to test at this budget)
-            sign_agrees=(bool(meanc < 0) if a.expect_lower and len(sc) and meanc != 0 and all(overfits) else None),
+            measured_top1=mean1, measured_top1_std=std1, measured_top5=mean5, measured_top5_std=std5, n=n,
+            sign_agrees={"agrees": True, "disagrees": False}.get(judged),
             data=data, scale=scale, budget=budget, measure=a.measure,
-            measured_claim=meanc, measured_claim_std=sc.std() if len(sc) > 1 else math.nan,
+            measured_claim=meanc, measured_claim_std=stdc,
+            verdict=judged if n else "", testable=testable if a.measure == "gap" and n else None,
+            without_gap=_mean_std(v["without_gap"])[0],
         ))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["paper_top1"] = table["paper_top1"].astype(float)
     table["paper_top5"] = table["paper_top5"].astype(float)
     table["sign_agrees"] = table["sign_agrees"].astype(object)
+    table["testable"] = table["testable"].astype(object)
     return table
+
+
+def ensemble_results(runs, results: dict, store=None, *, splits=None) -> dict:
+    """Table 2's ensembles from the finished baseline runs: {("ensemble", seed_i): [pair, ...]}.
+
+    For every pair of seeds (i < j) the two baseline networks' centre-crop softmax outputs on the validation set
+    are averaged; a pair holds delta_top1/delta_top5 = error(ensemble) − mean error(the two networks), fractions.
+    With n seeds there are n(n−1)/2 pairs; ``all`` (under the first seed's key, as the row's note) the ensemble
+    of every seed.  Runs whose saved network is missing are left out.  ``splits`` may pass the loaded data.
+    """
+    from itertools import combinations
+
+    from .evaluate import centre_probabilities, topk_errors
+    from .runs import load_checkpoint
+    from .train import build_network
+
+    store = _store(store, runs[0][2].out_dir if runs else "runs")
+    baselines = [(seed, config) for name, seed, config in runs if name == BASELINE and (BASELINE, seed) in results]
+    probs, labels = {}, None
+    for seed, config in baselines:
+        row = store.find(config.hash())
+        path = Path(row.get("model_path", "")) if row else None
+        if path is None or not path.is_file():
+            continue
+        if splits is None:
+            from .data import load_dataset
+
+            splits = load_dataset(config.data, config.root, scale=config.scale, limit=config.limit, progress=False)
+        state = load_checkpoint(path)
+        net = build_network(config, state["num_classes"], state["crop"])
+        net.load_state_dict(state["model"])
+        probs[seed] = centre_probabilities(net, splits.val, splits.mean_image, splits.crop)
+        labels = splits.val.labels
+    out = {}
+    if len(probs) < 2:
+        return out
+
+    def errors(p):
+        e = topk_errors(p, labels)
+        return e["top1_error"], e["top5_error"]
+
+    single = {s: errors(p) for s, p in probs.items()}
+    for i, j in combinations(sorted(probs), 2):
+        e1, e5 = errors((probs[i] + probs[j]) / 2)
+        out.setdefault(("ensemble", i), []).append(dict(
+            seeds=(i, j), delta_top1=e1 - (single[i][0] + single[j][0]) / 2,
+            delta_top5=e5 - (single[i][1] + single[j][1]) / 2))
+    all1, all5 = errors(sum(probs.values()) / len(probs))
+    out["ensemble_all"] = dict(seeds=tuple(sorted(probs)), top1=all1, top5=all5,
+                               mean_single_top1=sum(v[0] for v in single.values()) / len(single),
+                               mean_single_top5=sum(v[1] for v in single.values()) / len(single))
+    return out
 
 
 def cached_results(runs, store=None) -> dict:
@@ -355,10 +545,12 @@ def run_ablations(data: str = "auto", scale: str | None = "scaled", budget_epoch
         t = ablation_table(results, chosen, seeds, **meta)
         # the training time of the runs in the table (as each run recorded it, reused or not)
         t.attrs.update(runs=len(results), runs_reused=reused,
-                       train_wall_s=round(sum(m.get("wall_s") or 0.0 for m in results.values()), 1))
+                       train_wall_s=round(sum(m.get("wall_s") or 0.0 for m in results.values()
+                                          if isinstance(m, dict)), 1))
         return t
 
     bar = tqdm(runs, desc="ablation runs", unit="run", disable=not progress)
+    wants_ensemble = any(a.kind == "ensemble" for a in chosen)
     for i, (name, seed, config) in enumerate(bar, start=1):
         bar.set_postfix_str(f"{name} seed {seed}")
         row = store.find(config.hash()) if reuse else None
@@ -373,6 +565,11 @@ def run_ablations(data: str = "auto", scale: str | None = "scaled", budget_epoch
         if on_update is not None:
             on_update(table())
     bar.close()
+    if wants_ensemble and len(seeds) > 1:
+        ensembles = ensemble_results(runs, results, store)
+        results.update(ensembles)
+        if ensembles and on_update is not None:
+            on_update(table())
     return table()
 
 
@@ -398,10 +595,12 @@ def display_table(table):
         numbers = " / ".join(t for t in (_number(r.paper_top1), _number(r.paper_top5)) if t)
         return numbers or r.paper_words
 
-    def agrees(value, measure, n):
-        if value is None and measure == "gap" and n:
-            return "untestable: no overfitting"
-        return {True: "yes", False: "no"}.get(value, "")
+    def judged(r):
+        if not r.n:
+            return "not run yet"
+        if r.verdict == "inconclusive" and r.measure == "gap" and r.testable is False:
+            return "inconclusive: nothing overfits without it"
+        return r.verdict or "no claim (a convention)"
 
     return pd.DataFrame({
         "ablation": table["ablation"], "section": table["section"], "without the paper's choice": table["change"],
@@ -410,8 +609,7 @@ def display_table(table):
         "measured Δ top-5": [_number(m, s) for m, s in zip(table["measured_top5"], table["measured_top5_std"])],
         "sign judged on": [MEASURE_SHORT.get(m, m) for m in table["measure"]],
         "measured Δ there": [_number(m, s) for m, s in zip(table["measured_claim"], table["measured_claim_std"])],
-        "n": table["n"], "sign agrees": [agrees(v, m, n) for v, m, n in zip(table["sign_agrees"], table["measure"],
-                                                                           table["n"])],
+        "n": table["n"], "verdict": [judged(r) for r in table.itertuples()],
     })
 
 
@@ -505,15 +703,21 @@ def load_csv(path):
         table = pd.read_csv(io.StringIO("".join(lines[start:])))
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise ValueError(f"{path} is not an ablation table ({err}); regenerate it with `alexnet-book ablate`") from None
+    if "verdict" not in table.columns and "n" in table.columns:  # a table written before verdicts: one seed is inconclusive by the rule
+        table["verdict"] = ["inconclusive" if n and n < 2 else "" for n in table["n"]]
+    for column in ("testable", "without_gap"):
+        if column not in table.columns:
+            table[column] = math.nan
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{path} lacks columns {missing}; regenerate it with `alexnet-book ablate`")
-    table["sign_agrees"] = table["sign_agrees"].map({True: True, False: False, "True": True, "False": False})
-    table = table.astype({"sign_agrees": object}).where(table.notna(), None)
+    for column in ("sign_agrees", "testable"):
+        table[column] = table[column].map({True: True, False: False, "True": True, "False": False})
+    table = table.astype({"sign_agrees": object, "testable": object}).where(table.notna(), None)
     for column in ("paper_top1", "paper_top5", "measured_top1", "measured_top1_std", "measured_top5",
-                   "measured_top5_std", "measured_claim", "measured_claim_std"):
+                   "measured_top5_std", "measured_claim", "measured_claim_std", "without_gap"):
         table[column] = table[column].astype(float)
-    for column in ("claim", "paper_words", "data", "scale", "budget", "measure"):
+    for column in ("claim", "paper_words", "data", "scale", "budget", "measure", "verdict"):
         table[column] = table[column].fillna("")
     table.attrs.update(meta)
     return table
@@ -589,11 +793,14 @@ def save_ablation_figure(fig, table, name: str) -> list[Path]:
 
 def paper_tables(store=None, *, runs: str = "baseline") -> dict:
     """Tables 1 and 2 (§6) in the paper's format -- top-1/top-5 error in % -- with the published reproductions
-    (PAPER.md §6) and the reader's finished runs from the results store beneath the paper's rows.
+    (PAPER.md §6), and the reader's finished runs in a table of their own.
 
-    ``runs``: "baseline" shows only the reader's runs of the paper's network with no ablation change (each
-    labelled with how its training departs from §5, e.g. the quick CPU recipe's); "all" every finished run;
-    "none" no runs.  Returns {"table1": DataFrame, "table2": DataFrame}.
+    The paper's tables are ILSVRC tables; a CIFAR-10 run (10 classes, where top-5 error says almost nothing) is
+    not one of their rows, so the reader's runs are returned apart: ``yours`` holds each run's data set, its
+    top-1 error on the centre crop and with 10 crops, and top-5 errors only for data sets with more than 10
+    classes.  ``runs``: "baseline" shows only runs of the paper's network with no ablation change (each labelled
+    with how its training departs from §5); "all" every finished run; "none" no runs.
+    Returns {"table1": DataFrame, "table2": DataFrame, "yours": DataFrame}.
     """
     import pandas as pd
 
@@ -608,21 +815,25 @@ def paper_tables(store=None, *, runs: str = "baseline") -> dict:
         else:
             t2.append(dict(model=name, source="reproduction", data=note, top1_val=top1, top5_val=top5,
                            top5_test=None))
+    mine = []
     if runs != "none":
         for row in your_runs(store, baseline_only=(runs == "baseline")):
-            t1.append(dict(model=row["model"], source="your run", data=row["data"] + ", 10 crops",
-                           top1=row["top1_10crop"], top5=row["top5_10crop"]))
-            t2.append(dict(model=row["model"], source="your run", data=row["data"] + ", centre crop",
-                           top1_val=row["top1"], top5_val=row["top5"], top5_test=None))
+            many = row["classes"] is None or row["classes"] > 10  # top-5 means something with many classes
+            mine.append({"model": row["model"], "data": row["data"], "top-1 centre (%)": row["top1"],
+                         "top-1 10 crops (%)": row["top1_10crop"],
+                         "top-5 centre (%)": row["top5"] if many else None,
+                         "top-5 10 crops (%)": row["top5_10crop"] if many else None})
     table1 = pd.DataFrame(t1, columns=["model", "source", "data", "top1", "top5"])
     table2 = pd.DataFrame(t2, columns=["model", "source", "data", "top1_val", "top5_val", "top5_test"])
     table1 = table1.rename(columns={"top1": "top-1 (%)", "top5": "top-5 (%)"})
     table2 = table2.rename(columns={"top1_val": "top-1 val (%)", "top5_val": "top-5 val (%)",
                                     "top5_test": "top-5 test (%)"})
-    for t in (table1, table2):
-        for c in t.columns[3:]:
+    yours = pd.DataFrame(mine, columns=["model", "data", "top-1 centre (%)", "top-1 10 crops (%)",
+                                        "top-5 centre (%)", "top-5 10 crops (%)"])
+    for t, first in ((table1, 3), (table2, 3), (yours, 2)):
+        for c in t.columns[first:]:
             t[c] = t[c].astype(float).round(1)
-    return {"table1": table1, "table2": table2}
+    return {"table1": table1, "table2": table2, "yours": yours}
 
 
 def your_runs(store=None, *, baseline_only: bool = True) -> list[dict]:
@@ -649,8 +860,9 @@ def your_runs(store=None, *, baseline_only: bool = True) -> list[dict]:
             label += " (" + ", ".join(f"{k}={v}" for k, v in sorted(options.items())) + ")"
         budget = budget_text(config.get("epochs"), config.get("max_steps"), config.get("limit"))
         recipe = _recipe_changes(config)
+        data = str(row.get("data") or config.get("data", ""))
         out.append(dict(model=f"{label}, {budget}, seed {config.get('seed', 0)}" + (f"; {recipe}" if recipe else ""),
-                        data=str(row.get("data") or config.get("data", "")),
+                        data=data, classes=10 if data in ("cifar10", "synthetic") else None,
                         top1=100 * top1, top5=100 * top5,
                         top1_10crop=100 * _metric(metrics, "val_top1_error_10crop"),
                         top5_10crop=100 * _metric(metrics, "val_top5_error_10crop")))
@@ -715,6 +927,10 @@ def cli_main(argv: list[str]) -> int:
                              f"cores: {_preset_text('quick')}")
     preset.add_argument("--full", action="store_true",
                         help=f"the 224 network on an ImageNet subset on a GPU: {_preset_text('full')}")
+    preset.add_argument("--study", action="store_true",
+                        help="every claim of the paper with 3 seeds at a budget where each can show, on real "
+                             f"CIFAR-10, about 2 h on 2 CPU cores: {_preset_text('study')}; writes "
+                             "results/ablations_study.csv (+ .md, .tex, figure) unless --out says otherwise")
     preset.add_argument("--smoke", action="store_true",
                         help=f"seconds of compute on synthetic data, to check the plumbing: {_preset_text('smoke')}")
     parser.add_argument("--data", default=None, help="data set name for load_dataset (cifar10, imagenet-subset, "
@@ -750,9 +966,13 @@ def cli_main(argv: list[str]) -> int:
             numbers = " / ".join(t for t in (_number(a.paper_top1), _number(a.paper_top5)) if t) or a.paper_words
             print(f"{a.name:<17} {a.section:<13} {a.description}  [paper: {numbers}]")
         return 0
-    name = "quick" if args.quick else "full" if args.full else "smoke" if args.smoke else None
+    name = ("quick" if args.quick else "full" if args.full else "study" if args.study else
+            "smoke" if args.smoke else None)
     settings = dict(PRESETS[name]) if name else dict(recipe="paper", data="auto", scale="scaled", budget_epochs=2,
                                                      budget_steps=None, seeds=(0,), limit=None, device="auto")
+    preset_rows = settings.pop("ablations", None)
+    if args.study and args.out is None:
+        args.out = str(results_dir() / "ablations_study.csv")
     if args.recipe is not None:
         settings["recipe"] = args.recipe
     for key, value in (("data", args.data), ("scale", args.scale), ("budget_epochs", args.epochs),
@@ -774,7 +994,8 @@ def cli_main(argv: list[str]) -> int:
     if args.root is not None:
         base["root"] = args.root
     command = "alexnet-book ablate " + " ".join(shlex.quote(a) for a in argv)
-    configuration = {**settings, "base": base, "ablations": args.only or "all"}
+    only = args.only or (",".join(preset_rows) if preset_rows else None)
+    configuration = {**settings, "base": base, "ablations": only or "all"}
     start = time.time()
 
     def write(table):
@@ -782,7 +1003,7 @@ def cli_main(argv: list[str]) -> int:
             save_csv(table, args.out, command=command, configuration=configuration, wall_s=time.time() - start)
 
     try:
-        table = run_ablations(**settings, ablations=args.only, store=args.store, progress=not args.no_progress,
+        table = run_ablations(**settings, ablations=only, store=args.store, progress=not args.no_progress,
                               on_update=write, base=base)
     except (ValueError, FileNotFoundError) as err:
         print(f"alexnet-book ablate: {err}", file=sys.stderr)
@@ -793,5 +1014,43 @@ def cli_main(argv: list[str]) -> int:
     if args.out:
         paths = export(table, args.out, command=command, configuration=configuration, wall_s=wall,
                        figure=not args.no_figure)
+        lrn = trained_lrn_activity(plan_runs(**{k: v for k, v in settings.items() if k != "recipe"},
+                                             ablations=only, base=base, recipe=settings["recipe"]), args.store)
+        if len(lrn):
+            stem = Path(args.out).with_suffix("")
+            _atomic_write_text(stem.with_name(stem.name + "_lrn.csv"),
+                               f"# command: {command}\n# LRN activity of each seed's trained baseline network, "
+                               f"on 256 validation images (alexnet_book.mechanisms)\n"
+                               + lrn.round(6).to_csv(index=False, lineterminator="\n"))
+            paths.append(stem.with_name(stem.name + "_lrn.csv"))
         print("wrote " + ", ".join(str(p) for p in paths))
     return 0
+
+
+def trained_lrn_activity(runs, store=None):
+    """``mechanisms.lrn_activity`` of every finished baseline network among ``runs`` (one row per seed and LRN
+    layer): is LRN really normalising in the networks the table compares?  Empty when none is on disk."""
+    import pandas as pd
+
+    from .mechanisms import recipe_lrn_activity
+    from .runs import load_checkpoint
+    from .train import build_network
+
+    store = _store(store, runs[0][2].out_dir if runs else "runs")
+    tables, splits = [], None
+    for name, seed, config in runs:
+        row = store.find(config.hash()) if name == BASELINE else None
+        path = Path(row.get("model_path", "")) if row else None
+        if path is None or not path.is_file():
+            continue
+        if splits is None:
+            from .data import load_dataset
+
+            splits = load_dataset(config.data, config.root, scale=config.scale, limit=config.limit, progress=False)
+        state = load_checkpoint(path)
+        net = build_network(config, state["num_classes"], state["crop"])
+        net.load_state_dict(state["model"])
+        t = recipe_lrn_activity(config, splits, net)
+        t.insert(0, "seed", seed)
+        tables.append(t)
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

@@ -93,6 +93,30 @@ def evaluate(model, images, mean_image, crop, *, ten_crop=False, batch_size=256,
             "loss": loss_sum / max(n, 1), "top1_correct": correct[1], "top5_correct": correct[5]}
 
 
+def centre_probabilities(model, images, mean_image, crop, *, batch_size=256, input_scale: float | None = None,
+                         precision: torch.dtype | None = None) -> torch.Tensor:
+    """The softmax of ``model`` on the centre crop of every image of a split, (N, classes) float32 on the CPU.
+
+    What an ensemble averages (§6, Table 2: "averaging the predictions of five similar CNNs").
+    """
+    device = next(model.parameters()).device
+    if input_scale is None:
+        input_scale = getattr(model, "input_scale", 1.0)
+    autocast = (torch.autocast(device.type, dtype=precision) if precision is not None
+                else contextlib.nullcontext())
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        with torch.no_grad(), autocast:
+            for start in range(0, len(images.labels), batch_size):
+                x = centre_batch(images.images[start:start + batch_size], mean_image, crop, device=device)
+                out.append(F.softmax(model((x * input_scale).contiguous()).float(), dim=1).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else torch.zeros(0)
+
+
 def shard(images, rank: int, world_size: int):
     """Rank ``rank``'s contiguous share of a split, so that every sample is scored by exactly one process."""
     n = len(images.labels)

@@ -163,6 +163,17 @@ class LocalResponseNorm(nn.Module):
                 f"convention={self.convention!r}, towers={self.towers}")
 
 
+def scale_lrn_alpha_(model: torch.nn.Module, input_scale: float) -> None:
+    """Divide every LRN layer's α by ``input_scale``² (§3.3 on a rescaled input).
+
+    LRN(s·a; α/s²) = s·LRN(a; α): with the input multiplied by s and biases small, each LRN then divides by what
+    it would divide by on the paper's mean-subtracted 0-255 pixels, instead of by k^β almost exactly.
+    """
+    for module in model.modules():
+        if isinstance(module, LocalResponseNorm):
+            module.alpha = module.alpha / input_scale ** 2
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The layers from scratch, in plain tensor operations.  Each is checked against torch.nn (values and
 # gradients) in tests/test_layers.py; notebooks/01_layers.ipynb shows each on a CIFAR-10 image.

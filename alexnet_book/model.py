@@ -124,6 +124,12 @@ class AlexNet(nn.Module):
       lrn_beta    0.75 (paper) or 1.5 (the seed text's erratum)
       lrn_across_towers  False (cuda-convnet: each tower normalised on its own) or True (Caffe: all channels)
       pool        "overlapping" (z=3, s=2, §3.4) or "non-overlapping" (z=2, s=2)
+      pool_rounding  "floor" (PyTorch's default) or "ceil": the overlapping pool rounds up as cuda-convnet's does
+                  (the last window may hang over the edge) and the non-overlapping variant rounds down, which
+                  gives both the same map sizes at every input size (32 → 16 → 8 → 4 in the scaled net, 55 → 27
+                  → 13 → 6 in the full one), so §3.4's comparison is like for like ("output of equivalent
+                  dimensions").  With "floor" sizes match only for odd inputs: the scaled net's first map is then
+                  15 (overlapping) vs 16 (non-overlapping), and fc6 sees 1,536 inputs instead of 864
       dropout     probability on the outputs of fc6 and fc7 (§4.2); 0 for none
       remove      None, "conv3" or "conv4" (§7: removing a middle conv layer)
       init        "paper" (§5) or "default" (PyTorch's)
@@ -138,7 +144,7 @@ class AlexNet(nn.Module):
     def __init__(self, num_classes: int = 1000, *, scale: str = "full", towers: int = 2, activation: str = "relu",
                  lrn: str | None = "authors", lrn_beta: float = paper.LRN["beta"], lrn_across_towers: bool = False,
                  pool: str = "overlapping", dropout: float = paper.DROPOUT, remove: str | None = None,
-                 init: str = "paper", devices=None):
+                 init: str = "paper", pool_rounding: str = "floor", devices=None):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
@@ -146,6 +152,8 @@ class AlexNet(nn.Module):
             raise ValueError(f"unknown pool {pool!r}; choose one of {sorted(POOLS)}")
         if init not in ("paper", "default"):
             raise ValueError(f"unknown init {init!r}; choose 'paper' or 'default'")
+        if pool_rounding not in ("floor", "ceil"):
+            raise ValueError(f"unknown pool_rounding {pool_rounding!r}; choose 'floor' (PyTorch) or 'ceil' (cuda-convnet)")
         if lrn is not None and lrn not in LRN_CONVENTIONS:
             raise ValueError(f"unknown lrn {lrn!r}; choose one of {LRN_CONVENTIONS} or None for no LRN")
         if not lrn_beta > 0:
@@ -157,12 +165,17 @@ class AlexNet(nn.Module):
         self.options = dict(num_classes=num_classes, scale=scale, towers=towers, activation=activation, lrn=lrn,
                             lrn_beta=lrn_beta, lrn_across_towers=lrn_across_towers, pool=pool, dropout=dropout,
                             remove=remove, init=init)
+        if pool_rounding != "floor":  # recorded only when set, so the options of existing runs read as before
+            self.options["pool_rounding"] = pool_rounding
         specs = layer_specs(scale, towers, remove)
         self.specs = specs
         self.towers = towers
         self.input_size = SCALES[scale][2]
         kernel, stride = POOLS[pool]
         fc = SCALES[scale][1]
+        # z=3, s=2 rounded up gives floor(n/2) maps from n -- exactly what z=2, s=2 rounded down gives -- so with
+        # "ceil" the overlapping pool rounds up and the non-overlapping one down: the same sizes at every n
+        ceil_mode = pool_rounding == "ceil" and pool == "overlapping"
 
         layers: list[tuple[str, nn.Module]] = [("pad", CeilPad(specs[0].kernel, specs[0].stride))]
         channels = 3
@@ -174,7 +187,7 @@ class AlexNet(nn.Module):
                 layers.append((f"lrn{n}", LocalResponseNorm(beta=lrn_beta, convention=lrn,
                                                             towers=1 if lrn_across_towers else towers)))
             if s.pool:
-                layers.append((f"pool{n}", nn.MaxPool2d(kernel, stride)))
+                layers.append((f"pool{n}", nn.MaxPool2d(kernel, stride, ceil_mode=ceil_mode)))
             channels = s.out
         self.features = nn.Sequential(OrderedDict(layers))
 

@@ -105,16 +105,22 @@ class MetricsLog:
     """The metrics of one run as a CSV file, one row appended (and flushed) per logging point.
 
     Columns: step, epoch, lr, train_loss, train_error, val_top1, val_top5, images_per_s, time (seconds since
-    the run started).  Rows without a validation score leave val_top1/val_top5 empty.  ``truncate(n)`` keeps
-    the first n rows: a resumed run drops what its killed predecessor logged after the last checkpoint.
+    the run started), train_eval_error (eval-mode error on a fixed training subset, when measured).  Rows
+    without a validation score leave val_top1/val_top5 empty.  ``truncate(n)`` keeps the first n rows: a resumed
+    run drops what its killed predecessor logged after the last checkpoint.  A log begun with fewer columns (an
+    older version) keeps its own header.
     """
 
-    COLUMNS = ("step", "epoch", "lr", "train_loss", "train_error", "val_top1", "val_top5", "images_per_s", "time")
+    COLUMNS = ("step", "epoch", "lr", "train_loss", "train_error", "val_top1", "val_top5", "images_per_s", "time",
+               "train_eval_error")
 
     def __init__(self, path):
         self.path = Path(path)
         if not self.path.exists():
             atomic_write_text(self.path, ",".join(self.COLUMNS) + "\n")
+        with open(self.path, newline="") as f:
+            header = next(csv.reader(f), None)
+        self.columns = tuple(header) if header and set(header) <= set(self.COLUMNS) else self.COLUMNS
 
     def __len__(self) -> int:
         with open(self.path, newline="") as f:
@@ -125,7 +131,7 @@ class MetricsLog:
         if unknown:
             raise ValueError(f"{self.path}: unknown metrics columns {sorted(unknown)}; use {self.COLUMNS}")
         with open(self.path, "a", newline="") as f:
-            csv.writer(f).writerow(["" if row.get(c) is None else row[c] for c in self.COLUMNS])
+            csv.writer(f).writerow(["" if row.get(c) is None else row[c] for c in self.columns])
             f.flush()
 
     def truncate(self, rows: int) -> None:

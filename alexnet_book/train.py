@@ -35,7 +35,7 @@ from .evaluate import evaluate, shard
 from .runs import MetricsLog, ResultsStore, atomic_write_text, config_hash, load_checkpoint, save_checkpoint
 
 # TrainConfig fields added after results were first recorded, with their defaults (see ``TrainConfig.hash``).
-LATER_FIELDS = {"stop_train_error": None}
+LATER_FIELDS = {"stop_train_error": None, "lrn_follows_input_scale": False, "train_eval_size": 0}
 
 
 @dataclass
@@ -61,6 +61,9 @@ class TrainConfig:
     max_drops: int = paper.RECIPE["lr_drops"]
     warmup_epochs: float = 0.0  # linear warm-up of lr from 0 (not in the paper; helps short runs)
     input_scale: float = 1.0  # multiplies the mean-subtracted 0-255 input; 1 = the paper's raw units
+    # LRN's α divided by input_scale², so that its sum term sees what it would on the paper's 0-255 input (§3.3):
+    # without it an input scaled by 1/64 leaves α/n·Σa² ~4,096× smaller and LRN a constant rescale by k^-β
+    lrn_follows_input_scale: bool = False
     init_std: float | str | None = None  # None: §5's N(0, 0.01); a number: that std; "he": √(2/fan-in) per layer
     init_bias: float | None = None  # None: §5's biases of 1 (conv2, conv4, conv5, fc6, fc7); e.g. 0.1 as Caffe did
     crops_flips: bool = True  # §4.1 augmentation 1: random crops and horizontal flips
@@ -68,10 +71,13 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # "auto" (cuda, then mps, then cpu) | "cpu" | "cuda" | "cuda:N" | "mps"
     precision: str = "auto"  # "auto" (bf16 autocast where supported) | "bf16" | "fp32"
-    channels_last: bool = True  # NHWC activations on GPUs (CPU convolutions here ran slower with it, so not there)
+    channels_last: bool = True  # NHWC activations (on GPUs and CPUs: 1.27× faster for the scaled net on a 2-core Xeon)
     compile: bool = False  # torch.compile the network
     deterministic: bool = False  # torch.use_deterministic_algorithms; with fp32 on a CPU, runs repeat bitwise
     eval_every: int = 1  # epochs between validations (the plateau rule reads them)
+    # at each validation also score this many training images (a fixed subset) in eval mode -- centre crop, no
+    # augmentation, no dropout -- so that overfitting is measured as validation minus this error; 0: not measured
+    train_eval_size: int = 0
     ten_crop: bool = True  # the final evaluation also with 10 crops (§4.1, §6)
     checkpoint_every: int | None = None  # also checkpoint every N steps (besides every epoch's end)
     log_every: int = 50  # steps between rows of the metrics log
@@ -88,8 +94,10 @@ class TrainConfig:
     def run_hash(self) -> str:
         """Names a run's folder and checkpoint: everything that shapes the trajectory, so that a run stopped by
         ``max_steps`` is continued (not restarted) by the same configuration with a larger budget."""
-        skip = {"out_dir", "max_steps", "stop_train_error", "ten_crop", "log_every", "checkpoint_every"}
-        return config_hash({k: v for k, v in asdict(self).items() if k not in skip})
+        skip = {"out_dir", "max_steps", "stop_train_error", "ten_crop", "log_every", "checkpoint_every",
+                "train_eval_size"}
+        return config_hash({k: v for k, v in asdict(self).items()
+                            if k not in skip and not (k in LATER_FIELDS and v == LATER_FIELDS[k])})
 
     def run_dir(self) -> Path:
         return Path(self.out_dir) / f"{self.data}-{self.model}-{self.run_hash()}"
@@ -104,13 +112,21 @@ class TrainConfig:
 # Named recipes.  "paper" is §5 as written.  "quick" is the book's CPU recipe for CIFAR-10 (see docs/training.md
 # for what it reached and how long it took): the paper's network and augmentation, with a short warm-up and a
 # linear decay instead of the plateau rule, since a 15-minute budget has no room for plateaus.
+# Every CPU recipe feeds the input ×1/64 (He initialisation keeps the signal's scale) and divides LRN's α by
+# (1/64)² to match, so LRN divides by what it would on the paper's 0-255 input (§3.3; without it the layer is a
+# constant ×k^-β); pools round up as cuda-convnet's do, so overlapping and non-overlapping pooling give the same
+# map sizes (§3.4).  "study" is the ablation study's budget (docs/ablations.md): 5,000 training images (and
+# 5,000 validation images), small enough that a network without dropout or without crops can overfit them within
+# 12 epochs on a 2-core CPU, with overfitting measured in eval mode on 1,000 of them.
 RECIPES = {
     "paper": {},
     "quick": dict(data="cifar10", scale="scaled", epochs=10, lr=0.04, schedule="linear", warmup_epochs=0.5,
-                  input_scale=1 / 64, init_std="he", init_bias=0.1, bias_like_authors=True),
+                  input_scale=1 / 64, lrn_follows_input_scale=True, model_options={"pool_rounding": "ceil"},
+                  init_std="he", init_bias=0.1, bias_like_authors=True),
 }
 RECIPES["smoke"] = {**RECIPES["quick"], "limit": 512, "epochs": 1, "batch_size": 64, "warmup_epochs": 0.0,
                     "log_every": 2}  # the quick recipe on a few hundred images: seconds
+RECIPES["study"] = {**RECIPES["quick"], "limit": 5_000, "epochs": 12, "train_eval_size": 1_000}
 
 
 def recipe(name: str = "paper", **overrides) -> TrainConfig:
@@ -190,6 +206,10 @@ def build_network(config: TrainConfig, num_classes: int, crop: int) -> torch.nn.
                     torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
         elif not isinstance(config.init_std, (int, float, type(None))):
             raise ValueError(f"init_std must be a number, 'he' or None, not {config.init_std!r}")
+    if config.lrn_follows_input_scale and config.input_scale != 1.0:
+        from .layers import scale_lrn_alpha_
+
+        scale_lrn_alpha_(model, config.input_scale)
     model.input_scale = config.input_scale  # read by evaluate(), so a trained network is scored as it was trained
     return model
 
@@ -389,7 +409,7 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
         if world > 1 and rank == 0:
             dist.barrier()
     precision = pick_precision(config.precision, device)
-    channels_last = config.channels_last and device.type == "cuda"
+    channels_last = config.channels_last  # NHWC: faster on GPUs, and on this CPU too (docs/benchmarks.md)
 
     torch.manual_seed(config.seed)  # the paper's initialisation (§5) draws from torch's generator
     net = build_network(config, len(splits.classes), splits.crop).to(device)
@@ -412,6 +432,13 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
     mean_image = splits.mean_image.to(device)
     pca = (splits.pca_eigvals.to(device), splits.pca_eigvecs.to(device)) if config.pca_colour else None
     val_share = shard(splits.val, rank, world)
+    # a fixed subset of the training images (the same for every seed and variant), scored like validation
+    train_probe = None
+    if config.train_eval_size:
+        pick = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(0))
+        pick = pick[:config.train_eval_size].sort().values
+        train_probe = shard(dataclasses.replace(splits.train, images=splits.train.images[pick],
+                                                labels=splits.train.labels[pick]), rank, world)
 
     # -- resume from the run's checkpoint ----------------------------------------------------------------------
     checkpoint_path = run_dir / "checkpoint.pt"
@@ -475,8 +502,14 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
                      batch_size=max(local_batch, 64), input_scale=config.input_scale)
         c = all_sum(torch.tensor([r["top1_correct"], r["top5_correct"], r["loss"] * r["n"], r["n"]],
                                  dtype=torch.float64))
-        return {"top1": 1 - c[0].item() / c[3].item(), "top5": 1 - c[1].item() / c[3].item(),
-                "loss": c[2].item() / c[3].item(), "step": step}
+        out = {"top1": 1 - c[0].item() / c[3].item(), "top5": 1 - c[1].item() / c[3].item(),
+               "loss": c[2].item() / c[3].item(), "step": step}
+        if train_probe is not None:  # overfitting: the same measurement on training images (eval mode, centre crop)
+            r = evaluate(net, train_probe, mean_image, splits.crop, device=device, precision=precision,
+                         batch_size=max(local_batch, 64), input_scale=config.input_scale)
+            c = all_sum(torch.tensor([r["top1_correct"], r["n"]], dtype=torch.float64))
+            out["train_eval"] = 1 - c[0].item() / c[1].item()
+        return out
 
     def write_checkpoint() -> None:
         """Everything needed to continue exactly; ranks' random streams are gathered to rank 0 (§5 resumability)."""
@@ -525,8 +558,8 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
                             pca=pca, generator=augment_rng, device=device)
             if config.input_scale != 1.0:
                 x = x * config.input_scale
-            # train_batch hands back NCHW with NHWC strides; convolutions follow their input's layout, and on
-            # CPUs the plain layout ran faster, so the layout is chosen here
+            # train_batch hands back NCHW with NHWC strides; convolutions follow their input's layout, so the
+            # layout is chosen here
             x = x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
             labels = splits.train.labels[index].to(device)
             with autocast():
@@ -583,6 +616,8 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
         if epoch % config.eval_every == 0 or epoch == config.epochs:
             last_val = validate()
             row.update(val_top1=last_val["top1"], val_top5=last_val["top5"])
+            if "train_eval" in last_val:
+                row["train_eval_error"] = last_val["train_eval"]
             if config.schedule == "plateau" and plateau.update(last_val["top1"]):
                 say(f"epoch {epoch}: validation error stopped improving; learning rate ÷10 "
                     f"(drop {plateau.drops} of {config.max_drops})")
@@ -613,6 +648,12 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
     if last_val.get("step") != step:
         last_val = validate()
     metrics = {"val_top1_error": last_val["top1"], "val_top5_error": last_val["top5"], "val_loss": last_val["loss"]}
+    if "train_eval" in last_val:
+        metrics["train_eval_error"] = last_val["train_eval"]
+        # the per-epoch curve, for "epochs to a training error" (§4.2's iterations to converge)
+        metrics["train_eval_curve"] = [[r["epoch"], r["train_eval_error"]] for r in history
+                                       if isinstance(r.get("train_eval_error"), float)
+                                       and math.isfinite(r["train_eval_error"])]
     if config.ten_crop:
         r = evaluate(net, val_share, mean_image, splits.crop, ten_crop=True, device=device, precision=precision,
                      batch_size=max(local_batch, 16), input_scale=config.input_scale, progress=progress)
@@ -637,7 +678,8 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
                    "metrics": metrics, "wall_s": metrics["wall_s"], "run_dir": str(run_dir.resolve()),
                    "model_path": str(model_path.resolve()), "device": str(device), "world_size": world,
                    "precision": "bf16" if precision else "fp32", "source": splits.source})
-        say("final: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
+        say("final: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()
+                                  if not isinstance(v, list)))
     history_df = log.read() if log is not None else None
     return RunResult(config=config, run_dir=run_dir, metrics=metrics, history=history_df, model=net, reused=False)
 
@@ -681,6 +723,7 @@ HELP = {
     "max_drops": "most plateau drops (§5: 3)",
     "warmup_epochs": "linear learning-rate warm-up over this many epochs (not in the paper; 0 = none)",
     "input_scale": "multiply the mean-subtracted 0-255 input by this (1 = the paper's raw units)",
+    "lrn_follows_input_scale": "divide LRN's alpha by input_scale², so LRN divides by what it would on 0-255 input",
     "init_std": "std of the §5 Gaussian initialisation instead of 0.01, or 'he' for √(2/fan-in) per layer "
                 "(alexnet; not in the paper)",
     "init_bias": "the bias of conv2, conv4, conv5, fc6 and fc7 at initialisation instead of §5's 1 (Caffe: 0.1)",
@@ -689,10 +732,11 @@ HELP = {
     "seed": "random seed (initialisation, data order, augmentation, dropout)",
     "device": "auto (cuda, mps, cpu) | cpu | cuda | cuda:N | mps",
     "precision": "auto (bf16 autocast where supported) | bf16 | fp32",
-    "channels_last": "NHWC activations on GPUs",
+    "channels_last": "NHWC activations (faster on GPUs and on the CPUs measured)",
     "compile": "torch.compile the network",
     "deterministic": "deterministic algorithms (with fp32 on a CPU a run repeats bitwise)",
     "eval_every": "epochs between validations",
+    "train_eval_size": "also score this many training images in eval mode at each validation (overfitting); 0: off",
     "ten_crop": "final evaluation also with 10 crops (§4.1, §6)",
     "checkpoint_every": "also write the checkpoint every N steps (it is always written at each epoch's end)",
     "log_every": "steps between rows of the metrics log",

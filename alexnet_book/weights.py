@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from . import caffe_proto, paper
-from .layers import LocalResponseNorm
+from .layers import LocalResponseNorm, scale_lrn_alpha_
 from .model import AlexNet, TorchvisionAlexNet, build_model
 
 # §6 of PAPER.md: Caffe's 227 crop from 256×256 images; its mean is ilsvrc_2012_mean.binaryproto averaged over
@@ -581,6 +581,8 @@ def _from_checkpoint(checkpoint, path: Path) -> tuple[nn.Module, dict]:
         options["init"] = "default"
     model = build_model(name, **options)
     _load_strict(model, state, path)
+    if config.get("lrn_follows_input_scale") and config.get("input_scale", 1.0) != 1.0:
+        scale_lrn_alpha_(model, config["input_scale"])  # as train.build_network did
     classes = checkpoint.get("class_names") or config.get("class_names") or checkpoint.get("classes")
     return model.eval(), {"config": config, "class_names": list(classes) if classes else None}
 

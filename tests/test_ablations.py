@@ -18,6 +18,8 @@ from alexnet_book.runs import ResultsStore
 torch.set_num_threads(1)
 
 # What each change costs in the fake world, in error fractions: a negative delta of −100·x for the paper's choice.
+# runs per seed besides the baseline: every row that trains, and the own "with" run of rows that have one
+PER_SEED_RUNS = sum(1 + bool(a.base_change) for a in ab.ABLATIONS if a.trains)
 PENALTY = {("activation", "tanh"): 0.05, ("towers", 1): 0.017, ("lrn", None): 0.014, ("lrn", "printed"): -0.003,
            ("lrn", "caffe"): 0.002, ("lrn_beta", 1.5): 0.001, ("pool", "non-overlapping"): 0.004,
            ("dropout", 0.0): 0.02, ("remove", "conv3"): 0.021, ("remove", "conv4"): 0.019}
@@ -88,18 +90,28 @@ def test_plan_changes_exactly_one_thing_per_variant_and_every_variant_builds():
     runs = ab.plan_runs("synthetic", "scaled", 1, None, (0, 1), "cpu", None, 32)
     names = [name for name, seed, _ in runs if seed == 0]
     assert names[0] == ab.BASELINE and "ten_crop" not in names  # 10 crops reuse the baseline run
-    assert len(runs) == 2 * (len(ab.ABLATIONS))  # baseline + 13 trained variants, per seed
+    assert "ensemble" not in names and "dropout_iterations" not in names  # read other rows' runs
+    assert names.count("lrn_fourlayer:with") == 1  # a row with its own "with" run
+    assert len(runs) == 2 * (1 + PER_SEED_RUNS)  # baseline + the trained variants (+ own "with" runs), per seed
     assert len({c.hash() for _, _, c in runs}) == len(runs)  # every run distinct
     base = runs[0][2]
     assert base.model_options == {} and base.ten_crop  # the paper's recipe, as train's defaults
     lrn = next(c for n, s, c in runs if n == "lrn" and s == 0)
     assert lrn.model_options == {"lrn": None} and not lrn.ten_crop
     assert dataclasses.replace(lrn, model_options={}, ten_crop=True) == base
+    four_with = next(c for n, s, c in runs if n == "lrn_fourlayer:with" and s == 0)
+    four_without = next(c for n, s, c in runs if n == "lrn_fourlayer" and s == 0)
+    assert four_with.model == four_without.model == "fourlayer"
+    assert four_with.model_options["lrn"] == "authors" and four_without.model_options["lrn"] is None
+    assert dataclasses.replace(four_without, model_options=four_with.model_options) == four_with
     wd = next(c for n, s, c in runs if n == "weight_decay")
     assert wd.weight_decay == 0.0 and base.weight_decay == paper.RECIPE["weight_decay"]
     x = torch.zeros(2, 3, 32, 32)
     for name, seed, config in runs[: len(runs) // 2]:
-        model = build_model(config.model, num_classes=10, scale="scaled", **config.model_options)
+        options = dict(config.model_options)
+        if config.model == "fourlayer":
+            options = {k: v for k, v in options.items() if k in ("lrn", "init")}
+        model = build_model(config.model, num_classes=10, scale="scaled", **options)
         assert model(x).shape == (2, 10), name
 
 
@@ -129,10 +141,14 @@ def test_runner_measures_deltas_with_the_papers_sign_convention(tmp_path):
     assert list(table.columns) == list(ab.COLUMNS)
     assert (table["data"] == "synthetic").all() and (table["budget"] == "1 epoch, 32 images/split").all()
     # one update per finished run, the table filling in
-    assert len(updates) == len(fake.trained) == 2 * len(ab.ABLATIONS)
+    assert len(updates) == len(fake.trained) == 2 * (1 + PER_SEED_RUNS)
     first = updates[0].set_index("ablation")["n"]  # after the first baseline only the 10-crop row can be measured
     assert first["ten_crop"] == 1 and first.drop("ten_crop").sum() == 0
-    assert updates[-1]["n"].sum() == 2 * len(ab.ABLATIONS)
+    last = updates[-1].set_index("ablation")["n"]
+    # every row measured on both seeds, except the two that need what the fake trainer does not make: per-epoch
+    # training curves (dropout_iterations) and saved networks (ensemble)
+    assert (last.drop(["dropout_iterations", "ensemble"]) == 2).all()
+    assert last["dropout_iterations"] == 0 and last["ensemble"] == 0
 
 
 def test_std_over_seeds_and_a_wrong_sign_is_flagged(tmp_path):
@@ -149,7 +165,8 @@ def test_std_over_seeds_and_a_wrong_sign_is_flagged(tmp_path):
     assert math.isclose(row["measured_top1"], 1.0, abs_tol=1e-9)  # mean of +3 and −1
     assert math.isclose(row["measured_top1_std"], math.sqrt(8), abs_tol=1e-9)
     assert row["measure"] == "val" and math.isclose(row["measured_claim"], 1.0, abs_tol=1e-9)
-    assert row["sign_agrees"] is False and row["n"] == 2
+    # +3 and −1: a mean of +1 with a spread that holds zero -- inconclusive, not a disagreement
+    assert row["verdict"] == "inconclusive" and row["sign_agrees"] is None and row["n"] == 2
 
 
 def test_claims_about_training_error_or_overfitting_are_judged_on_that_measure(tmp_path):
@@ -169,7 +186,7 @@ def test_claims_about_training_error_or_overfitting_are_judged_on_that_measure(t
         return SimpleNamespace(metrics=dict(val_top1_error=val, val_top5_error=0.1, train_error=train),
                                reused=False)
 
-    table = ab.run_ablations("synthetic", "scaled", 1, ablations="weight_decay,dropout", store=store,
+    table = ab.run_ablations("synthetic", "scaled", 1, ablations="weight_decay,dropout", store=store, seeds=(0, 1, 2),
                              progress=False, train_fn=train_fn).set_index("ablation")
     assert math.isclose(table.loc["weight_decay", "measured_top1"], 1.0, abs_tol=1e-9)  # worse on val ...
     assert math.isclose(table.loc["weight_decay", "measured_claim"], -5.0, abs_tol=1e-9)  # ... lower train error
@@ -179,7 +196,8 @@ def test_claims_about_training_error_or_overfitting_are_judged_on_that_measure(t
     assert table.loc["dropout", "sign_agrees"] is True
     shown = ab.display_table(table.reset_index()).set_index("ablation")
     assert shown.loc["dropout", "sign judged on"] == "val − train error"
-    assert shown.loc["dropout", "measured Δ there"] == "−13.0"
+    assert shown.loc["dropout", "measured Δ there"] == "−13.0 ± 0.0"
+    assert shown.loc["dropout", "verdict"] == "agrees"
 
 
 def test_an_overfitting_claim_is_untestable_where_nothing_overfits(tmp_path):
@@ -191,10 +209,11 @@ def test_an_overfitting_claim_is_untestable_where_nothing_overfits(tmp_path):
                                reused=False)
 
     table = ab.run_ablations("synthetic", "scaled", 1, ablations="dropout", store=ResultsStore(tmp_path / "r.jsonl"),
-                             progress=False, train_fn=train_fn)
+                             progress=False, train_fn=train_fn, seeds=(0, 1, 2))
     (row,) = table.to_dict("records")
     assert math.isclose(row["measured_claim"], -8.0 - -5.0, abs_tol=1e-9) and row["sign_agrees"] is None
-    assert ab.display_table(table)["sign agrees"].tolist() == ["untestable: no overfitting"]
+    assert row["verdict"] == "inconclusive" and row["testable"] is False
+    assert ab.display_table(table)["verdict"].tolist() == ["inconclusive: nothing overfits without it"]
 
 
 def test_an_interrupted_table_picks_up_where_it_stopped(tmp_path):
@@ -217,18 +236,19 @@ def test_an_interrupted_table_picks_up_where_it_stopped(tmp_path):
 def test_csv_round_trip_carries_machine_date_and_command(tmp_path):
     store = ResultsStore(tmp_path / "results.jsonl")
     table = ab.run_ablations("synthetic", "scaled", 1, ablations="lrn,lrn_beta,ten_crop", store=store,
-                             progress=False, train_fn=FakeTrain())
+                             progress=False, train_fn=FakeTrain(), seeds=(0, 1))
     path = ab.save_csv(table, tmp_path / "t.csv", command="alexnet-book ablate --only lrn", configuration={"x": 1},
                        wall_s=12.3)
     text = path.read_text()
     for key in ("# command: alexnet-book ablate --only lrn", "# machine: ", "# date: ", '# configuration: {"x": 1}',
-                "# wall_s: 12", "# runs: 3", "# runs_reused: 0", "# train_wall_s: 3.0"):
+                "# wall_s: 12", "# runs: 6", "# runs_reused: 0", "# train_wall_s: 6.0"):
         assert key in text
     back = ab.load_csv(path)
     assert back.attrs["command"] == "alexnet-book ablate --only lrn"
     assert list(back["ablation"]) == ["lrn", "lrn_beta", "ten_crop"]
     assert back["measured_top1"].tolist() == pytest.approx(table["measured_top1"].tolist())
     assert back.loc[0, "sign_agrees"] is True and back.loc[1, "sign_agrees"] is None
+    assert back["verdict"].tolist() == table["verdict"].tolist() == ["agrees", "", "agrees"]
     with pytest.raises(FileNotFoundError, match="alexnet-book ablate"):
         ab.load_csv(tmp_path / "missing.csv")
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
@@ -275,10 +295,13 @@ def test_paper_tables_hold_the_papers_numbers_reproductions_and_your_runs(tmp_pa
     assert [m for m, *_ in paper.TABLE1] == [m for m in paper1.model if "10-patch" not in m]
     assert len(t2[t2.source == "paper"]) == len(paper.TABLE2)
     assert len(t1[t1.source == "reproduction"]) + len(t2[t2.source == "reproduction"]) == len(paper.REPRODUCTIONS)
-    mine1, mine2 = t1[t1.source == "your run"], t2[t2.source == "your run"]
-    assert len(mine1) == len(mine2) == 1  # only the paper's recipe, not the LRN-less variant
-    assert mine2["top-1 val (%)"].tolist() == [25.0] and mine1["top-1 (%)"].tolist() == [24.0]
-    assert len(ab.paper_tables(store, runs="all")["table2"].query("source == 'your run'")) == 2
+    # the reader's CIFAR-10 runs are not rows of the ILSVRC tables, and carry no top-5 (10 classes)
+    assert set(t1.source) == set(t2.source) == {"paper", "reproduction"}
+    mine = tables["yours"]
+    assert len(mine) == 1  # only the paper's recipe, not the LRN-less variant
+    assert mine["top-1 centre (%)"].tolist() == [25.0] and mine["top-1 10 crops (%)"].tolist() == [24.0]
+    assert mine["top-5 centre (%)"].isna().all() and mine["data"].tolist() == ["cifar10"]
+    assert len(ab.paper_tables(store, runs="all")["yours"]) == 2
     assert len(ab.paper_tables(tmp_path / "none.jsonl")["table1"]) == len(paper.TABLE1) + 1 + 1
 
 
@@ -330,8 +353,80 @@ def test_the_committed_quick_table_was_made_by_the_command_and_matches_the_claim
     table = ab.load_csv(path)
     assert table.attrs["command"].startswith("alexnet-book ablate --quick")
     assert table.attrs["machine"] and table.attrs["date"] and float(table.attrs["wall_s"]) > 0
-    assert list(table["ablation"]) == [a.name for a in ab.ABLATIONS]  # the whole table
+    # the whole table as it was then (rows added since -- the study's -- need several seeds)
+    assert set(table["ablation"]) <= set(ab.ABLATION) and len(table) >= 14
+    assert (table["verdict"] == "inconclusive").all()  # one seed: nothing can be told apart from noise
     assert (table["n"] >= 1).all() and (table["data"] == "cifar10").all()
     for row in table.itertuples():  # the paper's numbers in the file are paper.py's
         a = ab.ABLATION[row.ablation]
         assert (math.isnan(row.paper_top1) and a.paper_top1 is None) or row.paper_top1 == a.paper_top1
+
+
+def test_verdicts_from_the_mean_and_its_uncertainty():
+    """agrees / disagrees / inconclusive from the 95% t-interval of the per-seed deltas, never from a sign."""
+    assert ab.verdict([-1.0, -1.2, -0.9]) == "agrees"  # the paper's direction, well outside the noise
+    assert ab.verdict([1.0, 1.2, 0.9]) == "disagrees"
+    assert ab.verdict([-0.006, 0.3, -0.31]) == "inconclusive"  # a tie is not agreement
+    assert ab.verdict([-1.0, -1.0, -1.0]) == "agrees"  # no spread at all
+    assert ab.verdict([-2.0]) == "inconclusive"  # one seed: no uncertainty to judge by
+    assert ab.verdict([-1.0, 1.0, -1.0]) == "inconclusive"
+    assert ab.verdict([0.0, 0.0, 0.0]) == "inconclusive"
+    assert ab.verdict([-1.0, -1.2, -0.9], testable=False) == "inconclusive"
+    assert ab.verdict([1.0, 1.2, 0.9], expect_lower=False) == "agrees"
+    # the bar: |mean| must exceed t(0.975, n−1)·sd/√n -- 4.30 at n = 3, so a 2-SE difference is not enough
+    assert ab.t_critical(3) == pytest.approx(4.303, abs=1e-3)
+    assert ab.verdict([-1.0, -2.0, -3.0]) == "inconclusive"  # mean −2, SE 0.58: t = 3.5 < 4.3
+    assert ab.verdict([-1.5, -2.0, -2.5]) == "agrees"  # mean −2, SE 0.29: t = 6.9
+
+
+def test_iterations_to_converge_and_ensembles_from_constructed_runs():
+    curve_with = [[1, 0.8], [2, 0.6], [3, 0.5], [4, 0.4]]  # with dropout: reaches 0.4 at epoch 4
+    curve_without = [[1, 0.7], [2, 0.4], [3, 0.2], [4, 0.1]]  # without: at epoch 2
+    assert ab.epochs_to(curve_with, 0.4) == 4 and ab.epochs_to(curve_without, 0.4) == 2
+    assert ab.epochs_to(curve_without, 0.55) == pytest.approx(1.5)  # interpolated between epochs
+    assert ab.iterations_ratio({"train_eval_curve": curve_with}, {"train_eval_curve": curve_without}) == 2.0
+    results = {}
+    for seed, slower in enumerate((2.0, 1.8, 2.2)):
+        stretched = [[e * slower, y] for e, y in curve_without]
+        results[(ab.BASELINE, seed)] = {"train_eval_curve": stretched}
+        results[("dropout", seed)] = {"train_eval_curve": curve_without}
+    row = ab.ablation_table(results, "dropout_iterations", seeds=(0, 1, 2)).iloc[0]
+    assert row["n"] == 3 and row["measured_claim"] == pytest.approx(2.0) and row["verdict"] == "agrees"
+    ensembles = {("ensemble", 0): [dict(delta_top1=-0.02, delta_top5=-0.01), dict(delta_top1=-0.025, delta_top5=0.0)],
+                 ("ensemble", 1): [dict(delta_top1=-0.018, delta_top5=-0.005)]}
+    row = ab.ablation_table(ensembles, "ensemble", seeds=(0, 1, 2)).iloc[0]
+    assert row["n"] == 3 and row["measured_top1"] == pytest.approx(-2.1) and row["verdict"] == "agrees"
+
+
+def test_the_study_preset_covers_every_claim_with_three_seeds():
+    study = ab.PRESETS["study"]
+    assert len(study["seeds"]) >= 3 and study["recipe"] == "study"
+    assert {ab.ABLATION[name].claim for name in study["ablations"]} == {c.name for c in paper.CLAIMS}
+    from alexnet_book.train import recipe
+
+    config = recipe("study")
+    assert config.lrn_follows_input_scale and config.model_options == {"pool_rounding": "ceil"}
+    assert config.train_eval_size > 0  # overfitting measured in eval mode
+
+
+def test_the_committed_study_table_is_evidence_every_row_n3_with_a_verdict():
+    path = ab.results_dir() / "ablations_study.csv"
+    if not path.exists():
+        pytest.skip(f"{path} not committed yet; produce it with `alexnet-book ablate --study`")
+    table = ab.load_csv(path)
+    assert table.attrs["command"].startswith("alexnet-book ablate --study")
+    assert table.attrs["machine"] and table.attrs["date"] and float(table.attrs["wall_s"]) > 0
+    assert list(table["ablation"]) == list(ab.PRESETS["study"]["ablations"])
+    assert (table["n"] >= 3).all() and (table["data"] == "cifar10").all()
+    assert set(table["verdict"]) <= set(ab.VERDICTS)
+    for row in table.itertuples():  # the paper's numbers in the file are paper.py's
+        a = ab.ABLATION[row.ablation]
+        assert (math.isnan(row.paper_top1) and a.paper_top1 is None) or row.paper_top1 == a.paper_top1
+    lrn = path.with_name("ablations_study_lrn.csv")
+    assert lrn.exists(), "the study's LRN check of its trained baselines is committed beside the table"
+    import io
+
+    import pandas as pd
+
+    checks = pd.read_csv(io.StringIO("".join(l for l in lrn.read_text().splitlines(True) if not l.startswith("#"))))
+    assert len(checks) == 2 * len(ab.PRESETS["study"]["seeds"]) and checks["active"].all()

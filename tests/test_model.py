@@ -421,3 +421,47 @@ def test_check_seed_listing_reports_every_fault(net):
     assert text.loc["no ReLU, no dropout", "corrected"].startswith("7 ReLU")
     assert "β = 0.75" in text.loc["LRN β = 1.5 in the seed text", "corrected"]
     assert text.loc["LRN window crosses the towers (not in the errata)", "corrected"].endswith("by 0")
+
+
+def _map_sizes(model, size):
+    """{module name: (H, W)} of every feature layer's output for one size×size input."""
+    sizes = {}
+    hooks = [m.register_forward_hook(lambda mod, i, o, name=name: sizes.__setitem__(name, tuple(o.shape[-2:])))
+             for name, m in model.features.named_children()]
+    with torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    for h in hooks:
+        h.remove()
+    return sizes
+
+
+@pytest.mark.parametrize("scale,rounding", [("scaled", "ceil"), ("full", "ceil"), ("full", "floor")])
+def test_every_variant_keeps_every_layers_map_size(scale, rounding):
+    """Like for like: an ablation changes only what it names.  Non-overlapping pooling gives "output of
+    equivalent dimensions" (§3.4) -- with the overlapping pool rounding up (cuda-convnet) and the z=2 one down at
+    every size, and with PyTorch's floor at 224 (odd sizes) --
+    so fc6 has the same inputs; no other variant moves a map size either."""
+    from alexnet_book.model import AlexNet
+
+    size = 32 if scale == "scaled" else 224
+    base = AlexNet(num_classes=10, scale=scale, pool_rounding=rounding)
+    reference = _map_sizes(base, size)
+    variants = [dict(pool="non-overlapping"), dict(lrn=None), dict(towers=1), dict(activation="tanh"),
+                dict(dropout=0.0), dict(lrn="caffe"), dict(lrn_beta=1.5), dict(remove="conv3"), dict(remove="conv4")]
+    for change in variants:
+        model = AlexNet(num_classes=10, scale=scale, pool_rounding=rounding, **change)
+        sizes = _map_sizes(model, size)
+        for name, hw in sizes.items():
+            key = name.replace("tanh", "relu")
+            assert reference[key] == hw, (change, name, hw, reference[key])
+        assert model.classifier.fc6.in_features == base.classifier.fc6.in_features or change == dict(towers=1)
+    if scale == "scaled":
+        assert [reference[f"pool{i}"] for i in (1, 2, 5)] == [(16, 16), (8, 8), (4, 4)]
+
+
+def test_floor_rounding_at_32_px_is_the_confound_the_ceil_rule_removes():
+    from alexnet_book.model import AlexNet
+
+    over = _map_sizes(AlexNet(num_classes=10, scale="scaled"), 32)
+    non = _map_sizes(AlexNet(num_classes=10, scale="scaled", pool="non-overlapping"), 32)
+    assert over["pool1"] == (15, 15) and non["pool1"] == (16, 16)  # why the CPU recipes round up

@@ -133,7 +133,7 @@ def test_train_learns_records_and_checkpoints(tmp_path):
     assert json.loads((result.run_dir / "config.json").read_text())["lr"] == 0.05
     h = result.history
     assert list(h.columns) == ["step", "epoch", "lr", "train_loss", "train_error", "val_top1", "val_top5",
-                               "images_per_s", "time"]
+                               "images_per_s", "time", "train_eval_error"]
     assert h.val_top1.notna().sum() == 4 and h.step.max() == 16
     assert [e["epoch"] for e in events] == [1, 2, 3, 4] and all(isinstance(e["model"], torch.nn.Module)
                                                                 for e in events)

@@ -1,0 +1,160 @@
+"""Is the mechanism under test active at the scale it is measured?  (§3.3 LRN's divisor.)
+
+An ablation of LRN tells a reader something only where LRN does something.  The layer divides each unit by
+d^β with d = k + α/n·Σ_j a_j² over the window of neighbouring maps (§3.3).  When the sum term is negligible
+against k, d^β is the constant k^β: the layer is a fixed rescale that the next layer's weights absorb, and "no
+LRN" compares a network with itself.  That happened in the book's CPU track before its input scale was matched
+(inputs ×1/64 made the sum term 64² = 4,096 times smaller; ``TrainConfig.lrn_follows_input_scale``).
+
+``lrn_activity(model, images)`` runs the network on a batch and measures, at every LRN layer, over all units
+and positions: the sum term relative to k, and the spread of the divisor d^β.  ``ACTIVE`` holds the
+thresholds ``lrn_is_active`` applies (see its docstring for why these).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .layers import LocalResponseNorm, _channel_window_sum
+
+# A layer normalises when (a) at least a tenth of its units see a sum term of at least 0.1·k -- each of them is
+# then divided by ≥ (1.1)^0.75 ≈ 1.074 times the constant k^β, i.e. ≥ 7% more than the rest could be rescaled
+# by -- and (b) its divisor varies across units and positions by a coefficient of variation of at least 2%.
+# The book's CPU track before the fix had sum/k ≤ 0.002 everywhere and a CV of ~0.05%: two orders of magnitude
+# below both; a layer passing them is far from a constant rescale.
+ACTIVE = {"sum_over_k_p90": 0.1, "divisor_cv": 0.02}
+
+
+def _divisor(module: LocalResponseNorm, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum term α/n·Σa², divisor (k + sum)^β) of one LRN layer for its input ``a``, per unit and position."""
+    n, c, h, w = a.shape
+    towers = module.towers
+    x = a.float().reshape(n * towers, c // towers, h, w)
+    sums = _channel_window_sum(x * x, module.size // 2, (module.size - 1) // 2).reshape(n, c, h, w)
+    term = module.alpha / module.size * sums  # the module's alpha is torch's α (the /n is applied here)
+    return term, (module.k + term) ** module.beta
+
+
+def lrn_activity(model: torch.nn.Module, images: torch.Tensor, *, sample: int = 200_000, seed: int = 0):
+    """Per LRN layer of ``model`` on ``images`` (already preprocessed): how much the layer really normalises.
+
+    Returns a DataFrame, one row per LRN layer: k, the sum term over k (median, 90th and 99th percentile), the
+    divisor d^β (mean, coefficient of variation, 1st and 99th percentile, relative to the constant k^β), the
+    share of units with sum ≥ 0.1·k, and ``active`` per ``ACTIVE``.  ``images`` go through the network once in
+    eval mode; the statistics use up to ``sample`` units and positions per layer, drawn with ``seed``.
+    """
+    import pandas as pd
+
+    found = [(name, m) for name, m in model.named_modules() if isinstance(m, LocalResponseNorm)]
+    captured = {}
+    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: captured.__setitem__(name, inp[0].detach()))
+             for name, m in found]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(images)
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for name, module in found:
+        term, divisor = _divisor(module, captured[name])
+        ratio = (term / module.k).flatten()
+        d = divisor.flatten()
+        if len(d) > sample:
+            pick = torch.randperm(len(d), generator=generator)[:sample]
+            ratio, d = ratio[pick], d[pick]
+        q = torch.quantile(ratio.double(), torch.tensor([0.5, 0.9, 0.99], dtype=torch.float64))
+        dq = torch.quantile(d.double(), torch.tensor([0.01, 0.99], dtype=torch.float64))
+        constant = module.k ** module.beta
+        cv = float(d.double().std() / d.double().mean())
+        rows.append(dict(layer=name, k=module.k, alpha_torch=module.alpha, beta=module.beta,
+                         sum_over_k_median=float(q[0]), sum_over_k_p90=float(q[1]), sum_over_k_p99=float(q[2]),
+                         share_sum_ge_0_1k=float((ratio >= 0.1).double().mean()),
+                         divisor_mean_rel=float(d.double().mean()) / constant, divisor_cv=cv,
+                         divisor_p01_rel=float(dq[0]) / constant, divisor_p99_rel=float(dq[1]) / constant,
+                         units=int(divisor.numel())))
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["active"] = [lrn_is_active(r) for r in table.to_dict("records")]
+    return table
+
+
+def plot_lrn_divisors(networks: dict, images: dict, *, bins: int = 60, sample: int = 100_000, seed: int = 0):
+    """Histograms of each LRN layer's divisor relative to the constant k^β, one line per network.
+
+    ``networks`` maps a label to a model, ``images`` the same label to its preprocessed input batch.  A layer
+    that only rescales shows a spike at 1; one that normalises spreads to the right (the divisor grows with
+    the activity of the neighbouring maps).  Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    layers = None
+    generator = torch.Generator().manual_seed(seed)
+    samples = {}
+    for label, model in networks.items():
+        found = [(name, m) for name, m in model.named_modules() if isinstance(m, LocalResponseNorm)]
+        captured = {}
+        hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: captured.__setitem__(name, inp[0].detach()))
+                 for name, m in found]
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                model(images[label])
+        finally:
+            model.train(was_training)
+            for h in hooks:
+                h.remove()
+        layers = layers or [name for name, _ in found]
+        for name, m in found:
+            d = (_divisor(m, captured[name])[1] / m.k ** m.beta).flatten()
+            if len(d) > sample:
+                d = d[torch.randperm(len(d), generator=generator)[:sample]]
+            samples[(label, name)] = d.numpy()
+    fig, axes = plt.subplots(1, len(layers or [None]), figsize=(5 * max(len(layers or []), 1), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], layers or []):
+        for label in networks:
+            ax.hist(samples[(label, name)], bins=bins, histtype="step", density=True, label=label, linewidth=1.4)
+        ax.set_title(f"{name}: divisor (k + α/n·Σa²)^β ÷ k^β")
+        ax.set_xlabel("relative divisor (1 = a constant rescale)")
+        ax.set_yscale("log")
+    axes[0][0].set_ylabel("density")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def lrn_is_active(row: dict) -> bool:
+    """Whether one ``lrn_activity`` row normalises by a varying amount (thresholds: ``ACTIVE``)."""
+    return (row["sum_over_k_p90"] >= ACTIVE["sum_over_k_p90"] and row["divisor_cv"] >= ACTIVE["divisor_cv"]
+            and math.isfinite(row["divisor_cv"]))
+
+
+def network_input(splits, config, count: int = 256, *, seed: int = 0) -> torch.Tensor:
+    """``count`` validation images drawn across classes, preprocessed as ``config`` trains: centre crop minus
+    the mean image, times its input scale (the batch ``lrn_activity`` measures on)."""
+    from .augment import centre_batch
+
+    pick = torch.randperm(len(splits.val), generator=torch.Generator().manual_seed(seed))[:count].sort().values
+    x = centre_batch(splits.val.images[pick], splits.mean_image, splits.crop)
+    return x * config.input_scale
+
+
+def recipe_lrn_activity(config, splits=None, model=None, *, count: int = 256):
+    """``lrn_activity`` of the network a TrainConfig builds (or ``model``, e.g. trained by it) on its own data."""
+    from .train import build_network
+
+    if splits is None:
+        from .data import load_dataset
+
+        splits = load_dataset(config.data, config.root, scale=config.scale, limit=config.limit, progress=False)
+    if model is None:
+        torch.manual_seed(config.seed)
+        model = build_network(config, len(splits.classes), splits.crop)
+    model = model.float().cpu()
+    return lrn_activity(model, network_input(splits, config, count))
