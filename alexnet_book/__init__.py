@@ -38,6 +38,7 @@ _PUBLIC = {
     "tower_diagram": "alexnet_book.model",
     "check_seed_listing": "alexnet_book.seed",
     "SEED_LISTING": "alexnet_book.seed",
+    "seed_shapes": "alexnet_book.seed",
     # §2, §4.1 data and augmentation
     "load_dataset": "alexnet_book.data",
     "DataSplits": "alexnet_book.data",

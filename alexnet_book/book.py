@@ -433,6 +433,15 @@ def errata_table(folder: str | Path | None = None) -> list[dict]:
             for erratum, correction, name in paper.ERRATA]
 
 
+def seed_faults_table(corrected=None) -> list[dict]:
+    """The seed document's faults, each run here (``seed.check_seed_listing``; notebook 02 shows them in full)."""
+    from .seed import check_seed_listing
+
+    return [{"fault": row.fault, "the seed": row.seed, "the paper": row.paper, "running it shows": row.result,
+             "shown": "yes" if row.shown else "NO: the demonstration failed"}
+            for row in check_seed_listing(corrected).itertuples()]
+
+
 def paper_network_table() -> list[dict]:
     """The two-GPU network of §3.5 / Fig. 2, layer by layer, with the parameters and MACs of PAPER.md §1."""
     from . import paper

@@ -143,6 +143,9 @@ ERRATA = (
     ("Fig. 2 first layer 253,440 neurons", "55·55·96 = 290,400", "02_architecture"),
     ("LRN α", "printed formula has no /n; the authors' code divides α by n", "01_layers"),
     ("seed text LRN β=1.5", "paper and seed code use β=0.75", "01_layers"),
-    ("seed code listing", "unbalanced brackets; no padding shrinks pool5 to 1×1; no ReLU/dropout", "02_architecture"),
+    ("seed listing", "neither nn.Sequential( is closed; unpadded, pool5 is 1×1 (224) or 2×2 (227), not the 6×6 that "
+     "Linear(256 * 6 * 6) needs; no ReLU, no dropout; LRN before ReLU; no groups", "02_architecture"),
+    ("seed text LRN sum with α/n", "the paper prints α on the raw sum; α/n is the authors' code's (and torch's)",
+     "02_architecture"),
     ("bias init 1", "Caffe found it gave flat loss and used 0.1", "04_training"),
 )

@@ -1,4 +1,4 @@
-"""The assembled network is the paper's (§3.2, §3.5, Fig. 2, §5): sizes, counts, towers, init, variants, the seed."""
+"""The assembled network is the paper's (§3.2, §3.5, Fig. 2, §5): sizes, counts, towers, init, variants."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from alexnet_book import cli, paper, seed
+from alexnet_book import cli, paper
 from alexnet_book.layers import LocalResponseNorm
 from alexnet_book.model import (AlexNet, CeilPad, TorchvisionAlexNet, TwoDeviceAlexNet, build_model,
                                 count_parameters, describe, input_size_rules, layer_specs, paper_comparison,
@@ -377,50 +377,6 @@ def test_cli_prints_the_totals(capsys):
     assert cli.main(["summary", "--scale", "scaled", "--input-size", "4"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("alexnet-book summary:") and "does not fit" in err and "Traceback" not in err
-
-
-# ---------------------------------------------------------------- the seed's listing (a reconstruction)
-
-def test_seed_listing_does_not_compile():
-    with pytest.raises(SyntaxError):
-        compile(seed.SEED_LISTING, "<seed>", "exec")
-    assert seed.unclosed_brackets(seed.SEED_LISTING) == [("(", 4)]
-    fixed = seed.balance_brackets(seed.SEED_LISTING)
-    assert seed.unclosed_brackets(fixed) == []
-    assert seed.balance_brackets(fixed) == fixed
-    with pytest.raises(ValueError, match="closes nothing"):
-        seed.unclosed_brackets("f(x))")
-
-
-def test_seed_model_shrinks_to_1x1_and_cannot_apply_fc6():
-    model = seed.build_seed_model(seed.balance_brackets(seed.SEED_LISTING))
-    assert not _modules(model, nn.ReLU) and not _modules(model, nn.Dropout)
-    assert {m.beta for m in _modules(model, nn.LocalResponseNorm)} == {0.75}  # the seed code's β
-    trace = seed.trace_shapes(model, 224)
-    pools = trace[trace["layer"].str.startswith("MaxPool2d")]
-    assert list(pools["output"])[-1] == (256, 1, 1)
-    assert "mat1 and mat2 shapes cannot be multiplied" in trace["error"].iloc[-1]
-    assert trace["layer"].iloc[-1].startswith("Linear(in_features=9216")
-    with pytest.raises(RuntimeError):
-        with torch.no_grad():
-            model(torch.zeros(1, 3, 224, 224))
-    pools227 = seed.trace_shapes(model, 227)
-    assert list(pools227[pools227["layer"].str.startswith("MaxPool2d")]["output"])[-1] == (256, 2, 2)
-
-
-def test_check_seed_listing_reports_every_fault(net):
-    faults = seed.check_seed_listing(corrected=net)
-    assert list(faults.columns) == ["fault", "source", "evidence", "corrected"]
-    assert len(faults) == 5
-    text = faults.set_index("fault")
-    assert text.loc["unbalanced brackets", "evidence"].startswith("SyntaxError")
-    row = text.loc["no padding: pool5 shrinks, Linear(256*6*6) cannot apply"]
-    assert "pool5 256×1×1" in row["evidence"] and "RuntimeError" in row["evidence"]
-    assert "(256, 6, 6)" in row["corrected"] and "(1, 1000)" in row["corrected"]
-    assert text.loc["no ReLU, no dropout", "evidence"].startswith("0 ReLU, 0 Dropout")
-    assert text.loc["no ReLU, no dropout", "corrected"].startswith("7 ReLU")
-    assert "β = 0.75" in text.loc["LRN β = 1.5 in the seed text", "corrected"]
-    assert text.loc["LRN window crosses the towers (not in the errata)", "corrected"].endswith("by 0")
 
 
 def _map_sizes(model, size):
