@@ -35,7 +35,7 @@ from .evaluate import evaluate, shard
 from .runs import MetricsLog, ResultsStore, atomic_write_text, config_hash, load_checkpoint, save_checkpoint
 
 # TrainConfig fields added after results were first recorded, with their defaults (see ``TrainConfig.hash``).
-LATER_FIELDS = {"stop_train_error": None}
+LATER_FIELDS = {"stop_train_error": None, "data_on_device": False}
 
 
 @dataclass
@@ -70,6 +70,7 @@ class TrainConfig:
     precision: str = "auto"  # "auto" (bf16 autocast where supported) | "bf16" | "fp32"
     channels_last: bool = True  # NHWC activations on GPUs (CPU convolutions here ran slower with it, so not there)
     compile: bool = False  # torch.compile the network
+    data_on_device: bool = False  # hold the uint8 training set on the device, batches made there (device_data.py)
     deterministic: bool = False  # torch.use_deterministic_algorithms; with fp32 on a CPU, runs repeat bitwise
     eval_every: int = 1  # epochs between validations (the plateau rule reads them)
     ten_crop: bool = True  # the final evaluation also with 10 crops (§4.1, §6)
@@ -88,7 +89,8 @@ class TrainConfig:
     def run_hash(self) -> str:
         """Names a run's folder and checkpoint: everything that shapes the trajectory, so that a run stopped by
         ``max_steps`` is continued (not restarted) by the same configuration with a larger budget."""
-        skip = {"out_dir", "max_steps", "stop_train_error", "ten_crop", "log_every", "checkpoint_every"}
+        skip = {"out_dir", "max_steps", "stop_train_error", "ten_crop", "log_every", "checkpoint_every",
+                "data_on_device"}  # the same batches either way (tests/test_device_data.py)
         return config_hash({k: v for k, v in asdict(self).items() if k not in skip})
 
     def run_dir(self) -> Path:
@@ -412,6 +414,12 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
     mean_image = splits.mean_image.to(device)
     pca = (splits.pca_eigvals.to(device), splits.pca_eigvecs.to(device)) if config.pca_colour else None
     val_share = shard(splits.val, rank, world)
+    feed = None
+    if config.data_on_device:  # the uint8 training set held on the device; the same batches, made there
+        from .device_data import DeviceFeed
+
+        feed = DeviceFeed(splits.train.images, mean_image, splits.crop, device=device, pca=pca,
+                          crops_flips=config.crops_flips)
 
     # -- resume from the run's checkpoint ----------------------------------------------------------------------
     checkpoint_path = run_dir / "checkpoint.pt"
@@ -521,8 +529,12 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
             lr = set_lr()
             start = batch * config.batch_size + rank * local_batch
             index = order[start:start + local_batch]
-            x = train_batch(splits.train.images[index], mean_image, splits.crop, crops_flips=config.crops_flips,
-                            pca=pca, generator=augment_rng, device=device)
+            if feed is not None:
+                upcoming = order[start + config.batch_size:start + config.batch_size + local_batch]
+                x = feed.batch(index, augment_rng, upcoming=upcoming)
+            else:
+                x = train_batch(splits.train.images[index], mean_image, splits.crop, crops_flips=config.crops_flips,
+                                pca=pca, generator=augment_rng, device=device)
             if config.input_scale != 1.0:
                 x = x * config.input_scale
             # train_batch hands back NCHW with NHWC strides; convolutions follow their input's layout, and on
@@ -691,6 +703,8 @@ HELP = {
     "precision": "auto (bf16 autocast where supported) | bf16 | fp32",
     "channels_last": "NHWC activations on GPUs",
     "compile": "torch.compile the network",
+    "data_on_device": "hold the uint8 training set on the device and make each batch there (GPUs: no input "
+                      "pipeline; the same batches)",
     "deterministic": "deterministic algorithms (with fp32 on a CPU a run repeats bitwise)",
     "eval_every": "epochs between validations",
     "ten_crop": "final evaluation also with 10 crops (§4.1, §6)",
