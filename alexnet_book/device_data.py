@@ -61,7 +61,7 @@ def to_device(images: torch.Tensor, device: torch.device, chunk_bytes: int = COP
     """A copy of a (memory-mapped) uint8 array on ``device``, made in pieces so that no second full host copy
     (or pinned staging buffer of the whole set) is ever needed.  Already there: returned as it is."""
     device = torch.device(device)
-    if images.device == device or (device.type == images.device.type and device.index is None):
+    if on_device(images, device):
         return images
     out = torch.empty(images.shape, dtype=images.dtype, device=device)
     per_row = max(1, images[0].numel() * images.element_size())
@@ -69,6 +69,17 @@ def to_device(images: torch.Tensor, device: torch.device, chunk_bytes: int = COP
     for start in range(0, images.shape[0], rows):
         out[start:start + rows].copy_(images[start:start + rows])
     return out
+
+
+def on_device(tensor: torch.Tensor, device: torch.device) -> bool:
+    """Whether ``tensor`` already lives on ``device`` ("cuda" without an index: the current one)."""
+    device = torch.device(device)
+    if tensor.device.type != device.type:
+        return False
+    index = device.index
+    if index is None and device.type == "cuda":
+        index = torch.cuda.current_device()
+    return index is None or tensor.device.index == index
 
 
 def fits_on_device(nbytes: int, device: torch.device, share: float = RESIDENT_SHARE) -> bool:
@@ -160,7 +171,7 @@ class DeviceFeed:
         self.mean = mean_image.to(self.device, torch.float32)
         if mode == "auto":
             nbytes = images.numel() * images.element_size()
-            mode = "resident" if images.device == self.device or fits_on_device(nbytes, self.device) else "prefetch"
+            mode = "resident" if on_device(images, self.device) or fits_on_device(nbytes, self.device) else "prefetch"
         self.mode = mode
         if mode == "resident":
             self.images, self.prefetcher = to_device(images, self.device), None
