@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "ablate": ("alexnet_book.ablations", "re-run the paper's ablations (§3-§7)"),
     "book": ("alexnet_book.book", "execute every notebook headless, export HTML and figures"),
     "bench": ("alexnet_book.bench", "benchmarks: `bench data`, `bench train`"),
+    "gpu-check": ("alexnet_book.gpu_check", "the one-run GPU check: step speed, end to end, projections"),
 }
 
 

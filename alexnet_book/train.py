@@ -35,7 +35,8 @@ from .evaluate import evaluate, shard
 from .runs import MetricsLog, ResultsStore, atomic_write_text, config_hash, load_checkpoint, save_checkpoint
 
 # TrainConfig fields added after results were first recorded, with their defaults (see ``TrainConfig.hash``).
-LATER_FIELDS = {"stop_train_error": None, "lrn_follows_input_scale": False, "train_eval_size": 0}
+LATER_FIELDS = {"stop_train_error": None, "lrn_follows_input_scale": False, "train_eval_size": 0,
+                "data_on_device": False}
 
 
 @dataclass
@@ -73,6 +74,7 @@ class TrainConfig:
     precision: str = "auto"  # "auto" (bf16 autocast where supported) | "bf16" | "fp32"
     channels_last: bool = True  # NHWC activations (on GPUs and CPUs: 1.27× faster for the scaled net on a 2-core Xeon)
     compile: bool = False  # torch.compile the network
+    data_on_device: bool = False  # hold the uint8 training set on the device, batches made there (device_data.py)
     deterministic: bool = False  # torch.use_deterministic_algorithms; with fp32 on a CPU, runs repeat bitwise
     eval_every: int = 1  # epochs between validations (the plateau rule reads them)
     # at each validation also score this many training images (a fixed subset) in eval mode -- centre crop, no
@@ -95,7 +97,7 @@ class TrainConfig:
         """Names a run's folder and checkpoint: everything that shapes the trajectory, so that a run stopped by
         ``max_steps`` is continued (not restarted) by the same configuration with a larger budget."""
         skip = {"out_dir", "max_steps", "stop_train_error", "ten_crop", "log_every", "checkpoint_every",
-                "train_eval_size"}
+                "train_eval_size", "data_on_device"}  # data_on_device: the same batches either way
         return config_hash({k: v for k, v in asdict(self).items()
                             if k not in skip and not (k in LATER_FIELDS and v == LATER_FIELDS[k])})
 
@@ -439,6 +441,12 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
         pick = pick[:config.train_eval_size].sort().values
         train_probe = shard(dataclasses.replace(splits.train, images=splits.train.images[pick],
                                                 labels=splits.train.labels[pick]), rank, world)
+    feed = None
+    if config.data_on_device:  # the uint8 training set held on the device; the same batches, made there
+        from .device_data import DeviceFeed
+
+        feed = DeviceFeed(splits.train.images, mean_image, splits.crop, device=device, pca=pca,
+                          crops_flips=config.crops_flips)
 
     # -- resume from the run's checkpoint ----------------------------------------------------------------------
     checkpoint_path = run_dir / "checkpoint.pt"
@@ -554,8 +562,12 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
             lr = set_lr()
             start = batch * config.batch_size + rank * local_batch
             index = order[start:start + local_batch]
-            x = train_batch(splits.train.images[index], mean_image, splits.crop, crops_flips=config.crops_flips,
-                            pca=pca, generator=augment_rng, device=device)
+            if feed is not None:
+                upcoming = order[start + config.batch_size:start + config.batch_size + local_batch]
+                x = feed.batch(index, augment_rng, upcoming=upcoming)
+            else:
+                x = train_batch(splits.train.images[index], mean_image, splits.crop, crops_flips=config.crops_flips,
+                                pca=pca, generator=augment_rng, device=device)
             if config.input_scale != 1.0:
                 x = x * config.input_scale
             # train_batch hands back NCHW with NHWC strides; convolutions follow their input's layout, so the
@@ -734,6 +746,8 @@ HELP = {
     "precision": "auto (bf16 autocast where supported) | bf16 | fp32",
     "channels_last": "NHWC activations (faster on GPUs and on the CPUs measured)",
     "compile": "torch.compile the network",
+    "data_on_device": "hold the uint8 training set on the device and make each batch there (GPUs: no input "
+                      "pipeline; the same batches)",
     "deterministic": "deterministic algorithms (with fp32 on a CPU a run repeats bitwise)",
     "eval_every": "epochs between validations",
     "train_eval_size": "also score this many training images in eval mode at each validation (overfitting); 0: off",
