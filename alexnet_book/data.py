@@ -45,6 +45,7 @@ import torch
 from PIL import Image
 
 from . import paper
+from .runs import file_lock
 
 # Stored side and crop side of each track (§2, §4.1).  The scaled track is the CIFAR-sized analogue of 256/224.
 SCALES = {"full": (paper.PREPROCESS["rescale"], paper.PREPROCESS["crop"]), "scaled": (36, 32)}
@@ -774,20 +775,6 @@ def mean_and_pca(images: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.n
     return (total / n).astype(np.float32), eigvals.clip(min=0).astype(np.float32), eigvecs.astype(np.float32)
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    """Hold an exclusive lock on ``path`` (so two processes never build the same cache at once)."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def build_cache(source: Source, size: int, cache_root: str | Path | None = None, *, progress: bool = True,
                 workers: int | None = None) -> Path:
     """Decode a Source once into ``<cache_root>/<key>/`` (uint8 .npy, labels, mean image, PCA, meta) (§2).
@@ -801,7 +788,7 @@ def build_cache(source: Source, size: int, cache_root: str | Path | None = None,
     if (final / "complete.json").exists():
         return final
     workers = workers or os.cpu_count() or 1
-    with _locked(cache_root / (key + ".lock")):
+    with file_lock(cache_root / (key + ".lock")):  # two processes never build the same cache at once
         if (final / "complete.json").exists():
             return final
         partial.mkdir(parents=True, exist_ok=True)

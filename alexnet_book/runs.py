@@ -3,9 +3,12 @@
 This is ground-floor code: it knows nothing of networks or data.  A run is identified by the hash of its
 configuration; a checkpoint holds everything needed to continue it exactly; the metrics log is written as the
 run goes; the results store keeps one row per finished run, so an identical run is looked up, not repeated.
+
+Several processes may share an ``out_dir``: the results store is read, changed and rewritten under a lock.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime
@@ -27,6 +30,21 @@ def config_hash(config) -> str:
         config = dataclasses.asdict(config)
     text = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@contextlib.contextmanager
+def file_lock(path, timeout: float = -1):
+    """Hold an exclusive lock between processes while the block runs (POSIX flock, Windows LockFileEx).
+
+    ``path`` is the lock file, created (with its folder) if missing and left in place afterwards; put it beside
+    what it guards.  ``timeout`` in seconds (-1: wait as long as it takes) raises ``filelock.Timeout``.
+    """
+    from filelock import FileLock
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path), timeout=timeout):
+        yield
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
@@ -143,11 +161,16 @@ class ResultsStore:
     """Finished runs, one JSON object per line: the table that notebooks and ablation tables read.
 
     A row holds config_hash, config (dict), data, seed, metrics (dict of final numbers), wall_s, machine,
-    date and run_dir.  ``add`` rewrites the file atomically, replacing any row with the same hash.
+    date and run_dir.  ``add`` rewrites the file atomically, replacing any row with the same hash; it holds the
+    lock file ``.<name>.lock`` beside the store meanwhile, so processes adding at once lose no rows.
     """
 
     def __init__(self, path="runs/results.jsonl"):
         self.path = Path(path)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.lock")
 
     def rows(self) -> list[dict]:
         if not self.path.exists():
@@ -171,8 +194,9 @@ class ResultsStore:
         if "config_hash" not in row:
             raise ValueError("a results row needs a 'config_hash'")
         row = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine(), **row}
-        rows = [r for r in self.rows() if r.get("config_hash") != row["config_hash"]] + [row]
-        atomic_write_text(self.path, "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
+        with file_lock(self.lock_path):  # read, change, rewrite: one process at a time
+            rows = [r for r in self.rows() if r.get("config_hash") != row["config_hash"]] + [row]
+            atomic_write_text(self.path, "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
 
     def table(self) -> "pandas.DataFrame":
         """One row per run: config_hash, config, data, seed, the final metrics as columns, wall_s, machine, date."""

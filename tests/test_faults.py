@@ -1,0 +1,47 @@
+"""Faults and clashes (issue 17): processes sharing a results store or a run folder, a run reused on other data,
+nonsense arguments, file modes."""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def python(code: str, *args, env=None, **kwargs) -> subprocess.Popen:
+    """A child Python running ``code`` with this checkout's package first on the path."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+# -- the results store under concurrent processes -------------------------------------------------------------------
+
+ADD_ROWS = """
+import sys, time
+from pathlib import Path
+from alexnet_book.runs import ResultsStore
+store, who, go = ResultsStore(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+while not go.exists():
+    time.sleep(0.01)
+for i in range(150):
+    store.add({"config_hash": f"{who}-{i}", "metrics": {"i": i}})
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_adding_rows_lose_none(tmp_path):
+    path, go = tmp_path / "results.jsonl", tmp_path / "go"
+    children = [python(ADD_ROWS, path, who, go) for who in ("a", "b")]
+    time.sleep(1.0)  # both have imported torch and wait at the start line
+    go.touch()
+    for child in children:
+        out, err = child.communicate(timeout=300)
+        assert child.returncode == 0, err
+    from alexnet_book.runs import ResultsStore
+
+    hashes = [row["config_hash"] for row in ResultsStore(path).rows()]
+    assert len(hashes) == 300 and len(set(hashes)) == 300
