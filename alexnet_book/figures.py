@@ -112,7 +112,6 @@ def save_figure(fig, name: str, *, caption: str, paper_figure: str | None = None
             data_bytes = buffer.getvalue()
             path = out / f"{name}.{fmt}"
             atomic_write_bytes(path, data_bytes)
-            os.chmod(path, 0o644)  # readable by all, like any figure (the temp file was private)
             paths.append(path)
             digests[path.name] = hashlib.sha256(data_bytes).hexdigest()
 

@@ -47,17 +47,30 @@ def file_lock(path, timeout: float = -1):
         yield
 
 
+def _umask() -> int:
+    """The process's umask (read without changing it where /proc says it; else set and restored at once)."""
+    try:
+        with open("/proc/self/status") as f:
+            return int(next(line for line in f if line.startswith("Umask:")).split()[1], 8)
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half of one.
 
     The bytes go to a temporary file in the same folder, are flushed to disk, and the file is renamed over
-    ``path`` (``os.replace`` is atomic on one file system).
+    ``path`` (``os.replace`` is atomic on one file system).  The file gets the mode a plain ``open`` would give
+    it (0666 less the umask: usually 0644), not the temporary file's private 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.chmod(tmp, 0o666 & ~_umask())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

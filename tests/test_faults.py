@@ -45,3 +45,23 @@ def test_two_processes_adding_rows_lose_none(tmp_path):
 
     hashes = [row["config_hash"] for row in ResultsStore(path).rows()]
     assert len(hashes) == 300 and len(set(hashes)) == 300
+
+
+# -- file modes -----------------------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_checkpoints_and_results_get_the_umask_mode_not_0600(tmp_path, umask):
+    import torch
+
+    from alexnet_book.runs import MetricsLog, ResultsStore, save_checkpoint
+
+    old = os.umask(umask)
+    try:
+        save_checkpoint(tmp_path / "checkpoint.pt", {"model": {"w": torch.zeros(2)}})
+        ResultsStore(tmp_path / "results.jsonl").add({"config_hash": "abc"})
+        MetricsLog(tmp_path / "metrics.csv")
+    finally:
+        os.umask(old)
+    for name in ("checkpoint.pt", "results.jsonl", "metrics.csv"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
