@@ -65,3 +65,25 @@ def test_checkpoints_and_results_get_the_umask_mode_not_0600(tmp_path, umask):
         os.umask(old)
     for name in ("checkpoint.pt", "results.jsonl", "metrics.csv"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
+# -- dependency floors ----------------------------------------------------------------------------------------------
+
+def test_dependency_floors_close_known_holes():
+    tomllib = pytest.importorskip("tomllib")
+    specifiers = pytest.importorskip("packaging.specifiers")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    python = specifiers.SpecifierSet(project["requires-python"])
+    # tarfile's extractall(filter="data") arrived in 3.10.12 and 3.11.4
+    assert [v for v in ("3.10.11", "3.10.12", "3.11.0", "3.11.3", "3.11.4", "3.12.0") if v in python] == \
+           ["3.10.12", "3.11.4", "3.12.0"]
+    floors = {d.split(">=")[0].strip(): d.split(">=")[1].split(",")[0].strip() for d in project["dependencies"]
+              if ">=" in d}
+    # torch 2.6.0 fixed CVE-2025-32434, a way round torch.load(weights_only=True); torchvision 0.21 goes with it
+    assert tuple(map(int, floors["torch"].split(".")[:2])) >= (2, 6)
+    assert tuple(map(int, floors["torchvision"].split(".")[:2])) >= (0, 21)
+    assert "filelock" in floors
+    env = (ROOT / "environment.yml").read_text()
+    conda_python = next(line.split("#")[0].split("python", 1)[1].strip() for line in env.splitlines()
+                        if line.strip().startswith("- python"))
+    assert conda_python.startswith(">=3.11.4") or conda_python.startswith(">=3.10.12"), conda_python
