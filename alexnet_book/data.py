@@ -541,11 +541,18 @@ def decode_image(source, size: int, *, fast: bool = False) -> tuple[np.ndarray, 
     else:
         name = None if isinstance(source, (bytes, bytearray)) else source
         blob = bytes(source) if name is None else Path(source).read_bytes()
+        where = f"{name}: " if name is not None else ""  # bytes from an archive: the caller names the member
+        if not blob:
+            raise ValueError(f"{where}an empty file (0 bytes), not an image")
         decoded = _decode_jpeg_fast(blob, size, fast)
         if decoded is not None:
             array, note = decoded
             return _centre_square_resize(array, size), note
-        img = Image.open(io.BytesIO(blob))
+        try:
+            img = Image.open(io.BytesIO(blob))
+        except Image.UnidentifiedImageError:  # PIL's message names the BytesIO object, not the file
+            raise ValueError(f"{where}not an image format PIL reads ({len(blob)} bytes, beginning "
+                             f"{blob[:8]!r})") from None
     notes = []
     if img.format == "JPEG":
         img.draft("RGB", (size, size))
@@ -570,7 +577,8 @@ def _decode_task(task):
         array, note = decode_image(payload, size)
         return slot, array, note
     except Exception as e:  # noqa: BLE001 -- a bad image is counted and reported, never fatal
-        return slot, None, f"{type(e).__name__}: {e}".splitlines()[0] + f" [{name}]"
+        text = f"{type(e).__name__}: {e}".splitlines()[0]
+        return slot, None, text if str(name) in text else f"{text} [{name}]"
 
 
 def _iter_payloads(images: ImageList, start: int):

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import platform
 import tempfile
 import warnings
@@ -95,24 +96,45 @@ def save_checkpoint(path, state: dict) -> None:
 def load_checkpoint(path, map_location="cpu") -> dict:
     """Load a checkpoint without unpickling arbitrary objects (``weights_only=True``).
 
-    A missing file raises FileNotFoundError; a truncated, corrupt or foreign file raises ValueError naming
-    the path and what to do.
+    A missing file raises FileNotFoundError; an empty, foreign, truncated or corrupt file raises a one-line
+    ValueError naming the path and what to do.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint; train first (alexnet-book train ...) or check the path")
+    ours = "point to a checkpoint.pt or model-*.pt written by alexnet-book train"
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise ValueError(f"{path}: an empty file (0 bytes), not a checkpoint; {ours}")
+    if not head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save writes a zip; old torch files are pickles
+        raise ValueError(f"{path}: not a PyTorch file (it begins {head!r}, neither a zip nor a pickle); {ours}")
     try:
         with warnings.catch_warnings():  # a foreign pickle's protocol warning; the ValueError below says it all
             warnings.simplefilter("ignore", UserWarning)
             state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # truncated zip, pickle with foreign classes, not a torch file at all
-        raise ValueError(f"{path}: not a readable alexnet-book checkpoint ({type(error).__name__}: "
-                         f"{str(error).splitlines()[0] if str(error) else ''}); delete it and train again, "
-                         f"or point to another file") from None
+    except pickle.UnpicklingError as error:  # objects beyond tensors and plain values: refused, never unpickled
+        if "weights_only" not in str(error) and "Weights only" not in str(error):
+            raise ValueError(f"{path}: not a readable checkpoint ({_first_sentence(error)}); {ours}") from None
+        raise ValueError(f"{path}: refused by the safe loader (a pickle holding objects other than tensors, "
+                         f"numbers and strings, or not torch.save's format), and not unpickled, since that could "
+                         f"run code; {ours}") from None
+    except Exception as error:  # truncated zip, damaged pickle, not a torch file at all
+        raise ValueError(f"{path}: not a readable alexnet-book checkpoint ({_first_sentence(error)}); delete it "
+                         f"and train again, or point to another file") from None
     if not isinstance(state, dict) or "model" not in state:
         raise ValueError(f"{path}: not an alexnet-book checkpoint (no 'model' entry); delete it and train again, "
-                         f"or point to a checkpoint.pt or model-*.pt written by alexnet-book train")
+                         f"or {ours}")
     return state
+
+
+def _first_sentence(error: Exception) -> str:
+    """``Type: first sentence`` of an exception, on one line and without torch's advice to unpickle anyway."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    text = text.split(". ")[0].rstrip(".")
+    if "weights_only" in text:
+        text = "refused by the safe loader"
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def machine() -> str:

@@ -137,9 +137,11 @@ class RunResult:
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """The device to train on: the one named, or the best present (cuda, then mps, then cpu)."""
+    """The device to train on: the one named, or the best present (cuda, then mps, then cpu).
+
+    A named device that is not usable here is a ValueError (one line), before any work is done."""
     if name != "auto":
-        return torch.device(name)
+        return check_device(name)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -330,6 +332,7 @@ def train(config: TrainConfig, *, progress: bool = True, live_plot: bool = False
     ``splits`` lets a caller pass a loaded ``DataSplits`` instead of ``load_dataset(config.data, ...)``.
     Under torchrun (WORLD_SIZE > 1) every rank calls this; only rank 0 logs, checkpoints and records.
     """
+    check_config(config)  # nonsense settings are refused before any work, with nothing recorded
     # -- processes: one, or torchrun's ranks ------------------------------------------------------------------
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -656,6 +659,38 @@ def reused_result(config: TrainConfig, row: dict, device: torch.device) -> RunRe
         model.load_state_dict(state["model"])
         model.to(device)
     return RunResult(config=config, run_dir=run_dir, metrics=row["metrics"], history=history, model=model, reused=True)
+
+
+def check_device(name: str) -> torch.device:
+    """``torch.device(name)`` when that device is usable here, else a one-line ValueError saying why."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"unknown device {name!r}; choose auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r}: no usable CUDA GPU here (no GPU, no driver, or a CPU-only torch "
+                             f"build); use --device auto or --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                             f"numbered from 0")
+    elif device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                        and torch.backends.mps.is_available()):
+        raise ValueError(f"device {name!r}: Apple's MPS is not available here; use --device auto or --device cpu")
+    return device
+
+
+def check_config(config: TrainConfig) -> None:
+    """Refuse settings that cannot make a run, in one line, before data is opened or anything is recorded."""
+    for name in ("epochs", "batch_size", "eval_every", "log_every") + (("max_steps",) if config.max_steps
+                                                                        is not None else ()):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a whole number of at least 1 (--{name.replace('_', '-')}), "
+                             f"not {value!r}")
+    if config.precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"unknown precision {config.precision!r}; choose auto, bf16 or fp32 (fp16 is not offered: "
+                         f"it needs loss scaling, which this recipe does not do)")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -87,3 +87,108 @@ def test_dependency_floors_close_known_holes():
     conda_python = next(line.split("#")[0].split("python", 1)[1].strip() for line in env.splitlines()
                         if line.strip().startswith("- python"))
     assert conda_python.startswith(">=3.11.4") or conda_python.startswith(">=3.10.12"), conda_python
+
+
+# -- nonsense arguments: refused before any work, in one line, with nothing recorded --------------------------------
+
+def one_line_refusal(capsys, rc) -> str:
+    err = capsys.readouterr().err.strip()
+    assert rc != 0, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.fixture
+def no_data(tmp_path, monkeypatch):
+    """A private data folder, and data loading that fails the test if reached."""
+    import alexnet_book.data as data
+
+    monkeypatch.setenv("ALEXNET_BOOK_DATA", str(tmp_path / "data"))
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the data set was opened before the arguments were checked")
+
+    monkeypatch.setattr(data, "load_dataset", loaded)
+    monkeypatch.setattr(data, "open_source", loaded)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--epochs", "0"], "epochs"), (["--epochs", "-3"], "epochs"), (["--batch-size", "-64"], "batch_size"),
+    (["--batch-size", "0"], "batch_size"), (["--precision", "fp16"], "fp16"), (["--max-steps", "0"], "max_steps"),
+    (["--device", "gpu"], "gpu")])
+def test_train_refuses_nonsense_arguments_before_any_work(tmp_path, capsys, no_data, args, words):
+    from alexnet_book.cli import main
+
+    out = tmp_path / "runs"
+    err = one_line_refusal(capsys, main(["train", "--data", "synthetic", "--out-dir", str(out), *args]))
+    assert err.startswith("alexnet-book train:") and words in err
+    assert not out.exists()  # no results store, no run folder, no lock
+
+
+def test_train_on_cuda_without_a_gpu_is_one_line(tmp_path, capsys, no_data, monkeypatch):
+    import torch
+
+    from alexnet_book.cli import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on a machine without a GPU
+    out = tmp_path / "runs"
+    err = one_line_refusal(capsys, main(["train", "--data", "synthetic", "--device", "cuda", "--out-dir", str(out)]))
+    assert "cuda" in err and "--device cpu" in err
+    assert not out.exists()
+
+
+def test_evaluate_refuses_a_text_file_as_checkpoint_in_one_line(tmp_path, capsys, no_data):
+    from alexnet_book.cli import main
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my training notes\nnot a checkpoint\n")
+    err = one_line_refusal(capsys, main(["evaluate", "--checkpoint", str(notes)]))
+    assert "notes.txt" in err and "weights_only" not in err and "False" not in err
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    err = one_line_refusal(capsys, main(["evaluate", "--checkpoint", str(empty)]))
+    assert "empty.pt" in err and "0 bytes" in err
+
+
+def test_foreign_pickle_refusal_never_suggests_weights_only_false(tmp_path):
+    import pickle
+
+    from alexnet_book.runs import load_checkpoint
+
+    path = tmp_path / "plain.pkl"
+    path.write_bytes(pickle.dumps({"model": 1}))
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path)
+    text = str(info.value)
+    assert "plain.pkl" in text and "weights_only" not in text and "\n" not in text and "\x1b" not in text
+
+
+def test_a_zero_byte_image_is_named(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    import alexnet_book.data as data
+    from alexnet_book.cli import main
+
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    # alexnet-book weights predict: refused before any weights are looked for
+    err = one_line_refusal(capsys, main(["weights", "predict", str(empty)]))
+    assert str(empty) in err and "BytesIO" not in err
+    # decoding a data set: the image is counted as undecodable, and the report names the file
+    with pytest.raises(ValueError, match="empty.jpg: an empty file"):
+        data.decode_image(str(empty), 36)
+    with pytest.raises(ValueError) as info:
+        data.decode_image(b"not an image", 36)
+    assert "BytesIO" not in str(info.value)
+    monkeypatch.setenv("ALEXNET_BOOK_DATA", str(tmp_path / "data"))
+    root = tmp_path / "set"
+    for split in ("train", "val"):
+        for c, colour in (("a", (200, 40, 40)), ("b", (40, 40, 200))):
+            (root / split / c).mkdir(parents=True)
+            for i in range(2):
+                Image.new("RGB", (20, 16), colour).save(root / split / c / f"{i}.jpg")
+    (root / "train" / "a" / "broken.jpg").write_bytes(b"")
+    with pytest.warns(UserWarning) as caught:
+        data.load_dataset("folder", root, limit=None, progress=False)
+    text = " ".join(str(w.message) for w in caught)
+    assert "broken.jpg" in text and "BytesIO" not in text
