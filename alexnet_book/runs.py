@@ -4,7 +4,8 @@ This is ground-floor code: it knows nothing of networks or data.  A run is ident
 configuration; a checkpoint holds everything needed to continue it exactly; the metrics log is written as the
 run goes; the results store keeps one row per finished run, so an identical run is looked up, not repeated.
 
-Several processes may share an ``out_dir``: the results store is read, changed and rewritten under a lock.
+Several processes may share an ``out_dir``: the results store is read, changed and rewritten under a lock, and a
+run folder has one owner at a time (``run_lock``), so an identical run started meanwhile waits for it.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import json
 import os
 import pickle
 import platform
+import socket
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -46,6 +49,40 @@ def file_lock(path, timeout: float = -1):
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path), timeout=timeout):
         yield
+
+
+@contextlib.contextmanager
+def run_lock(run_dir):
+    """Own a run folder while a run trains in it: a second process asking for the same folder waits here.
+
+    The lock file is ``.<folder name>.lock`` beside the folder (so a run that fails before it starts leaves no
+    empty folder behind); ``.<folder name>.owner`` says which process holds it.  The waiting process says once, on
+    stderr, which folder it waits for and who owns it.  A killed owner's lock is released by the system.
+    """
+    from filelock import FileLock, Timeout
+
+    run_dir = Path(run_dir)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(run_dir.with_name(f".{run_dir.name}.lock")))
+    note = run_dir.with_name(f".{run_dir.name}.owner")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        try:
+            owner = note.read_text().strip() or "another process"
+        except OSError:
+            owner = "another process"
+        print(f"alexnet-book: {run_dir} is being trained by {owner}; waiting for it to finish (Ctrl-C stops "
+              f"waiting)", file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
+        atomic_write_text(note, f"process {os.getpid()} on {socket.gethostname()} since "
+                                f"{datetime.datetime.now().isoformat(timespec='seconds')}\n")
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            note.unlink()
+        lock.release()
 
 
 def _umask() -> int:

@@ -33,6 +33,7 @@ from . import paper
 from .augment import train_batch
 from .evaluate import evaluate, shard
 from .runs import MetricsLog, ResultsStore, atomic_write_text, config_hash, load_checkpoint, save_checkpoint
+from .runs import run_lock
 
 # TrainConfig fields added after results were first recorded, with their defaults (see ``TrainConfig.hash``).
 LATER_FIELDS = {"stop_train_error": None}
@@ -346,11 +347,15 @@ def train(config: TrainConfig, *, progress: bool = True, live_plot: bool = False
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         started_group = True
     was_deterministic = torch.are_deterministic_algorithms_enabled()
+    held = contextlib.ExitStack()
     try:
+        if rank == 0:  # one process trains in a run folder: an identical run waits here, then finds the result
+            held.enter_context(run_lock(config.run_dir()))
         return _train(config, device, rank, world, progress=progress and rank == 0,
                       live_plot=live_plot and rank == 0 and in_notebook(), callback=callback, store=store,
                       reuse=reuse, splits=splits)
     finally:
+        held.close()
         torch.use_deterministic_algorithms(was_deterministic)  # leave the caller's process as it was
         if started_group:
             dist.destroy_process_group()

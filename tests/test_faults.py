@@ -11,11 +11,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def python(code: str, *args, env=None, **kwargs) -> subprocess.Popen:
+def python(code: str, *args, env=None, stderr=subprocess.PIPE) -> subprocess.Popen:
     """A child Python running ``code`` with this checkout's package first on the path."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+                            stderr=stderr, text=True)
 
 
 # -- the results store under concurrent processes -------------------------------------------------------------------
@@ -192,3 +192,63 @@ def test_a_zero_byte_image_is_named(tmp_path, capsys, monkeypatch):
         data.load_dataset("folder", root, limit=None, progress=False)
     text = " ".join(str(w.message) for w in caught)
     assert "broken.jpg" in text and "BytesIO" not in text
+
+
+# -- a run folder has one owner -------------------------------------------------------------------------------------
+
+TINY_RUN = dict(data="synthetic", model="fourlayer", scale="scaled", limit=40, epochs=2, batch_size=8, lr=0.01,
+                input_scale=1 / 64, precision="fp32", ten_crop=False, log_every=1)  # 5 steps per epoch
+
+TRAIN_CHILD = """
+import json, sys, time
+from pathlib import Path
+from alexnet_book.train import TrainConfig, train
+config, release = TrainConfig(**json.loads(sys.argv[1])), Path(sys.argv[2])
+
+def hold(event):  # after its first epoch the run waits (at most 5 minutes) for the test to let it go on
+    deadline = time.time() + 300
+    while event["epoch"] == 1 and not release.exists() and time.time() < deadline:
+        time.sleep(0.05)
+
+result = train(config, progress=False, callback=hold)
+print("REUSED" if result.reused else "TRAINED", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_two_identical_runs_in_one_out_dir_train_once(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from alexnet_book.runs import ResultsStore
+    from alexnet_book.train import TrainConfig
+
+    fields = {**TINY_RUN, "out_dir": str(tmp_path / "runs")}
+    config = TrainConfig(**fields)
+    env = {"ALEXNET_BOOK_DATA": str(tmp_path / "data")}
+    release, err_file = tmp_path / "release", tmp_path / "second.err"
+    first = python(TRAIN_CHILD, json.dumps(fields), release, env=env)
+    deadline = time.time() + 240
+    while not (config.run_dir() / "metrics.csv").exists():  # the first run is training now
+        assert first.poll() is None, first.communicate()[1]
+        assert time.time() < deadline, "the first run never started training"
+        time.sleep(0.1)
+    with open(err_file, "w") as err:
+        second = python(TRAIN_CHILD, json.dumps(fields), tmp_path, env=env, stderr=err)  # never held
+    deadline = time.time() + 240
+    while "waiting" not in err_file.read_text() and second.poll() is None and time.time() < deadline:
+        time.sleep(0.1)  # until the second run waits for the first (or, unlocked, trains beside it and ends)
+    release.touch()
+    out1, err1 = first.communicate(timeout=300)
+    out2, _ = second.communicate(timeout=300)
+    err2 = err_file.read_text()
+    assert first.returncode == 0 and second.returncode == 0, err1 + err2
+    assert out1.split() == ["TRAINED"] and out2.split() == ["REUSED"], err2
+    assert f"process {first.pid} " in err2 and config.run_dir().name in err2  # who owns the folder, said once
+    log = pd.read_csv(config.run_dir() / "metrics.csv")
+    steps = log[log.val_top1.isna()].step  # one row per step, then one per epoch with the validation
+    assert steps.tolist() == list(range(1, 11)) and log.val_top1.notna().sum() == 2
+    assert log.step.is_monotonic_increasing
+    rows = [r for r in ResultsStore(tmp_path / "runs" / "results.jsonl").rows() if r["config_hash"] == config.hash()]
+    assert len(rows) == 1
