@@ -1383,6 +1383,16 @@ def load_dataset(name: str = "auto", root: str | Path | None = None, *, scale: s
     modes and tests). Decodes once into the cache under data/cache/ (atomic, resumable, progress bar) and
     memory-maps it afterwards.
     """
+    source, size, crop = _located(name, root, scale, limit)
+    folder = build_cache(source, size, progress=progress)
+    splits = load_cache(folder, crop)
+    meta = json.loads((folder / "meta.json").read_text())
+    _report(meta, str(folder))
+    return splits
+
+
+def _located(name, root, scale, limit) -> tuple[Source, int, int]:
+    """The Source ``load_dataset`` decodes (limited to ``limit`` images per split), its stored and crop sides."""
     source = open_source(name, root)
     if scale is None:
         scale = "full" if source.name in FULL_BY_DEFAULT else "scaled"
@@ -1394,11 +1404,30 @@ def load_dataset(name: str = "auto", root: str | Path | None = None, *, scale: s
             raise ValueError(f"limit must be a positive number of images per split, not {limit!r}")
         source.train = limit_images(source.train, limit, len(source.classes))
         source.val = limit_images(source.val, limit, len(source.classes))
-    folder = build_cache(source, size, progress=progress)
-    splits = load_cache(folder, crop)
-    meta = json.loads((folder / "meta.json").read_text())
-    _report(meta, str(folder))
-    return splits
+    return source, size, crop
+
+
+def data_identity(splits: DataSplits) -> dict:
+    """Which data a run trained on, for the results store and checkpoints: ``source`` (where the set came from)
+    and ``cache_key`` (the name of its cache: a fingerprint of the listing, labels, archives and stored size)."""
+    return {"source": splits.source, "cache_key": Path(splits.cache).name if splits.cache else ""}
+
+
+def dataset_identity(name: str = "auto", root: str | Path | None = None, *, scale: str | None = None,
+                     limit: int | None = None) -> dict:
+    """``data_identity`` of what ``load_dataset(name, root, scale=, limit=)`` would open, from the listing alone
+    (nothing is decoded): how a finished run is checked against the data found now, before it is reused."""
+    source, size, _ = _located(name, root, scale, limit)
+    return {"source": source.description, "cache_key": _cache_key(source, size)}
+
+
+def same_data(recorded: dict | None, current: dict) -> bool:
+    """Whether a recorded data identity matches the current one (a record without one matches anything)."""
+    if not recorded:
+        return True
+    if recorded.get("cache_key") and current.get("cache_key"):
+        return recorded["cache_key"] == current["cache_key"]
+    return recorded.get("source") == current.get("source")
 
 
 # ---------------------------------------------------------------------------------------------------------------

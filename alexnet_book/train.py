@@ -374,6 +374,7 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
         dist.broadcast_object_list(box, src=0)
         found = box[0]
     if found is not None:
+        check_same_data(found.get("data_identity"), config, splits, f"the finished run in {found.get('run_dir')}")
         say(f"run {key}: reusing the finished run in {found.get('run_dir')} (reuse=False trains again)")
         return reused_result(config, found, device)
 
@@ -396,6 +397,9 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
         splits = load_dataset(config.data, config.root, scale=config.scale, limit=config.limit, progress=progress)
         if world > 1 and rank == 0:
             dist.barrier()
+    from .data import data_identity, same_data
+
+    data_id = data_identity(splits)  # the data actually opened: recorded with the run, checked on resume and reuse
     precision = pick_precision(config.precision, device)
     channels_last = config.channels_last and device.type == "cuda"
 
@@ -439,6 +443,11 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
         state = None
     if state is not None and not reuse and state["step"] >= total_steps:
         say(f"{checkpoint_path} holds a finished run and reuse=False: training again from the start")
+        state = None
+    if state is not None and not same_data(state.get("data_identity"), data_id):
+        if reuse:  # a run is never continued on other data: refused here (reuse=False starts it afresh)
+            check_same_data(state.get("data_identity"), config, splits, str(checkpoint_path))
+        say(f"{checkpoint_path} was written on other data and reuse=False: training again from the start")
         state = None
     if state is not None:
         net.load_state_dict(state["model"])
@@ -500,7 +509,7 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
                 "step": step, "epoch": epoch, "batch": batch, "wall_s": wall_before + time.perf_counter() - t0,
                 "train_s": train_s, "images": images_seen, "last_val": last_val, "last_train": last_train,
                 "log_rows": len(log),
-                "ranks": ranks, "config": asdict(config), "world_size": world})
+                "ranks": ranks, "config": asdict(config), "world_size": world, "data_identity": data_id})
 
     def set_lr() -> float:
         lr = learning_rate(config, step, config.epochs * steps_per_epoch, steps_per_epoch, plateau.drops)
@@ -640,11 +649,13 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
     if rank == 0:
         model_path = run_dir / f"model-{key}.pt"
         save_checkpoint(model_path, {"model": net.state_dict(), "config": asdict(config), "metrics": metrics,
-                                     "num_classes": len(splits.classes), "crop": splits.crop})
+                                     "num_classes": len(splits.classes), "crop": splits.crop,
+                                     "data_identity": data_id})
         store.add({"config_hash": key, "config": asdict(config), "data": splits.name, "seed": config.seed,
                    "metrics": metrics, "wall_s": metrics["wall_s"], "run_dir": str(run_dir.resolve()),
                    "model_path": str(model_path.resolve()), "device": str(device), "world_size": world,
-                   "precision": "bf16" if precision else "fp32", "source": splits.source})
+                   "precision": "bf16" if precision else "fp32", "source": splits.source,
+                   "data_identity": data_id})
         say("final: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
     history_df = log.read() if log is not None else None
     return RunResult(config=config, run_dir=run_dir, metrics=metrics, history=history_df, model=net, reused=False)
@@ -683,6 +694,27 @@ def check_device(name: str) -> torch.device:
                                         and torch.backends.mps.is_available()):
         raise ValueError(f"device {name!r}: Apple's MPS is not available here; use --device auto or --device cpu")
     return device
+
+
+def check_same_data(recorded: dict | None, config: TrainConfig, splits, what: str) -> None:
+    """Refuse, in one line naming both, to reuse or resume ``what`` when it was trained on other data than the
+    data this run opens now (e.g. root unset and $ALEXNET_BOOK_CIFAR10 pointing elsewhere, or the synthetic
+    fallback).  Records without a data identity (written before it was recorded) and data that cannot be located
+    now are not checked."""
+    from .data import data_identity, dataset_identity, same_data
+
+    if not recorded:
+        return
+    try:
+        current = data_identity(splits) if splits is not None else \
+            dataset_identity(config.data, config.root, scale=config.scale, limit=config.limit)
+    except FileNotFoundError:
+        return
+    if not same_data(recorded, current):
+        raise ValueError(f"{what} was trained on {recorded.get('source')} (cache {recorded.get('cache_key') or '-'})"
+                         f", but this run opens {current['source']} (cache {current['cache_key'] or '-'}); give "
+                         f"--root to make it a run of its own, or another --out-dir, or --no-reuse to train again "
+                         f"in its place")
 
 
 def check_config(config: TrainConfig) -> None:

@@ -252,3 +252,62 @@ def test_two_identical_runs_in_one_out_dir_train_once(tmp_path):
     assert log.step.is_monotonic_increasing
     rows = [r for r in ResultsStore(tmp_path / "runs" / "results.jsonl").rows() if r["config_hash"] == config.hash()]
     assert len(rows) == 1
+
+
+# -- the data a run was trained on is part of its identity ----------------------------------------------------------
+
+def write_cifar_like_archive(path, colour_shift: int) -> None:
+    """A CIFAR-10-format archive as the book reads it: cifar10-jpg/{train,test}/<class>/*.jpg (4 + 2 per class)."""
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    from alexnet_book.data import CIFAR10_CLASSES
+
+    with tarfile.open(path, "w:gz") as tar:
+        for split, n in (("train", 4), ("test", 2)):
+            for c, name in enumerate(CIFAR10_CLASSES):
+                for i in range(n):
+                    buffer = io.BytesIO()
+                    colour = ((25 * c + colour_shift) % 256, (80 + colour_shift) % 256, (200 - 15 * c) % 256)
+                    Image.new("RGB", (32, 32), colour).save(buffer, format="JPEG")
+                    info = tarfile.TarInfo(f"cifar10-jpg/{split}/{name}/{i:04d}.jpg")
+                    info.size = len(buffer.getvalue())
+                    tar.addfile(info, io.BytesIO(buffer.getvalue()))
+
+
+def test_a_finished_run_is_not_reused_for_other_data(tmp_path, monkeypatch, capsys):
+    import torch
+
+    import alexnet_book.train as T
+    from alexnet_book.runs import ResultsStore, load_checkpoint
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("ALEXNET_BOOK_DATA", str(tmp_path / "data"))
+    first, other = tmp_path / "first.tar.gz", tmp_path / "other.tar.gz"
+    write_cifar_like_archive(first, 0)
+    write_cifar_like_archive(other, 100)
+    out = tmp_path / "runs"
+    args = ["--data", "cifar10", "--model", "fourlayer", "--scale", "scaled", "--epochs", "1", "--batch-size", "8",
+            "--input-scale", "0.015625", "--precision", "fp32", "--no-ten-crop", "--out-dir", str(out), "--quiet"]
+    store = ResultsStore(out / "results.jsonl")
+
+    monkeypatch.setenv("ALEXNET_BOOK_CIFAR10", str(first))  # root unset: the set comes from the environment
+    assert T.cli_main(args) == 0
+    capsys.readouterr()
+    [row] = store.rows()
+    assert "first.tar.gz" in row["data_identity"]["source"] and row["data_identity"]["cache_key"]
+    assert load_checkpoint(row["model_path"])["data_identity"] == row["data_identity"]
+    assert T.cli_main(args) == 0 and "(reused)" in capsys.readouterr().out  # the same data: reused
+
+    monkeypatch.setenv("ALEXNET_BOOK_CIFAR10", str(other))  # same configuration and hash, other data
+    err = one_line_refusal(capsys, T.cli_main(args))
+    assert "first.tar.gz" in err and "other.tar.gz" in err and "--root" in err
+    assert store.rows() == [row]  # nothing recorded
+    store.path.unlink()  # without the finished row, the checkpoint would be continued: refused too
+    err = one_line_refusal(capsys, T.cli_main(args))
+    assert "checkpoint.pt" in err and "first.tar.gz" in err and "other.tar.gz" in err
+    assert T.cli_main(args + ["--no-reuse"]) == 0  # asked to: trains again in its place, on the other data
+    [row] = store.rows()
+    assert "other.tar.gz" in row["data_identity"]["source"]
