@@ -45,6 +45,7 @@ import torch
 from PIL import Image
 
 from . import paper
+from .runs import file_lock
 
 # Stored side and crop side of each track (§2, §4.1).  The scaled track is the CIFAR-sized analogue of 256/224.
 SCALES = {"full": (paper.PREPROCESS["rescale"], paper.PREPROCESS["crop"]), "scaled": (36, 32)}
@@ -540,11 +541,18 @@ def decode_image(source, size: int, *, fast: bool = False) -> tuple[np.ndarray, 
     else:
         name = None if isinstance(source, (bytes, bytearray)) else source
         blob = bytes(source) if name is None else Path(source).read_bytes()
+        where = f"{name}: " if name is not None else ""  # bytes from an archive: the caller names the member
+        if not blob:
+            raise ValueError(f"{where}an empty file (0 bytes), not an image")
         decoded = _decode_jpeg_fast(blob, size, fast)
         if decoded is not None:
             array, note = decoded
             return _centre_square_resize(array, size), note
-        img = Image.open(io.BytesIO(blob))
+        try:
+            img = Image.open(io.BytesIO(blob))
+        except Image.UnidentifiedImageError:  # PIL's message names the BytesIO object, not the file
+            raise ValueError(f"{where}not an image format PIL reads ({len(blob)} bytes, beginning "
+                             f"{blob[:8]!r})") from None
     notes = []
     if img.format == "JPEG":
         img.draft("RGB", (size, size))
@@ -569,7 +577,8 @@ def _decode_task(task):
         array, note = decode_image(payload, size)
         return slot, array, note
     except Exception as e:  # noqa: BLE001 -- a bad image is counted and reported, never fatal
-        return slot, None, f"{type(e).__name__}: {e}".splitlines()[0] + f" [{name}]"
+        text = f"{type(e).__name__}: {e}".splitlines()[0]
+        return slot, None, text if str(name) in text else f"{text} [{name}]"
 
 
 def _iter_payloads(images: ImageList, start: int):
@@ -774,20 +783,6 @@ def mean_and_pca(images: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.n
     return (total / n).astype(np.float32), eigvals.clip(min=0).astype(np.float32), eigvecs.astype(np.float32)
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    """Hold an exclusive lock on ``path`` (so two processes never build the same cache at once)."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def build_cache(source: Source, size: int, cache_root: str | Path | None = None, *, progress: bool = True,
                 workers: int | None = None) -> Path:
     """Decode a Source once into ``<cache_root>/<key>/`` (uint8 .npy, labels, mean image, PCA, meta) (§2).
@@ -801,7 +796,7 @@ def build_cache(source: Source, size: int, cache_root: str | Path | None = None,
     if (final / "complete.json").exists():
         return final
     workers = workers or os.cpu_count() or 1
-    with _locked(cache_root / (key + ".lock")):
+    with file_lock(cache_root / (key + ".lock")):  # two processes never build the same cache at once
         if (final / "complete.json").exists():
             return final
         partial.mkdir(parents=True, exist_ok=True)
@@ -1388,6 +1383,16 @@ def load_dataset(name: str = "auto", root: str | Path | None = None, *, scale: s
     modes and tests). Decodes once into the cache under data/cache/ (atomic, resumable, progress bar) and
     memory-maps it afterwards.
     """
+    source, size, crop = _located(name, root, scale, limit)
+    folder = build_cache(source, size, progress=progress)
+    splits = load_cache(folder, crop)
+    meta = json.loads((folder / "meta.json").read_text())
+    _report(meta, str(folder))
+    return splits
+
+
+def _located(name, root, scale, limit) -> tuple[Source, int, int]:
+    """The Source ``load_dataset`` decodes (limited to ``limit`` images per split), its stored and crop sides."""
     source = open_source(name, root)
     if scale is None:
         scale = "full" if source.name in FULL_BY_DEFAULT else "scaled"
@@ -1399,11 +1404,30 @@ def load_dataset(name: str = "auto", root: str | Path | None = None, *, scale: s
             raise ValueError(f"limit must be a positive number of images per split, not {limit!r}")
         source.train = limit_images(source.train, limit, len(source.classes))
         source.val = limit_images(source.val, limit, len(source.classes))
-    folder = build_cache(source, size, progress=progress)
-    splits = load_cache(folder, crop)
-    meta = json.loads((folder / "meta.json").read_text())
-    _report(meta, str(folder))
-    return splits
+    return source, size, crop
+
+
+def data_identity(splits: DataSplits) -> dict:
+    """Which data a run trained on, for the results store and checkpoints: ``source`` (where the set came from)
+    and ``cache_key`` (the name of its cache: a fingerprint of the listing, labels, archives and stored size)."""
+    return {"source": splits.source, "cache_key": Path(splits.cache).name if splits.cache else ""}
+
+
+def dataset_identity(name: str = "auto", root: str | Path | None = None, *, scale: str | None = None,
+                     limit: int | None = None) -> dict:
+    """``data_identity`` of what ``load_dataset(name, root, scale=, limit=)`` would open, from the listing alone
+    (nothing is decoded): how a finished run is checked against the data found now, before it is reused."""
+    source, size, _ = _located(name, root, scale, limit)
+    return {"source": source.description, "cache_key": _cache_key(source, size)}
+
+
+def same_data(recorded: dict | None, current: dict) -> bool:
+    """Whether a recorded data identity matches the current one (a record without one matches anything)."""
+    if not recorded:
+        return True
+    if recorded.get("cache_key") and current.get("cache_key"):
+        return recorded["cache_key"] == current["cache_key"]
+    return recorded.get("source") == current.get("source")
 
 
 # ---------------------------------------------------------------------------------------------------------------

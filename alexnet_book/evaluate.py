@@ -149,6 +149,7 @@ def cli_main(argv: list[str]) -> int:
     from .train import TrainConfig, build_network, pick_device
 
     try:
+        device = pick_device(args.device)
         state = load_checkpoint(args.checkpoint)
         config = TrainConfig.from_dict(state.get("config", {}))
         data = load_dataset(args.data or config.data, args.root or config.root, scale=config.scale,
@@ -156,7 +157,6 @@ def cli_main(argv: list[str]) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"alexnet-book evaluate: {error}", file=sys.stderr)
         return 2
-    device = pick_device(args.device)
     model = build_network(config, len(data.classes), data.crop).to(device)
     model.load_state_dict(state["model"])
     print(f"{args.checkpoint}: {config.model} on {data.name} ({len(data.val)} validation images), device {device}")

@@ -7,7 +7,6 @@ library draws; files in ``figures/`` are produced by that command and the notebo
 """
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import io
@@ -20,7 +19,7 @@ from pathlib import Path
 import matplotlib
 
 from . import paper
-from .runs import atomic_write_bytes
+from .runs import atomic_write_bytes, file_lock
 
 # One look for every figure in the book: small, clean, readable when printed beside the paper.
 BOOK_STYLE = {
@@ -76,22 +75,6 @@ def figures_dir(path: str | Path | None = None) -> Path:
     return Path.cwd() / "figures"
 
 
-@contextlib.contextmanager
-def _locked(folder: Path):
-    """Hold an exclusive lock on ``folder`` (POSIX); notebooks run in parallel may update the manifest at once."""
-    try:
-        import fcntl
-        fd = os.open(folder, os.O_RDONLY)
-    except (ImportError, OSError):  # Windows: no lock, the write itself is still atomic
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
 def read_index(figures_dir_: str | Path | None = None) -> dict:
     """The manifest ``figures/index.json`` as a dict (an empty one when there is none yet)."""
     path = figures_dir(figures_dir_) / "index.json"
@@ -129,11 +112,10 @@ def save_figure(fig, name: str, *, caption: str, paper_figure: str | None = None
             data_bytes = buffer.getvalue()
             path = out / f"{name}.{fmt}"
             atomic_write_bytes(path, data_bytes)
-            os.chmod(path, 0o644)  # readable by all, like any figure (the temp file was private)
             paths.append(path)
             digests[path.name] = hashlib.sha256(data_bytes).hexdigest()
 
-    with _locked(out):
+    with file_lock(out / ".index.json.lock"):  # notebooks run in parallel may update the manifest at once
         index = read_index(out)
         old = index["figures"].get(name, {})
         entry = {

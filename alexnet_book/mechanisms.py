@@ -24,6 +24,10 @@ from .layers import LocalResponseNorm, _channel_window_sum
 # The book's CPU track before the fix had sum/k ≤ 0.002 everywhere and a CV of ~0.05%: two orders of magnitude
 # below both; a layer passing them is far from a constant rescale.
 ACTIVE = {"sum_over_k_p90": 0.1, "divisor_cv": 0.02}
+# Below that, a layer still acts on its most active units when the top 1% see a sum term of ≥ 0.1·k and the
+# divisor varies by ≥ 1% (CV): "weak".  Anything less is "constant": a rescale by k^-β, which is what the CPU
+# track's layers were (CV ~0.05%, sum/k ~1e-4 at the 99th percentile).
+WEAK = {"sum_over_k_p99": 0.1, "divisor_cv": 0.01}
 
 
 def _divisor(module: LocalResponseNorm, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,7 +45,7 @@ def lrn_activity(model: torch.nn.Module, images: torch.Tensor, *, sample: int = 
 
     Returns a DataFrame, one row per LRN layer: k, the sum term over k (median, 90th and 99th percentile), the
     divisor d^β (mean, coefficient of variation, 1st and 99th percentile, relative to the constant k^β), the
-    share of units with sum ≥ 0.1·k, and ``active`` per ``ACTIVE``.  ``images`` go through the network once in
+    share of units with sum ≥ 0.1·k, ``active`` per ``ACTIVE`` and ``state`` (``lrn_state``).  ``images`` go through the network once in
     eval mode; the statistics use up to ``sample`` units and positions per layer, drawn with ``seed``.
     """
     import pandas as pd
@@ -81,7 +85,18 @@ def lrn_activity(model: torch.nn.Module, images: torch.Tensor, *, sample: int = 
     table = pd.DataFrame(rows)
     if len(table):
         table["active"] = [lrn_is_active(r) for r in table.to_dict("records")]
+        table["state"] = [lrn_state(r) for r in table.to_dict("records")]
     return table
+
+
+def lrn_state(row: dict) -> str:
+    """"normalises" (``ACTIVE``), "weak" (only its most active units are divided by more; ``WEAK``) or
+    "constant" (a rescale by k^-β: the sum term negligible, the divisor the same everywhere)."""
+    if lrn_is_active(row):
+        return "normalises"
+    if row["sum_over_k_p99"] >= WEAK["sum_over_k_p99"] and row["divisor_cv"] >= WEAK["divisor_cv"]:
+        return "weak"
+    return "constant"
 
 
 def plot_lrn_divisors(networks: dict, images: dict, *, bins: int = 60, sample: int = 100_000, seed: int = 0):

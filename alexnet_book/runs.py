@@ -3,9 +3,13 @@
 This is ground-floor code: it knows nothing of networks or data.  A run is identified by the hash of its
 configuration; a checkpoint holds everything needed to continue it exactly; the metrics log is written as the
 run goes; the results store keeps one row per finished run, so an identical run is looked up, not repeated.
+
+Several processes may share an ``out_dir``: the results store is read, changed and rewritten under a lock, and a
+run folder has one owner at a time (``run_lock``), so an identical run started meanwhile waits for it.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime
@@ -13,7 +17,10 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import platform
+import socket
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -29,17 +36,79 @@ def config_hash(config) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+@contextlib.contextmanager
+def file_lock(path, timeout: float = -1):
+    """Hold an exclusive lock between processes while the block runs (POSIX flock, Windows LockFileEx).
+
+    ``path`` is the lock file, created (with its folder) if missing and left in place afterwards; put it beside
+    what it guards.  ``timeout`` in seconds (-1: wait as long as it takes) raises ``filelock.Timeout``.
+    """
+    from filelock import FileLock
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path), timeout=timeout):
+        yield
+
+
+@contextlib.contextmanager
+def run_lock(run_dir):
+    """Own a run folder while a run trains in it: a second process asking for the same folder waits here.
+
+    The lock file is ``.<folder name>.lock`` beside the folder (so a run that fails before it starts leaves no
+    empty folder behind); ``.<folder name>.owner`` says which process holds it.  The waiting process says once, on
+    stderr, which folder it waits for and who owns it.  A killed owner's lock is released by the system.
+    """
+    from filelock import FileLock, Timeout
+
+    run_dir = Path(run_dir)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(run_dir.with_name(f".{run_dir.name}.lock")))
+    note = run_dir.with_name(f".{run_dir.name}.owner")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        try:
+            owner = note.read_text().strip() or "another process"
+        except OSError:
+            owner = "another process"
+        print(f"alexnet-book: {run_dir} is being trained by {owner}; waiting for it to finish (Ctrl-C stops "
+              f"waiting)", file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
+        atomic_write_text(note, f"process {os.getpid()} on {socket.gethostname()} since "
+                                f"{datetime.datetime.now().isoformat(timespec='seconds')}\n")
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            note.unlink()
+        lock.release()
+
+
+def _umask() -> int:
+    """The process's umask (read without changing it where /proc says it; else set and restored at once)."""
+    try:
+        with open("/proc/self/status") as f:
+            return int(next(line for line in f if line.startswith("Umask:")).split()[1], 8)
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half of one.
 
     The bytes go to a temporary file in the same folder, are flushed to disk, and the file is renamed over
-    ``path`` (``os.replace`` is atomic on one file system).
+    ``path`` (``os.replace`` is atomic on one file system).  The file gets the mode a plain ``open`` would give
+    it (0666 less the umask: usually 0644), not the temporary file's private 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.chmod(tmp, 0o666 & ~_umask())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -64,24 +133,45 @@ def save_checkpoint(path, state: dict) -> None:
 def load_checkpoint(path, map_location="cpu") -> dict:
     """Load a checkpoint without unpickling arbitrary objects (``weights_only=True``).
 
-    A missing file raises FileNotFoundError; a truncated, corrupt or foreign file raises ValueError naming
-    the path and what to do.
+    A missing file raises FileNotFoundError; an empty, foreign, truncated or corrupt file raises a one-line
+    ValueError naming the path and what to do.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint; train first (alexnet-book train ...) or check the path")
+    ours = "point to a checkpoint.pt or model-*.pt written by alexnet-book train"
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise ValueError(f"{path}: an empty file (0 bytes), not a checkpoint; {ours}")
+    if not head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save writes a zip; old torch files are pickles
+        raise ValueError(f"{path}: not a PyTorch file (it begins {head!r}, neither a zip nor a pickle); {ours}")
     try:
         with warnings.catch_warnings():  # a foreign pickle's protocol warning; the ValueError below says it all
             warnings.simplefilter("ignore", UserWarning)
             state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # truncated zip, pickle with foreign classes, not a torch file at all
-        raise ValueError(f"{path}: not a readable alexnet-book checkpoint ({type(error).__name__}: "
-                         f"{str(error).splitlines()[0] if str(error) else ''}); delete it and train again, "
-                         f"or point to another file") from None
+    except pickle.UnpicklingError as error:  # objects beyond tensors and plain values: refused, never unpickled
+        if "weights_only" not in str(error) and "Weights only" not in str(error):
+            raise ValueError(f"{path}: not a readable checkpoint ({_first_sentence(error)}); {ours}") from None
+        raise ValueError(f"{path}: refused by the safe loader (a pickle holding objects other than tensors, "
+                         f"numbers and strings, or not torch.save's format), and not unpickled, since that could "
+                         f"run code; {ours}") from None
+    except Exception as error:  # truncated zip, damaged pickle, not a torch file at all
+        raise ValueError(f"{path}: not a readable alexnet-book checkpoint ({_first_sentence(error)}); delete it "
+                         f"and train again, or point to another file") from None
     if not isinstance(state, dict) or "model" not in state:
         raise ValueError(f"{path}: not an alexnet-book checkpoint (no 'model' entry); delete it and train again, "
-                         f"or point to a checkpoint.pt or model-*.pt written by alexnet-book train")
+                         f"or {ours}")
     return state
+
+
+def _first_sentence(error: Exception) -> str:
+    """``Type: first sentence`` of an exception, on one line and without torch's advice to unpickle anyway."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    text = text.split(". ")[0].rstrip(".")
+    if "weights_only" in text:
+        text = "refused by the safe loader"
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def machine() -> str:
@@ -149,11 +239,16 @@ class ResultsStore:
     """Finished runs, one JSON object per line: the table that notebooks and ablation tables read.
 
     A row holds config_hash, config (dict), data, seed, metrics (dict of final numbers), wall_s, machine,
-    date and run_dir.  ``add`` rewrites the file atomically, replacing any row with the same hash.
+    date and run_dir.  ``add`` rewrites the file atomically, replacing any row with the same hash; it holds the
+    lock file ``.<name>.lock`` beside the store meanwhile, so processes adding at once lose no rows.
     """
 
     def __init__(self, path="runs/results.jsonl"):
         self.path = Path(path)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.lock")
 
     def rows(self) -> list[dict]:
         if not self.path.exists():
@@ -177,8 +272,9 @@ class ResultsStore:
         if "config_hash" not in row:
             raise ValueError("a results row needs a 'config_hash'")
         row = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine(), **row}
-        rows = [r for r in self.rows() if r.get("config_hash") != row["config_hash"]] + [row]
-        atomic_write_text(self.path, "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
+        with file_lock(self.lock_path):  # read, change, rewrite: one process at a time
+            rows = [r for r in self.rows() if r.get("config_hash") != row["config_hash"]] + [row]
+            atomic_write_text(self.path, "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
 
     def table(self) -> "pandas.DataFrame":
         """One row per run: config_hash, config, data, seed, the final metrics as columns, wall_s, machine, date."""

@@ -33,6 +33,7 @@ from . import paper
 from .augment import train_batch
 from .evaluate import evaluate, shard
 from .runs import MetricsLog, ResultsStore, atomic_write_text, config_hash, load_checkpoint, save_checkpoint
+from .runs import run_lock
 
 # TrainConfig fields added after results were first recorded, with their defaults (see ``TrainConfig.hash``).
 LATER_FIELDS = {"stop_train_error": None, "lrn_follows_input_scale": False, "train_eval_size": 0,
@@ -155,9 +156,11 @@ class RunResult:
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """The device to train on: the one named, or the best present (cuda, then mps, then cpu)."""
+    """The device to train on: the one named, or the best present (cuda, then mps, then cpu).
+
+    A named device that is not usable here is a ValueError (one line), before any work is done."""
     if name != "auto":
-        return torch.device(name)
+        return check_device(name)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -352,6 +355,7 @@ def train(config: TrainConfig, *, progress: bool = True, live_plot: bool = False
     ``splits`` lets a caller pass a loaded ``DataSplits`` instead of ``load_dataset(config.data, ...)``.
     Under torchrun (WORLD_SIZE > 1) every rank calls this; only rank 0 logs, checkpoints and records.
     """
+    check_config(config)  # nonsense settings are refused before any work, with nothing recorded
     # -- processes: one, or torchrun's ranks ------------------------------------------------------------------
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -365,11 +369,15 @@ def train(config: TrainConfig, *, progress: bool = True, live_plot: bool = False
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         started_group = True
     was_deterministic = torch.are_deterministic_algorithms_enabled()
+    held = contextlib.ExitStack()
     try:
+        if rank == 0:  # one process trains in a run folder: an identical run waits here, then finds the result
+            held.enter_context(run_lock(config.run_dir()))
         return _train(config, device, rank, world, progress=progress and rank == 0,
                       live_plot=live_plot and rank == 0 and in_notebook(), callback=callback, store=store,
                       reuse=reuse, splits=splits)
     finally:
+        held.close()
         torch.use_deterministic_algorithms(was_deterministic)  # leave the caller's process as it was
         if started_group:
             dist.destroy_process_group()
@@ -388,6 +396,7 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
         dist.broadcast_object_list(box, src=0)
         found = box[0]
     if found is not None:
+        check_same_data(found.get("data_identity"), config, splits, f"the finished run in {found.get('run_dir')}")
         say(f"run {key}: reusing the finished run in {found.get('run_dir')} (reuse=False trains again)")
         return reused_result(config, found, device)
 
@@ -410,6 +419,9 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
         splits = load_dataset(config.data, config.root, scale=config.scale, limit=config.limit, progress=progress)
         if world > 1 and rank == 0:
             dist.barrier()
+    from .data import data_identity, same_data
+
+    data_id = data_identity(splits)  # the data actually opened: recorded with the run, checked on resume and reuse
     precision = pick_precision(config.precision, device)
     channels_last = config.channels_last  # NHWC: faster on GPUs, and on this CPU too (docs/benchmarks.md)
 
@@ -466,6 +478,11 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
         state = None
     if state is not None and not reuse and state["step"] >= total_steps:
         say(f"{checkpoint_path} holds a finished run and reuse=False: training again from the start")
+        state = None
+    if state is not None and not same_data(state.get("data_identity"), data_id):
+        if reuse:  # a run is never continued on other data: refused here (reuse=False starts it afresh)
+            check_same_data(state.get("data_identity"), config, splits, str(checkpoint_path))
+        say(f"{checkpoint_path} was written on other data and reuse=False: training again from the start")
         state = None
     if state is not None:
         net.load_state_dict(state["model"])
@@ -533,7 +550,7 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
                 "step": step, "epoch": epoch, "batch": batch, "wall_s": wall_before + time.perf_counter() - t0,
                 "train_s": train_s, "images": images_seen, "last_val": last_val, "last_train": last_train,
                 "log_rows": len(log),
-                "ranks": ranks, "config": asdict(config), "world_size": world})
+                "ranks": ranks, "config": asdict(config), "world_size": world, "data_identity": data_id})
 
     def set_lr() -> float:
         lr = learning_rate(config, step, config.epochs * steps_per_epoch, steps_per_epoch, plateau.drops)
@@ -685,11 +702,13 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
     if rank == 0:
         model_path = run_dir / f"model-{key}.pt"
         save_checkpoint(model_path, {"model": net.state_dict(), "config": asdict(config), "metrics": metrics,
-                                     "num_classes": len(splits.classes), "crop": splits.crop})
+                                     "num_classes": len(splits.classes), "crop": splits.crop,
+                                     "data_identity": data_id})
         store.add({"config_hash": key, "config": asdict(config), "data": splits.name, "seed": config.seed,
                    "metrics": metrics, "wall_s": metrics["wall_s"], "run_dir": str(run_dir.resolve()),
                    "model_path": str(model_path.resolve()), "device": str(device), "world_size": world,
-                   "precision": "bf16" if precision else "fp32", "source": splits.source})
+                   "precision": "bf16" if precision else "fp32", "source": splits.source,
+                   "data_identity": data_id})
         say("final: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()
                                   if not isinstance(v, list)))
     history_df = log.read() if log is not None else None
@@ -710,6 +729,59 @@ def reused_result(config: TrainConfig, row: dict, device: torch.device) -> RunRe
         model.load_state_dict(state["model"])
         model.to(device)
     return RunResult(config=config, run_dir=run_dir, metrics=row["metrics"], history=history, model=model, reused=True)
+
+
+def check_device(name: str) -> torch.device:
+    """``torch.device(name)`` when that device is usable here, else a one-line ValueError saying why."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"unknown device {name!r}; choose auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r}: no usable CUDA GPU here (no GPU, no driver, or a CPU-only torch "
+                             f"build); use --device auto or --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                             f"numbered from 0")
+    elif device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                        and torch.backends.mps.is_available()):
+        raise ValueError(f"device {name!r}: Apple's MPS is not available here; use --device auto or --device cpu")
+    return device
+
+
+def check_same_data(recorded: dict | None, config: TrainConfig, splits, what: str) -> None:
+    """Refuse, in one line naming both, to reuse or resume ``what`` when it was trained on other data than the
+    data this run opens now (e.g. root unset and $ALEXNET_BOOK_CIFAR10 pointing elsewhere, or the synthetic
+    fallback).  Records without a data identity (written before it was recorded) and data that cannot be located
+    now are not checked."""
+    from .data import data_identity, dataset_identity, same_data
+
+    if not recorded:
+        return
+    try:
+        current = data_identity(splits) if splits is not None else \
+            dataset_identity(config.data, config.root, scale=config.scale, limit=config.limit)
+    except FileNotFoundError:
+        return
+    if not same_data(recorded, current):
+        raise ValueError(f"{what} was trained on {recorded.get('source')} (cache {recorded.get('cache_key') or '-'})"
+                         f", but this run opens {current['source']} (cache {current['cache_key'] or '-'}); give "
+                         f"--root to make it a run of its own, or another --out-dir, or --no-reuse to train again "
+                         f"in its place")
+
+
+def check_config(config: TrainConfig) -> None:
+    """Refuse settings that cannot make a run, in one line, before data is opened or anything is recorded."""
+    for name in ("epochs", "batch_size", "eval_every", "log_every") + (("max_steps",) if config.max_steps
+                                                                        is not None else ()):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a whole number of at least 1 (--{name.replace('_', '-')}), "
+                             f"not {value!r}")
+    if config.precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"unknown precision {config.precision!r}; choose auto, bf16 or fp32 (fp16 is not offered: "
+                         f"it needs loss scaling, which this recipe does not do)")
 
 
 # ---------------------------------------------------------------------------------------------------------------

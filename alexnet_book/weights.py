@@ -276,6 +276,8 @@ def _open_image(image_or_path):
     from PIL import Image
 
     if isinstance(image_or_path, (str, Path)):
+        if Path(image_or_path).is_file() and Path(image_or_path).stat().st_size == 0:
+            raise ValueError(f"{image_or_path}: an empty file (0 bytes), not an image")
         try:
             with Image.open(image_or_path) as image:
                 return image.convert("RGB")
@@ -723,11 +725,12 @@ def cli_main(argv: list[str]) -> int:
             else:
                 print(describe(args.path))
         elif args.command == "predict":
+            image = _open_image(args.image)  # a bad image is named before any weights are looked for
             model, info = load_pretrained(args.source)
             if info["transform"] is None:
                 raise ValueError(f"{args.source}: a checkpoint of ours has no ImageNet preprocessing; use "
                                  f"--source torchvision or bvlc")
-            for name, prob in predict_top5(model, args.image, info["transform"], info["class_names"], args.top):
+            for name, prob in predict_top5(model, image, info["transform"], info["class_names"], args.top):
                 print(f"{prob:7.2%}  {name}")
     except (FileNotFoundError, ValueError, ConnectionError) as error:
         print(f"alexnet-book weights: {error}", file=sys.stderr)

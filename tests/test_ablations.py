@@ -429,4 +429,6 @@ def test_the_committed_study_table_is_evidence_every_row_n3_with_a_verdict():
     import pandas as pd
 
     checks = pd.read_csv(io.StringIO("".join(l for l in lrn.read_text().splitlines(True) if not l.startswith("#"))))
-    assert len(checks) == 2 * len(ab.PRESETS["study"]["seeds"]) and checks["active"].all()
+    assert len(checks) == 2 * len(ab.PRESETS["study"]["seeds"])
+    assert (checks["state"] != "constant").all()  # no LRN layer of a compared network is a mere rescale
+    assert (checks.query("layer == 'features.lrn1'")["state"] == "normalises").all()

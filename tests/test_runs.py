@@ -127,7 +127,7 @@ def test_results_store_find_add_table(tmp_path):
     assert "cores" in store.find("def")["machine"]
     lines = (tmp_path / "results.jsonl").read_text().splitlines()
     assert len(lines) == 2 and all(json.loads(line)["config_hash"] for line in lines)
-    assert sorted(os.listdir(tmp_path)) == ["results.jsonl"]
+    assert sorted(os.listdir(tmp_path)) == [".results.jsonl.lock", "results.jsonl"]  # no temporary files left
 
 
 def test_results_store_names_a_corrupt_line(tmp_path):
