@@ -544,7 +544,8 @@ def run_ablations(data: str = "auto", scale: str | None = "scaled", budget_epoch
     def table():
         t = ablation_table(results, chosen, seeds, **meta)
         # the training time of the runs in the table (as each run recorded it, reused or not)
-        t.attrs.update(runs=len(results), runs_reused=reused,
+        t.attrs.update(runs=sum(isinstance(v, dict) and "val_top1_error" in v for v in results.values()),
+                       runs_reused=reused,
                        train_wall_s=round(sum(m.get("wall_s") or 0.0 for m in results.values()
                                           if isinstance(m, dict)), 1))
         return t
