@@ -507,10 +507,10 @@ def _row_metrics(row: dict) -> dict:
 
 def _store(store, out_dir="runs"):
     """The results store: the one given (or its path), else train's default for ``out_dir``."""
-    from .runs import ResultsStore
+    from .runs import ResultsStore, runs_dir
 
     if store is None:
-        return ResultsStore(Path(out_dir) / "results.jsonl")
+        return ResultsStore(runs_dir(out_dir) / "results.jsonl")
     if isinstance(store, (str, Path)):
         return ResultsStore(store)
     return store
