@@ -786,7 +786,7 @@ def save_ablation_figure(fig, table, name: str) -> list[Path]:
     data = table["data"].iloc[0] if len(table) else None
     return save_figure(fig, name, caption="Measured vs claimed top-1 error deltas of the paper's ablations "
                        "(delta = with - without the paper's choice; negative: the choice helps).", data=data,
-                       notebook="06_ablations")
+                       notebook="06_ablations", committed=True)
 
 
 # --- Tables 1 and 2 ---------------------------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 ``run_book(mode="quick")`` runs ``notebooks/NN_*.ipynb`` in name order with papermill, injecting only
 ``mode`` ("smoke" | "quick" | "full") into each notebook's ``parameters`` cell, with the notebooks folder as
-the working directory and ``ALEXNET_BOOK_FIGURES`` pointing at the figures folder.  It writes the executed
-copies and their rendered HTML to ``build/book/`` and the wall time of each notebook to
-``build/book/timings.json``; a failing notebook fails the run and is named with its failing cell.
+the working directory.  It writes the executed copies and their rendered HTML to ``build/book/``, the wall time
+of each notebook to ``build/book/timings.json`` and, through ``figures.save_figure``, the notebooks' figures to
+``build/figures/`` (or the folder given, through ``ALEXNET_BOOK_FIGURES``): running the book leaves the
+committed tree as it was.  A failing notebook fails the run and is named with its failing cell.
 ``check_notebook`` is what CI uses to keep committed notebooks clean and parameterised.
 """
 from __future__ import annotations
@@ -315,12 +316,13 @@ def read_timings(path: str | Path = "build/book/timings.json") -> list[dict]:
 
 
 def run_book(mode: str = "quick", notebooks: list[str | Path] | str | Path | None = None,
-             out_dir: str | Path = "build/book", figures_dir: str | Path = "figures", kernel: str | None = None,
+             out_dir: str | Path = "build/book", figures_dir: str | Path | None = None, kernel: str | None = None,
              timeout: float | None = None, keep_going: bool = True, progress: bool = True) -> list[dict]:
     """Execute the book's notebooks in name order with ``mode`` injected; write executed copies, HTML, timings.
 
     notebooks: a folder or a list of notebook files (default: every notebook in notebooks/).  The working
-    directory of each notebook is its own folder; figures go to ``figures_dir`` through ALEXNET_BOOK_FIGURES.
+    directory of each notebook is its own folder; figures go to ``figures_dir`` through ALEXNET_BOOK_FIGURES when
+    it is given, else where ``figures.save_figure`` puts them by default (``build/figures``, not committed).
     kernel: a kernelspec name; default, a kernel running this Python.  timeout: seconds per cell (default
     CELL_TIMEOUT[mode]).  keep_going: run the rest after a failure.  Returns the timing records; raises
     BookError naming every failed notebook and cell once the run is over."""
@@ -338,15 +340,17 @@ def run_book(mode: str = "quick", notebooks: list[str | Path] | str | Path | Non
         raise FileNotFoundError(f"no such notebook: {', '.join(missing)}")
     if not paths:
         raise FileNotFoundError("no notebooks to run; add notebooks/NN_name.ipynb or pass notebooks=[...]")
-    out_dir, figures_dir = Path(out_dir).resolve(), Path(figures_dir).resolve()
+    out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    figures_dir.mkdir(parents=True, exist_ok=True)
+    if figures_dir is not None:
+        figures_dir = Path(figures_dir).resolve()
+        figures_dir.mkdir(parents=True, exist_ok=True)
     timeout = CELL_TIMEOUT[mode] if timeout is None else timeout
     logging.getLogger("papermill").setLevel(logging.WARNING)
 
     records, failures = [], []
     with tempfile.TemporaryDirectory(prefix="alexnet-book-kernel-") as kernel_home:
-        env = {FIGURES_ENV: str(figures_dir)}
+        env = {FIGURES_ENV: str(figures_dir)} if figures_dir is not None else {}
         if kernel is None:
             kernel = KERNEL_NAME
             env["JUPYTER_PATH"] = os.pathsep.join(
@@ -548,7 +552,7 @@ def environment(mode: str = "quick") -> list[dict]:
 
         figures = str(figures_dir())
     except ImportError:
-        figures = os.environ.get(FIGURES_ENV, str(ROOT / "figures"))
+        figures = os.environ.get(FIGURES_ENV, str(ROOT / "build" / "figures"))
     data_set, network, cost = MODE_MEANING[mode]
     return [
         {"what": "Python", "value": f"{platform.python_version()} ({sys.executable})"},
@@ -601,8 +605,9 @@ def cli_main(argv: list[str]) -> int:
                         help="comma-separated notebook prefixes or names to run, e.g. 01,02 (default: all)")
     parser.add_argument("--out", default="build/book", help="folder for executed notebooks, HTML and timings.json "
                                                              "(default: build/book)")
-    parser.add_argument("--figures", default="figures", help="folder the notebooks save figures to "
-                                                              "(default: figures)")
+    parser.add_argument("--figures", default=None,
+                        help="folder the notebooks save figures to (default: build/figures, not committed; "
+                             "--figures figures refreshes the committed notebook figures on purpose)")
     parser.add_argument("--notebooks", default=None,
                         help="folder holding the notebooks (default: ./notebooks, else the one beside the package)")
     parser.add_argument("--kernel", default=None,
@@ -633,6 +638,11 @@ def cli_main(argv: list[str]) -> int:
         print(f"alexnet-book book: {error}", file=sys.stderr)
         return 2
     total = sum(r["seconds"] for r in records)
+    if args.figures is None:
+        from .figures import figures_dir
+
+        folder = figures_dir()
+        args.figures = os.path.relpath(folder) if folder.is_relative_to(Path.cwd()) else folder
     print(f"{len(records)} notebook(s) in {args.mode} mode, {total:.0f} s; HTML and executed copies in {args.out}, "
           f"figures in {args.figures}")
     return 0

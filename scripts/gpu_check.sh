@@ -65,7 +65,7 @@ if os.environ.get("RECORD") == "1":
     saved = figures.save_figure(fig, "gpu_check_conv1_filters", paper_figure="Fig. 3", data="cifar10",
                                 caption=f"conv1 kernels after a {config.epochs}-epoch CIFAR-10 run at 224 px on "
                                         f"{device_name(device)} (scripts/gpu_check.sh)",
-                                config_hash=config.hash())
+                                config_hash=config.hash(), committed=True)
     figure = os.path.relpath(next(p for p in saved if p.suffix == ".png"), "docs")
 else:
     figure = out / "conv1_filters.png"

@@ -5,6 +5,7 @@ Also proves the checker and the runner can fail: constructed dirty, mode-less an
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -165,6 +166,28 @@ def test_run_book_injects_mode_and_sets_cwd_figures_and_kernel(tmp_path):
     assert [(r["notebook"], r["mode"], r["status"]) for r in records] == [("01_probe", "smoke", "ok")]
     assert json.loads((out / "timings.json").read_text())[0]["seconds"] == records[0]["seconds"]
     assert book.check_notebook(path) == []  # the committed notebook is left clean
+
+
+def test_run_book_leaves_figures_out_of_the_committed_folder_by_default(tmp_path, monkeypatch):
+    """Without --figures the runner sets no ALEXNET_BOOK_FIGURES: the notebooks' save_figure writes build/figures."""
+    import shutil
+
+    import papermill
+
+    seen = []
+
+    def execute(source, executed, **kwargs):
+        seen.append(os.environ.get(book.FIGURES_ENV))
+        shutil.copy(source, executed)
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    monkeypatch.delenv(book.FIGURES_ENV, raising=False)
+    path = make_notebook(tmp_path / "notebooks" / "01_x.ipynb", ["print(mode)"])
+    book.run_book(mode="quick", notebooks=[path], out_dir=tmp_path / "out", progress=False)
+    assert seen == [None]
+    book.run_book(mode="quick", notebooks=[path], out_dir=tmp_path / "out", figures_dir=tmp_path / "f",
+                  progress=False)
+    assert seen[1] == str((tmp_path / "f").resolve())
 
 
 def test_a_failing_notebook_fails_the_book_naming_notebook_and_cell(tmp_path):
