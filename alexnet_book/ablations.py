@@ -507,10 +507,10 @@ def _row_metrics(row: dict) -> dict:
 
 def _store(store, out_dir="runs"):
     """The results store: the one given (or its path), else train's default for ``out_dir``."""
-    from .runs import ResultsStore
+    from .runs import ResultsStore, runs_dir
 
     if store is None:
-        return ResultsStore(Path(out_dir) / "results.jsonl")
+        return ResultsStore(runs_dir(out_dir) / "results.jsonl")
     if isinstance(store, (str, Path)):
         return ResultsStore(store)
     return store
@@ -787,7 +787,7 @@ def save_ablation_figure(fig, table, name: str) -> list[Path]:
     data = table["data"].iloc[0] if len(table) else None
     return save_figure(fig, name, caption="Measured vs claimed top-1 error deltas of the paper's ablations "
                        "(delta = with - without the paper's choice; negative: the choice helps).", data=data,
-                       notebook="06_ablations")
+                       notebook="06_ablations", committed=True)
 
 
 # --- Tables 1 and 2 ---------------------------------------------------------------------------------------------

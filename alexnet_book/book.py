@@ -2,9 +2,10 @@
 
 ``run_book(mode="quick")`` runs ``notebooks/NN_*.ipynb`` in name order with papermill, injecting only
 ``mode`` ("smoke" | "quick" | "full") into each notebook's ``parameters`` cell, with the notebooks folder as
-the working directory and ``ALEXNET_BOOK_FIGURES`` pointing at the figures folder.  It writes the executed
-copies and their rendered HTML to ``build/book/`` and the wall time of each notebook to
-``build/book/timings.json``; a failing notebook fails the run and is named with its failing cell.
+the working directory.  It writes the executed copies and their rendered HTML to ``build/book/``, the wall time
+of each notebook to ``build/book/timings.json`` and, through ``figures.save_figure``, the notebooks' figures to
+``build/figures/`` (or the folder given, through ``ALEXNET_BOOK_FIGURES``): running the book leaves the
+committed tree as it was.  A failing notebook fails the run and is named with its failing cell.
 ``check_notebook`` is what CI uses to keep committed notebooks clean and parameterised.
 """
 from __future__ import annotations
@@ -18,6 +19,8 @@ import logging
 import os
 import platform
 import re
+import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +33,8 @@ MODES = ("smoke", "quick", "full")
 # The names run_book injects into each notebook's parameters cell; each must be read by the notebook.
 INJECTED_PARAMETERS = ("mode",)
 KERNEL_NAME = "alexnet-book"
+# The kernel every committed notebook asks for (kernelspec name, language): JupyterLab's default Python kernel.
+KERNELSPEC = ("python3", "python")
 FIGURES_ENV = "ALEXNET_BOOK_FIGURES"
 # Seconds one cell may run before the book gives up on it, per mode (None: no limit, for paper-scale runs).
 CELL_TIMEOUT = {"smoke": 600, "quick": 3600, "full": None}
@@ -120,34 +125,76 @@ def _assigned(tree: ast.AST) -> dict[str, ast.AST]:
     return names
 
 
-def _read(path: Path):
+def _read(path: Path, text: str | None = None):
     import nbformat
 
     try:
-        return nbformat.read(path, as_version=4), []
+        return (nbformat.read(path, as_version=4) if text is None else nbformat.reads(text, as_version=4)), []
     except Exception as error:  # not JSON, not a notebook
         return None, [f"{path.name}: cannot be read as a notebook ({error}); regenerate it with nbformat"]
 
 
-def check_clean(path: str | Path) -> list[str]:
-    """Why a notebook is not committed clean: outputs, execution counts, saved widget state, papermill's cells."""
+def committed_text(path: str | Path) -> str | None:
+    """The notebook as git will commit it: its staged copy (the index; in a fresh clone, HEAD's copy).
+
+    A working copy may hold outputs -- the nbstripout filter (``make test`` installs it, ``.gitattributes`` names
+    it) strips them as the notebook is staged -- so cleanliness is a property of this copy.  None when ``path`` is
+    not tracked by git (or git is missing): then the working copy is what there is."""
+    path = Path(path).resolve()
+    try:
+        shown = subprocess.run(["git", "-C", str(path.parent), "show", f":./{path.name}"], capture_output=True,
+                               timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return shown.stdout.decode("utf-8") if shown.returncode == 0 else None
+
+
+def _shown(path: Path) -> str:
+    """``path`` as a command run from the project root takes it (relative to the root when inside it)."""
+    try:
+        return path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def check_clean(path: str | Path, *, committed: bool = False) -> list[str]:
+    """Why a notebook is not committed clean: outputs, execution counts, saved widget state, papermill's cells,
+    a kernel other than the book's (``python3``) or this machine's interpreter details in its metadata.
+
+    committed: check the copy git will commit (``committed_text``: the staged one) rather than the working copy,
+    which may hold outputs when the git filter is installed."""
     path = Path(path)
-    nb, problems = _read(path)
+    text = committed_text(path) if committed else None
+    nb, problems = _read(path, text)
     if nb is None:
         return problems
+    where = f"{_shown(path)}" + (" (as staged for commit)" if text is not None else "")
+    fix = f"jupyter nbconvert --clear-output --inplace {shlex.quote(_shown(path))}"
+    if text is not None:
+        fix += f" && git add {shlex.quote(_shown(path))}"
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         if cell.get("outputs"):
-            problems.append(f"{path.name}: cell {i} holds outputs; clear them before committing "
-                            f"(jupyter nbconvert --clear-output --inplace {path.name})")
+            problems.append(f"{path.name}: cell {i} holds outputs in {where}; clear them before committing "
+                            f"(from the project root: {fix})")
         if cell.get("execution_count") is not None:
-            problems.append(f"{path.name}: cell {i} has execution_count {cell.execution_count}; commit it null")
+            problems.append(f"{path.name}: cell {i} has execution_count {cell.execution_count}; commit it null "
+                            f"({fix})")
         if "injected-parameters" in cell.metadata.get("tags", []):
             problems.append(f"{path.name}: cell {i} is papermill's injected-parameters cell; commit the source "
                             "notebook, not an executed copy")
     if "widgets" in nb.metadata:
         problems.append(f"{path.name}: metadata holds saved widget state; clear it before committing")
+    kernel = nb.metadata.get("kernelspec") or {}
+    if (kernel.get("name"), kernel.get("language")) != KERNELSPEC:
+        problems.append(f"{path.name}: metadata.kernelspec names kernel {kernel.get('name')!r} (language "
+                        f"{kernel.get('language')!r}); every notebook of the book asks for the {KERNELSPEC[0]!r} "
+                        "kernel, language 'python' (choose 'Python 3 (ipykernel)' in JupyterLab)")
+    extra = sorted(set(nb.metadata.get("language_info") or {}) - {"name"})
+    if extra:
+        problems.append(f"{path.name}: metadata.language_info holds this machine's interpreter details "
+                        f"({', '.join(extra)}); commit only its name (the nbstripout git filter strips the rest)")
     return problems
 
 
@@ -197,18 +244,19 @@ def check_parameters(path: str | Path) -> list[str]:
     return problems
 
 
-def check_notebook(path: str | Path) -> list[str]:
+def check_notebook(path: str | Path, *, committed: bool = False) -> list[str]:
     """Everything that keeps a committed notebook out of the book (``check_clean`` + ``check_parameters``);
-    an empty list means it is clean and runs in every mode."""
-    clean = check_clean(path)
+    an empty list means it is clean and runs in every mode.  committed: check git's staged copy for cleanliness
+    (``check_clean``); the parameters are always those of the working copy."""
+    clean = check_clean(path, committed=committed)
     if clean and clean[0].endswith("regenerate it with nbformat"):
         return clean
     return clean + check_parameters(path)
 
 
-def check_notebooks(paths: list[Path]) -> dict[str, list[str]]:
+def check_notebooks(paths: list[Path], *, committed: bool = False) -> dict[str, list[str]]:
     """``check_notebook`` for each path: {notebook name: problems}, only the notebooks that have problems."""
-    report = {p.name: check_notebook(p) for p in paths}
+    report = {p.name: check_notebook(p, committed=committed) for p in paths}
     return {name: problems for name, problems in report.items() if problems}
 
 
@@ -315,12 +363,13 @@ def read_timings(path: str | Path = "build/book/timings.json") -> list[dict]:
 
 
 def run_book(mode: str = "quick", notebooks: list[str | Path] | str | Path | None = None,
-             out_dir: str | Path = "build/book", figures_dir: str | Path = "figures", kernel: str | None = None,
+             out_dir: str | Path = "build/book", figures_dir: str | Path | None = None, kernel: str | None = None,
              timeout: float | None = None, keep_going: bool = True, progress: bool = True) -> list[dict]:
     """Execute the book's notebooks in name order with ``mode`` injected; write executed copies, HTML, timings.
 
     notebooks: a folder or a list of notebook files (default: every notebook in notebooks/).  The working
-    directory of each notebook is its own folder; figures go to ``figures_dir`` through ALEXNET_BOOK_FIGURES.
+    directory of each notebook is its own folder; figures go to ``figures_dir`` through ALEXNET_BOOK_FIGURES when
+    it is given, else where ``figures.save_figure`` puts them by default (``build/figures``, not committed).
     kernel: a kernelspec name; default, a kernel running this Python.  timeout: seconds per cell (default
     CELL_TIMEOUT[mode]).  keep_going: run the rest after a failure.  Returns the timing records; raises
     BookError naming every failed notebook and cell once the run is over."""
@@ -338,15 +387,17 @@ def run_book(mode: str = "quick", notebooks: list[str | Path] | str | Path | Non
         raise FileNotFoundError(f"no such notebook: {', '.join(missing)}")
     if not paths:
         raise FileNotFoundError("no notebooks to run; add notebooks/NN_name.ipynb or pass notebooks=[...]")
-    out_dir, figures_dir = Path(out_dir).resolve(), Path(figures_dir).resolve()
+    out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    figures_dir.mkdir(parents=True, exist_ok=True)
+    if figures_dir is not None:
+        figures_dir = Path(figures_dir).resolve()
+        figures_dir.mkdir(parents=True, exist_ok=True)
     timeout = CELL_TIMEOUT[mode] if timeout is None else timeout
     logging.getLogger("papermill").setLevel(logging.WARNING)
 
     records, failures = [], []
     with tempfile.TemporaryDirectory(prefix="alexnet-book-kernel-") as kernel_home:
-        env = {FIGURES_ENV: str(figures_dir)}
+        env = {FIGURES_ENV: str(figures_dir)} if figures_dir is not None else {}
         if kernel is None:
             kernel = KERNEL_NAME
             env["JUPYTER_PATH"] = os.pathsep.join(
@@ -548,7 +599,7 @@ def environment(mode: str = "quick") -> list[dict]:
 
         figures = str(figures_dir())
     except ImportError:
-        figures = os.environ.get(FIGURES_ENV, str(ROOT / "figures"))
+        figures = os.environ.get(FIGURES_ENV, str(ROOT / "build" / "figures"))
     data_set, network, cost = MODE_MEANING[mode]
     return [
         {"what": "Python", "value": f"{platform.python_version()} ({sys.executable})"},
@@ -601,8 +652,9 @@ def cli_main(argv: list[str]) -> int:
                         help="comma-separated notebook prefixes or names to run, e.g. 01,02 (default: all)")
     parser.add_argument("--out", default="build/book", help="folder for executed notebooks, HTML and timings.json "
                                                              "(default: build/book)")
-    parser.add_argument("--figures", default="figures", help="folder the notebooks save figures to "
-                                                              "(default: figures)")
+    parser.add_argument("--figures", default=None,
+                        help="folder the notebooks save figures to (default: build/figures, not committed; "
+                             "--figures figures refreshes the committed notebook figures on purpose)")
     parser.add_argument("--notebooks", default=None,
                         help="folder holding the notebooks (default: ./notebooks, else the one beside the package)")
     parser.add_argument("--kernel", default=None,
@@ -611,14 +663,14 @@ def cli_main(argv: list[str]) -> int:
                         help="seconds one cell may run (default: 600 smoke, 3600 quick, none full)")
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook")
     parser.add_argument("--check", action="store_true",
-                        help="do not run: check the notebooks are committed clean (no outputs or execution "
-                             "counts) and have a used 'parameters' cell with a mode")
+                        help="do not run: check the notebooks are committed clean (git's staged copy: no outputs "
+                             "or execution counts, the python3 kernel) and have a used 'parameters' cell with a mode")
     args = parser.parse_args(argv)
     only = [w for w in args.only.split(",") if w.strip()]
     try:
         paths = find_notebooks(args.notebooks, only)
         if args.check:
-            report = check_notebooks(paths)
+            report = check_notebooks(paths, committed=True)
             for problems in report.values():
                 for problem in problems:
                     print(problem, file=sys.stderr)
@@ -633,6 +685,11 @@ def cli_main(argv: list[str]) -> int:
         print(f"alexnet-book book: {error}", file=sys.stderr)
         return 2
     total = sum(r["seconds"] for r in records)
+    if args.figures is None:
+        from .figures import figures_dir
+
+        folder = figures_dir()
+        args.figures = os.path.relpath(folder) if folder.is_relative_to(Path.cwd()) else folder
     print(f"{len(records)} notebook(s) in {args.mode} mode, {total:.0f} s; HTML and executed copies in {args.out}, "
           f"figures in {args.figures}")
     return 0

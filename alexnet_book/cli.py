@@ -14,6 +14,7 @@ SUBCOMMANDS = {
     "figures": ("alexnet_book.figures", "regenerate the book's figures into figures/"),
     "ablate": ("alexnet_book.ablations", "re-run the paper's ablations (§3-§7)"),
     "book": ("alexnet_book.book", "execute every notebook headless, export HTML and figures"),
+    "lab": ("alexnet_book.lab", "JupyterLab on the notebooks (127.0.0.1 with a token, root too, no news pop-up)"),
     "bench": ("alexnet_book.bench", "benchmarks: `bench data`, `bench train`"),
     "gpu-check": ("alexnet_book.gpu_check", "the one-run GPU check: step speed, end to end, projections"),
 }

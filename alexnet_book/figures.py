@@ -1,9 +1,10 @@
 """The paper's figures re-drawn from any network (Figs. 1, 3, 4, §6.1), and their export to ``figures/``.
 
 Every figure of the book goes through ``save_figure``: PNG (200 dpi), SVG and PDF, written atomically, with
-a line in ``figures/index.json`` saying what it shows, which paper figure it reproduces, which notebook and
-data drew it, and from which checkpoint or config.  ``alexnet-book figures`` regenerates the figures the
-library draws; files in ``figures/`` are produced by that command and the notebooks, never edited by hand.
+a line in ``index.json`` saying what it shows, which paper figure it reproduces, which notebook and data drew
+it, and from which checkpoint or config.  By default figures go to ``build/figures/`` (not committed: running
+the notebooks leaves the tree clean); the evidence commands -- ``alexnet-book figures``, ``alexnet-book ablate
+--out`` -- pass ``committed=True`` and write the committed ``figures/``, whose files are never edited by hand.
 """
 from __future__ import annotations
 
@@ -59,25 +60,28 @@ def book_style():
     return matplotlib.rc_context(BOOK_STYLE)
 
 
-def figures_dir(path: str | Path | None = None) -> Path:
-    """Where figures go: ``path``, else env ``ALEXNET_BOOK_FIGURES``, else ``<project root>/figures``.
+def figures_dir(path: str | Path | None = None, *, committed: bool = False) -> Path:
+    """Where figures go: ``path``, else env ``ALEXNET_BOOK_FIGURES``, else ``<project root>/build/figures``
+    (git-ignored: what the notebooks and ``make book`` save), or with ``committed=True`` (the evidence commands,
+    ``alexnet-book figures`` and ``ablate --out``) ``<project root>/figures``, the committed folder.
 
     The project root is the folder holding ``pyproject.toml`` above the package; outside a checkout
-    (an installed package) the figures go to ``./figures``.
+    (an installed package) it is the working directory.
     """
     if path is not None:
         return Path(path)
     if os.environ.get("ALEXNET_BOOK_FIGURES"):
         return Path(os.environ["ALEXNET_BOOK_FIGURES"])
     root = Path(__file__).resolve().parent.parent
-    if (root / "pyproject.toml").is_file():
-        return root / "figures"
-    return Path.cwd() / "figures"
+    if not (root / "pyproject.toml").is_file():
+        root = Path.cwd()
+    return root / "figures" if committed else root / "build" / "figures"
 
 
-def read_index(figures_dir_: str | Path | None = None) -> dict:
-    """The manifest ``figures/index.json`` as a dict (an empty one when there is none yet)."""
-    path = figures_dir(figures_dir_) / "index.json"
+def read_index(figures_dir_: str | Path | None = None, *, committed: bool = True) -> dict:
+    """The manifest ``index.json`` of a figures folder (default: the committed ``figures/``) as a dict (an empty
+    one when there is none yet)."""
+    path = figures_dir(figures_dir_, committed=committed) / "index.json"
     if not path.exists():
         return {"figures": {}}
     try:
@@ -90,8 +94,12 @@ def read_index(figures_dir_: str | Path | None = None) -> dict:
 
 def save_figure(fig, name: str, *, caption: str, paper_figure: str | None = None, notebook: str | None = None,
                 data: str | None = None, config_hash: str | None = None,
-                figures_dir: str | Path | None = None) -> list[Path]:
+                figures_dir: str | Path | None = None, committed: bool = False) -> list[Path]:
     """Save ``fig`` as ``<name>.png`` (200 dpi), ``.svg`` and ``.pdf`` and record it in ``index.json``.
+
+    The folder is ``figures_dir(figures_dir, committed=committed)``: by default ``build/figures`` (not committed),
+    so a notebook run leaves the tree clean; ``committed=True`` is for the evidence commands that refresh the
+    committed ``figures/`` on purpose.  ``ALEXNET_BOOK_FIGURES`` overrides both.
 
     Every file is written atomically (temp file + rename).  The manifest entry holds the files, the caption,
     the paper figure it reproduces (e.g. "Fig. 3"), the notebook and data set that drew it, the checkpoint or
@@ -102,7 +110,7 @@ def save_figure(fig, name: str, *, caption: str, paper_figure: str | None = None
 
     if not name or any(c in name for c in "/\\") or name.startswith("."):
         raise ValueError(f"figure name {name!r} must be a plain file stem such as 'fig3_conv1_filters'")
-    out = _figures_dir(figures_dir)
+    out = _figures_dir(figures_dir, committed=committed)
     out.mkdir(parents=True, exist_ok=True)
     paths, digests = [], {}
     with matplotlib.rc_context({"svg.hashsalt": BOOK_STYLE["svg.hashsalt"]}):
@@ -1230,7 +1238,8 @@ def fig1_settings(mode: str = "quick", init: str = "paper", **overrides) -> dict
 
 def regenerate_all(mode: str = "quick", figures_dir: str | Path | None = None, *, only=GROUPS,
                    pretrained: bool = True, out_dir: str | None = None, progress: bool = False) -> list[str]:
-    """Draw every library figure of the book into ``figures_dir`` with its manifest entry; returns their names.
+    """Draw every library figure of the book into ``figures_dir`` (default: the committed ``figures/``) with its
+    manifest entry; returns their names.
 
     fig3: conv1 kernels of the network trained in ``mode`` (both contrasts), the towers' colour-index
     distributions and their course over training, and -- when their files are on disk -- torchvision's and
@@ -1246,7 +1255,7 @@ def regenerate_all(mode: str = "quick", figures_dir: str | Path | None = None, *
     run_opts = {} if out_dir is None else {"out_dir": out_dir}
 
     def save(fig, name, caption, **meta):
-        save_figure(fig, name, caption=f"{caption} [{mode} mode]", figures_dir=figures_dir, **meta)
+        save_figure(fig, name, caption=f"{caption} [{mode} mode]", figures_dir=figures_dir, committed=True, **meta)
         plt.close(fig)
         saved.append(name)
         if progress:
@@ -1349,5 +1358,5 @@ def cli_main(argv: list[str]) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"alexnet-book figures: {error}")
         return 1
-    print(f"{len(names)} figures written to {figures_dir(args.out)}: {', '.join(names)}")
+    print(f"{len(names)} figures written to {figures_dir(args.out, committed=True)}: {', '.join(names)}")
     return 0

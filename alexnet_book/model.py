@@ -708,6 +708,6 @@ def cli_main(argv: list[str]) -> int:
     except ValueError as error:
         print(f"alexnet-book summary: {error}", file=sys.stderr)
         return 2
-    print(table.to_string(index=False))
+    print(table.to_string(index=False, formatters={c: "{:,}".format for c in ("neurons", "parameters", "macs")}))
     print(f"total: {table.parameters.sum():,} parameters, {table.macs.sum() / 1e9:.3f} GMAC per image")
     return 0

@@ -191,6 +191,27 @@ def machine() -> str:
     return text
 
 
+RUNS_ENV = "ALEXNET_BOOK_RUNS"
+DEFAULT_OUT_DIR = "runs"  # TrainConfig.out_dir's default: it stands for the book's one runs folder
+
+
+def runs_dir(out_dir: str | Path | None = None) -> Path:
+    """The folder for run folders and the results store (``results.jsonl``), the same for every entry point.
+
+    ``out_dir`` None or ``"runs"`` (TrainConfig's default): ``$ALEXNET_BOOK_RUNS``, else ``<project root>/runs``
+    -- whatever the working directory, so the notebooks (run from notebooks/), ``alexnet-book train``,
+    ``evaluate`` and ``ablate`` share one store.  Any other ``out_dir`` is used as given.
+    """
+    if out_dir is not None and Path(out_dir) != Path(DEFAULT_OUT_DIR):
+        return Path(out_dir)
+    env = os.environ.get(RUNS_ENV)
+    if env:
+        return Path(env).expanduser()
+    from .data import project_root
+
+    return project_root() / DEFAULT_OUT_DIR
+
+
 class MetricsLog:
     """The metrics of one run as a CSV file, one row appended (and flushed) per logging point.
 
@@ -243,8 +264,8 @@ class ResultsStore:
     lock file ``.<name>.lock`` beside the store meanwhile, so processes adding at once lose no rows.
     """
 
-    def __init__(self, path="runs/results.jsonl"):
-        self.path = Path(path)
+    def __init__(self, path=None):
+        self.path = Path(path) if path is not None else runs_dir() / "results.jsonl"
 
     @property
     def lock_path(self) -> Path:

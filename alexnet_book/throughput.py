@@ -357,10 +357,11 @@ def print_report(report: dict) -> None:
 
 
 def default_out(device_type: str, scale: str) -> Path:
-    """Where ``bench train`` writes its JSON unless told: runs/bench/ under the project (not committed)."""
-    from .data import project_root
+    """Where ``bench train`` writes its JSON unless told: bench/ in the runs folder (``runs.runs_dir()``, not
+    committed)."""
+    from .runs import runs_dir
 
-    return project_root() / "runs" / "bench" / f"train-{device_type}-{scale}.json"
+    return runs_dir() / "bench" / f"train-{device_type}-{scale}.json"
 
 
 def _flags(text: str) -> tuple[bool, ...]:

@@ -103,7 +103,9 @@ class TrainConfig:
                             if k not in skip and not (k in LATER_FIELDS and v == LATER_FIELDS[k])})
 
     def run_dir(self) -> Path:
-        return Path(self.out_dir) / f"{self.data}-{self.model}-{self.run_hash()}"
+        from .runs import runs_dir  # "runs" (the default) is the book's runs folder, wherever the caller is
+
+        return runs_dir(self.out_dir) / f"{self.data}-{self.model}-{self.run_hash()}"
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -386,7 +388,7 @@ def train(config: TrainConfig, *, progress: bool = True, live_plot: bool = False
 def _train(config, device, rank, world, *, progress, live_plot, callback, store, reuse, splits) -> RunResult:
     key = config.hash()
     run_dir = config.run_dir()
-    store = store if store is not None else ResultsStore(Path(config.out_dir) / "results.jsonl")
+    store = store if store is not None else ResultsStore(run_dir.parent / "results.jsonl")
     say = (lambda *a: print(*a, flush=True)) if progress else (lambda *a: None)
 
     # -- an identical finished run is looked up, not repeated -------------------------------------------------
@@ -826,7 +828,7 @@ HELP = {
     "ten_crop": "final evaluation also with 10 crops (§4.1, §6)",
     "checkpoint_every": "also write the checkpoint every N steps (it is always written at each epoch's end)",
     "log_every": "steps between rows of the metrics log",
-    "out_dir": "folder for run folders and results.jsonl",
+    "out_dir": "folder for run folders and results.jsonl; runs: $ALEXNET_BOOK_RUNS, else <project>/runs",
 }
 
 

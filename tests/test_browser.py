@@ -42,7 +42,7 @@ def lab(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("browser")
     if shutil.which("chromium") is None:
         pytest.skip("no chromium on PATH: install Debian's chromium (apt-get install -y chromium; `make test` "
-                    "does it when root) to run the JupyterLab browser test")
+                    "does it when root with apt, unless ALEXNET_BOOK_NO_APT=1) to run the JupyterLab browser test")
     pytest.importorskip("playwright.sync_api", reason="python playwright is not installed (pip install playwright)")
     root = tmp_path / "lab"
     root.mkdir()

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 import matplotlib
 
@@ -13,6 +15,7 @@ import torch  # noqa: E402
 from alexnet_book import figures  # noqa: E402
 
 torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _figure():
@@ -65,9 +68,31 @@ def test_save_figure_rejects_paths_as_names(tmp_path):
 
 def test_figures_dir_follows_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("ALEXNET_BOOK_FIGURES", str(tmp_path / "elsewhere"))
-    assert figures.figures_dir() == tmp_path / "elsewhere"
+    assert figures.figures_dir() == tmp_path / "elsewhere" == figures.figures_dir(committed=True)
     monkeypatch.delenv("ALEXNET_BOOK_FIGURES")
-    assert figures.figures_dir().name == "figures"
+    assert figures.figures_dir() == ROOT / "build" / "figures"  # the notebooks, make book: not committed
+    assert figures.figures_dir(committed=True) == ROOT / "figures"  # the evidence commands
+
+
+def test_notebook_figures_leave_the_committed_folder_alone(tmp_path, monkeypatch):
+    """save_figure as the notebooks call it writes build/figures (git-ignored); the evidence commands --
+    alexnet-book figures, ablate --out (ablations.export) -- write the committed figures/."""
+    import pandas as pd
+
+    from alexnet_book import ablations
+
+    monkeypatch.delenv("ALEXNET_BOOK_FIGURES", raising=False)
+    (tmp_path / "pyproject.toml").write_text("")  # a project whose root is tmp_path
+    monkeypatch.setattr(figures, "__file__", str(tmp_path / "alexnet_book" / "figures.py"))
+    fig = _figure()
+    paths = figures.save_figure(fig, "nb_demo", caption="as a notebook saves it", notebook="04_training")
+    assert {p.parent for p in paths} == {tmp_path / "build" / "figures"} and not (tmp_path / "figures").exists()
+    paths = ablations.save_ablation_figure(fig, pd.DataFrame({"data": ["cifar10"]}), "ablations_demo")
+    assert {p.parent for p in paths} == {tmp_path / "figures"}
+    assert set(figures.read_index()["figures"]) == {"ablations_demo"}  # the committed manifest
+    plt.close(fig)
+    git = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", "build/figures/nb_demo.png"])
+    assert git.returncode in (0, 128)  # ignored (128: not a git checkout, e.g. an unpacked sdist)
 
 
 # --- Fig. 3 ----------------------------------------------------------------------------------------------

@@ -372,6 +372,8 @@ def test_cli_prints_the_totals(capsys):
     assert cli.main(["summary"]) == 0
     out = capsys.readouterr().out
     assert "total: 60,965,224 parameters, 0.724 GMAC per image" in out and "conv3" in out
+    fc6 = next(line for line in out.splitlines() if line.split()[:1] == ["fc6"])
+    assert "37,752,832" in fc6 and "37,748,736" in fc6  # per-layer parameters and MACs with separators too
     assert cli.main(["summary", "--model", "torchvision"]) == 0
     assert "total: 61,100,840 parameters, 0.714 GMAC" in capsys.readouterr().out
     assert cli.main(["summary", "--scale", "scaled", "--input-size", "4"]) == 2

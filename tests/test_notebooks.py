@@ -5,6 +5,7 @@ Also proves the checker and the runner can fail: constructed dirty, mode-less an
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -21,7 +22,9 @@ IDS = [p.stem for p in NOTEBOOKS]
 # ----------------------------------------------------------------------------- the committed notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_committed_notebook_is_clean(path):
-    assert book.check_clean(path) == []
+    # git's staged copy (HEAD's in a fresh clone): a working copy may hold outputs, which the nbstripout filter
+    # strips as the notebook is staged
+    assert book.check_clean(path, committed=True) == []
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -75,6 +78,78 @@ def test_checker_rejects_outputs_and_execution_counts(tmp_path):
     assert any("cell 2 holds outputs" in p for p in problems)
     assert any("cell 1 has execution_count 1" in p for p in problems)
     assert book.check_parameters(path) == []  # the two checks are independent
+
+
+def test_clean_check_reads_what_git_will_commit_and_its_fix_works_as_printed(tmp_path):
+    import shlex
+    import subprocess
+
+    path = make_notebook(tmp_path / "repo" / "notebooks" / "01_run.ipynb", ["print(mode)"])
+    subprocess.run(["git", "init", "-q", str(tmp_path / "repo")], check=True)
+    subprocess.run(["git", "-C", str(tmp_path / "repo"), "add", "notebooks/01_run.ipynb"], check=True)
+    nb = nbformat.read(path, as_version=4)  # run in JupyterLab after staging: the working copy holds outputs
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="quick\n")]
+    nb.cells[2].execution_count = 1
+    nbformat.write(nb, path)
+    assert book.check_clean(path, committed=True) == []  # the staged copy is clean
+    assert any("holds outputs" in p for p in book.check_clean(path))  # the working copy is not
+    # a dirty notebook under the project root: the printed command works from the root exactly as printed
+    dirty = ROOT / "build" / "test-clean-check" / "01_dirty.ipynb"  # build/ is git-ignored
+    try:
+        make_notebook(dirty, ["print(mode)"])
+        nbformat.write(nb, dirty)
+        (problem, *_) = book.check_clean(dirty, committed=True)
+        command = problem.split("from the project root: ", 1)[1].rstrip(")")
+        assert command == "jupyter nbconvert --clear-output --inplace build/test-clean-check/01_dirty.ipynb"
+        argv = shlex.split(command)
+        subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, check=True, capture_output=True)
+        assert book.check_clean(dirty) == []
+    finally:
+        dirty.unlink(missing_ok=True)
+        dirty.parent.rmdir()
+
+
+def test_clean_check_wants_the_book_s_kernel_and_no_interpreter_details(tmp_path):
+    path = make_notebook(tmp_path / "01_kernel.ipynb", ["print(mode)"])
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.kernelspec = {"name": "alexnet-book", "display_name": "Python 3 (alexnet-book)", "language": "python"}
+    nb.metadata.language_info = {"name": "python", "version": "3.11.7", "pygments_lexer": "ipython3"}
+    nbformat.write(nb, path)
+    problems = book.check_clean(path)
+    assert any("kernel 'alexnet-book'" in p for p in problems)
+    assert any("language_info holds this machine's interpreter details (pygments_lexer, version)" in p
+               for p in problems)
+
+
+def test_git_filter_strips_what_the_clean_check_rejects(tmp_path):
+    """The Makefile's nbstripout filter (as git runs it: the notebook on stdin) yields what check_clean accepts,
+    and leaves every committed notebook byte for byte as it is (no churn once the filter is installed)."""
+    import re
+    import shlex
+    import subprocess
+
+    pytest.importorskip("nbstripout", reason="nbstripout is in the [dev] extras: pip install -e '.[dev]'")
+    assert "*.ipynb filter=nbstripout" in (ROOT / ".gitattributes").read_text()
+    args = shlex.split(re.search(r"^NBSTRIPOUT_ARGS\s*:?=\s*(.+)$", (ROOT / "Makefile").read_text(), re.M).group(1))
+    strip = lambda text: subprocess.run([sys.executable, "-m", "nbstripout", *args], input=text, text=True,
+                                        capture_output=True, check=True).stdout
+    path = make_notebook(tmp_path / "01_lab.ipynb", ["print(mode)"])
+    nb = nbformat.read(path, as_version=4)  # as JupyterLab saves it after a run
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="quick\n")]
+    nb.cells[2].execution_count = 3
+    nb.cells[2].metadata["execution"] = {"iopub.status.idle": "2026-11-27T10:00:00Z"}
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    nb.metadata.language_info = {"name": "python", "version": "3.11.7", "mimetype": "text/x-python",
+                                 "codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+                                 "nbconvert_exporter": "python", "pygments_lexer": "ipython3"}
+    nbformat.write(nb, path)
+    assert len(book.check_clean(path)) == 4
+    path.write_text(strip(path.read_text()))
+    assert book.check_clean(path) == []
+    assert [c.id for c in nbformat.read(path, as_version=4).cells] == [c.id for c in nb.cells]  # ids kept
+    for committed in NOTEBOOKS:
+        text = book.committed_text(committed) or committed.read_text()
+        assert strip(text) == text, committed.name
 
 
 def test_checker_rejects_saved_widget_state_and_executed_copies(tmp_path):
@@ -165,6 +240,28 @@ def test_run_book_injects_mode_and_sets_cwd_figures_and_kernel(tmp_path):
     assert [(r["notebook"], r["mode"], r["status"]) for r in records] == [("01_probe", "smoke", "ok")]
     assert json.loads((out / "timings.json").read_text())[0]["seconds"] == records[0]["seconds"]
     assert book.check_notebook(path) == []  # the committed notebook is left clean
+
+
+def test_run_book_leaves_figures_out_of_the_committed_folder_by_default(tmp_path, monkeypatch):
+    """Without --figures the runner sets no ALEXNET_BOOK_FIGURES: the notebooks' save_figure writes build/figures."""
+    import shutil
+
+    import papermill
+
+    seen = []
+
+    def execute(source, executed, **kwargs):
+        seen.append(os.environ.get(book.FIGURES_ENV))
+        shutil.copy(source, executed)
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    monkeypatch.delenv(book.FIGURES_ENV, raising=False)
+    path = make_notebook(tmp_path / "notebooks" / "01_x.ipynb", ["print(mode)"])
+    book.run_book(mode="quick", notebooks=[path], out_dir=tmp_path / "out", progress=False)
+    assert seen == [None]
+    book.run_book(mode="quick", notebooks=[path], out_dir=tmp_path / "out", figures_dir=tmp_path / "f",
+                  progress=False)
+    assert seen[1] == str((tmp_path / "f").resolve())
 
 
 def test_a_failing_notebook_fails_the_book_naming_notebook_and_cell(tmp_path):

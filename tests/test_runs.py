@@ -3,6 +3,7 @@ import json
 import os
 import pickle
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -135,3 +136,53 @@ def test_results_store_names_a_corrupt_line(tmp_path):
     path.write_text('{"config_hash": "abc"}\n{broken\n')
     with pytest.raises(ValueError, match="results.jsonl: line 2"):
         ResultsStore(path).find("abc")
+
+
+# --- one runs folder for every entry point -----------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_entry_point_resolves_the_same_runs_folder(tmp_path, monkeypatch):
+    from alexnet_book import ablations, figures, train
+    from alexnet_book.data import project_root
+
+    monkeypatch.delenv(runs.RUNS_ENV, raising=False)
+    expected = project_root() / "runs"
+    # the CLI from the project root, the notebooks from notebooks/, a script from anywhere
+    for cwd in (ROOT, ROOT / "notebooks", tmp_path):
+        monkeypatch.chdir(cwd)
+        assert runs.runs_dir() == runs.runs_dir("runs") == expected
+        cli = train.config_from_args(train.build_parser().parse_args(["--recipe", "quick"]))  # alexnet-book train
+        assert cli.out_dir == "runs" and cli.run_dir().parent == expected  # the dataclass default is unchanged
+        assert ablations._store(None, cli.out_dir).path == expected / "results.jsonl"  # alexnet-book ablate
+        assert figures.trained_config("quick").run_dir().parent == expected  # notebooks 05 and 08
+        assert ResultsStore().path == expected / "results.jsonl"
+    assert not (tmp_path / "runs").exists()
+    monkeypatch.setenv(runs.RUNS_ENV, str(tmp_path / "elsewhere"))
+    assert train.TrainConfig().run_dir().parent == tmp_path / "elsewhere" == runs.runs_dir()
+    assert runs.runs_dir(tmp_path / "mine") == tmp_path / "mine"  # a folder given explicitly is kept
+
+
+def test_notebooks_open_the_store_through_runs_dir():
+    """Notebooks that open the results store themselves call runs_dir(); none builds a runs path of its own
+    (the others train through TrainConfig's default, resolved above)."""
+    import ast
+
+    import nbformat
+
+    from alexnet_book.book import _code
+
+    callers = set()
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            for node in ast.walk(ast.parse(_code(cell.source))):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "runs_dir":
+                    callers.add(path.stem)
+                runs_literal = lambda n: isinstance(n, ast.Constant) and str(n.value).strip("./") == "runs"
+                assert not (isinstance(node, ast.BinOp) and runs_literal(node.right)), f"{path.name}: .../'runs'"
+                assert not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Path"
+                            and any(runs_literal(a) for a in node.args)), f"{path.name}: Path('runs')"
+                assert not (isinstance(node, ast.keyword) and node.arg == "out_dir" and runs_literal(node.value))
+    assert {"04_training", "06_ablations"} <= callers
