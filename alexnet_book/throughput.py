@@ -251,9 +251,12 @@ def bench_train(*, device: str = "auto", quick: bool = False, batch_sizes=None, 
     """
     from tqdm.auto import tqdm
 
-    dev = pick_device(device)
     if clock not in CLOCKS:
         raise ValueError(f"clock must be one of {sorted(CLOCKS)}, not {clock!r}")
+    named = str(device).split(":")[0]
+    if clock == "cpu" and named not in ("auto", "cpu"):  # before the device is looked for: a GPU-less machine too
+        raise ValueError(f"clock='cpu' times CPU seconds, which says nothing about {named}; use clock='wall'")
+    dev = pick_device(device)
     if clock == "cpu" and dev.type != "cpu":
         raise ValueError(f"clock='cpu' times CPU seconds, which says nothing about {dev.type}; use clock='wall'")
     grid = default_settings(dev.type, quick)
