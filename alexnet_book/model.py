@@ -371,17 +371,47 @@ class FourLayerNet(nn.Module):
 
 
 MODELS = ("alexnet", "torchvision", "fourlayer")
+# The reader's own networks, by name (``register_model``): trained, stored and ablated like the book's.
+REGISTERED: dict[str, "callable"] = {}
+
+
+def register_model(name: str, builder) -> None:
+    """Make ``builder`` a network ``TrainConfig(model=name)`` can train, like the book's own.
+
+    ``builder(num_classes=..., **model_options)`` returns an ``nn.Module`` with the book's input contract: a batch
+    (N, 3, S, S) of mean-subtracted pixels (×``input_scale``), S = 32 on the scaled track and 224 on the full one,
+    and (N, num_classes) logits out; it is also given ``scale`` when its signature has that parameter.  The name
+    is part of a run's hash, so give a changed builder a new name.
+    """
+    if name in MODELS:
+        raise ValueError(f"{name!r} is one of the book's networks; register yours under another name")
+    if not callable(builder):
+        raise TypeError(f"register_model({name!r}, ...): the builder must be callable, not {type(builder).__name__}")
+    REGISTERED[name] = builder
 
 
 def build_model(name: str = "alexnet", **options) -> nn.Module:
-    """A network by name: "alexnet" (the paper's, any options), "torchvision" (one weird trick), "fourlayer" (Fig. 1)."""
+    """A network by name: "alexnet" (the paper's, any options), "torchvision" (one weird trick), "fourlayer"
+    (Fig. 1), or one registered with ``register_model``."""
+    if name in REGISTERED:
+        import inspect
+
+        builder = REGISTERED[name]
+        accepts = inspect.signature(builder).parameters
+        if "scale" not in accepts and not any(p.kind is p.VAR_KEYWORD for p in accepts.values()):
+            options = {k: v for k, v in options.items() if k != "scale"}
+        model = builder(**options)
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"the builder registered as {name!r} returned {type(model).__name__}, not an nn.Module")
+        return model
     if name == "alexnet":
         return AlexNet(**options)
     if name == "torchvision":
         return TorchvisionAlexNet(**{k: v for k, v in options.items() if k in ("num_classes", "dropout")})
     if name == "fourlayer":
         return FourLayerNet(**{k: v for k, v in options.items() if k in ("num_classes", "activation", "lrn", "init")})
-    raise ValueError(f"unknown model {name!r}; choose one of {MODELS}")
+    raise ValueError(f"unknown model {name!r}; choose one of {MODELS + tuple(REGISTERED)} "
+                     f"(or register your own with alexnet_book.model.register_model)")
 
 
 def summary(model: nn.Module, input_size: int | None = None) -> "pandas.DataFrame":

@@ -333,6 +333,28 @@ class LivePlot:
         self.handle.update(self.fig)
 
 
+class TensorBoardLogger:
+    """A ``train(loggers=...)`` hook writing every metrics row to TensorBoard (``torch.utils.tensorboard``).
+
+    ``writer``: a ``SummaryWriter`` (or anything with ``add_scalar(tag, value, step)``); by default one is made
+    in ``log_dir`` (needs the ``tensorboard`` package: ``pip install tensorboard``).
+    """
+
+    def __init__(self, log_dir: str | None = None, writer=None):
+        if writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(log_dir)
+        self.writer = writer
+
+    def __call__(self, row: dict) -> None:
+        step = int(row["step"])
+        for key, value in row.items():
+            if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool) \
+                    and math.isfinite(value):
+                self.writer.add_scalar(key, value, step)
+
+
 def in_notebook() -> bool:
     try:
         from IPython import get_ipython
@@ -347,7 +369,7 @@ def in_notebook() -> bool:
 
 
 def train(config: TrainConfig, *, progress: bool = True, live_plot: bool = False, callback=None,
-          store: ResultsStore | None = None, reuse: bool = True, splits=None) -> RunResult:
+          store: ResultsStore | None = None, reuse: bool = True, splits=None, loggers=()) -> RunResult:
     """Train one network with the §5 recipe and return its final metrics, log and weights.
 
     Resumes from ``run_dir/checkpoint.pt`` when one exists (exactly: model, optimiser, plateau state, step,
@@ -355,6 +377,9 @@ def train(config: TrainConfig, *, progress: bool = True, live_plot: bool = False
     ``config.hash()``, that run is returned (``reused=True``) instead of training again.  ``callback(event)``
     is called after each validation with the metrics row plus "model" (the network) and "run_dir".
     ``splits`` lets a caller pass a loaded ``DataSplits`` instead of ``load_dataset(config.data, ...)``.
+    ``loggers``: callables given every row the metrics log receives (a dict: step, epoch, lr, train_loss, ...),
+    e.g. ``TensorBoardLogger()`` or ``print``.  A network of your own trains the same way once registered
+    (``model.register_model``; ``TrainConfig(model=its name)``).
     Under torchrun (WORLD_SIZE > 1) every rank calls this; only rank 0 logs, checkpoints and records.
     """
     check_config(config)  # nonsense settings are refused before any work, with nothing recorded
@@ -377,7 +402,7 @@ def train(config: TrainConfig, *, progress: bool = True, live_plot: bool = False
             held.enter_context(run_lock(config.run_dir()))
         return _train(config, device, rank, world, progress=progress and rank == 0,
                       live_plot=live_plot and rank == 0 and in_notebook(), callback=callback, store=store,
-                      reuse=reuse, splits=splits)
+                      reuse=reuse, splits=splits, loggers=tuple(loggers) if rank == 0 else ())
     finally:
         held.close()
         torch.use_deterministic_algorithms(was_deterministic)  # leave the caller's process as it was
@@ -385,7 +410,8 @@ def train(config: TrainConfig, *, progress: bool = True, live_plot: bool = False
             dist.destroy_process_group()
 
 
-def _train(config, device, rank, world, *, progress, live_plot, callback, store, reuse, splits) -> RunResult:
+def _train(config, device, rank, world, *, progress, live_plot, callback, store, reuse, splits,
+           loggers=()) -> RunResult:
     key = config.hash()
     run_dir = config.run_dir()
     store = store if store is not None else ResultsStore(run_dir.parent / "results.jsonl")
@@ -628,6 +654,8 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
                            "images_per_s": round(window_images / max(now - window_t, 1e-9), 1),
                            "time": round(wall_before + now - t0, 3)}
                     log.append(row)
+                    for logger in loggers:
+                        logger(row)
                     history.append(row)
                     window_t, window_images = now, 0
                     if plot:
@@ -657,6 +685,8 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
             row.update(images_per_s=round(epoch_images / max(epoch_train_s, 1e-9), 1),
                        time=round(wall_before + now - t0, 3))
             log.append(row)
+            for logger in loggers:
+                logger(row)
             history.append(row)
             if plot:
                 plot.update(history, force=True)

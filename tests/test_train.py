@@ -328,3 +328,61 @@ def test_cli_reports_bad_input_in_one_line(capsys):
     assert T.cli_main(["--data", "no-such-set"]) == 2
     err = capsys.readouterr().err
     assert "no-such-set" in err and "Traceback" not in err
+
+
+class TinyReaderNet(torch.nn.Module):
+    """A reader's own network with the book's input contract: (N, 3, S, S) in, (N, classes) logits out."""
+
+    def __init__(self, num_classes: int = 10, width: int = 8):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, width, 3, padding=1)
+        self.head = torch.nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.conv(x)).mean(dim=(2, 3)))
+
+
+def test_a_readers_own_network_trains_through_the_same_recipe_store_and_ablations(tmp_path):
+    from alexnet_book import ablations as ab
+    from alexnet_book.model import REGISTERED, build_model, register_model
+
+    register_model("tiny_reader_net", TinyReaderNet)
+    try:
+        config = tiny_config(tmp_path, model="tiny_reader_net", model_options={"width": 6}, epochs=2, lr=0.05)
+        result = quiet(config)
+        assert isinstance(result.model, TinyReaderNet) and result.model.conv.out_channels == 6
+        assert result.metrics["steps"] == 8 and 0 <= result.metrics["val_top1_error"] <= 1
+        assert quiet(config).reused  # the store knows it by its name and options, like the book's networks
+        # the same name through the ablation runner: a variant changes one option
+        table = ab.run_ablations("synthetic", "scaled", 1, None, seeds=(0,), ablations="weight_decay",
+                                 progress=False, base={"out_dir": str(tmp_path), "model": "tiny_reader_net"},
+                                 recipe="smoke", train_fn=lambda c, **kw: quiet(dataclasses.replace(
+                                     c, data="synthetic", precision="fp32", input_scale=1 / 64,
+                                     init_std=None, init_bias=None, model_options={}), **{k: v for k, v in kw.items()
+                                                                               if k == "store"}))
+        assert table["n"].tolist() == [1]
+        with pytest.raises(ValueError, match="one of the book's networks"):
+            register_model("alexnet", TinyReaderNet)
+        with pytest.raises(ValueError, match="register_model"):
+            build_model("nobody_registered_this")
+    finally:
+        REGISTERED.pop("tiny_reader_net", None)
+
+
+def test_loggers_receive_every_metrics_row_and_tensorboard_gets_scalars(tmp_path):
+    from alexnet_book.train import TensorBoardLogger
+
+    class FakeWriter:
+        def __init__(self):
+            self.scalars = []
+
+        def add_scalar(self, tag, value, step):
+            self.scalars.append((tag, value, step))
+
+    rows, writer = [], FakeWriter()
+    result = quiet(tiny_config(tmp_path, epochs=2), loggers=[rows.append, TensorBoardLogger(writer=writer)])
+    logged = result.history.to_dict("records")
+    assert len(rows) == len(logged) and [r["step"] for r in rows] == [r["step"] for r in logged]
+    tags = {t for t, _, _ in writer.scalars}
+    assert {"train_loss", "train_error", "lr", "val_top1", "val_top5"} <= tags and "step" not in tags
+    assert all(isinstance(v, float) or isinstance(v, int) for _, v, _ in writer.scalars)
