@@ -437,6 +437,28 @@ def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "",
     return table
 
 
+def baseline_networks(runs, store=None, *, splits=None):
+    """(seed, config, trained network, data) for every finished baseline among ``runs`` whose saved network is on
+    disk (the results store's ``model_path``); the data set is loaded once, from the first one's config."""
+    from .runs import load_checkpoint
+    from .train import build_network
+
+    store = _store(store, runs[0][2].out_dir if runs else "runs")
+    for name, seed, config in runs:
+        row = store.find(config.hash()) if name == BASELINE else None
+        path = Path(row.get("model_path", "")) if row else None
+        if path is None or not path.is_file():
+            continue
+        if splits is None:
+            from .data import load_dataset
+
+            splits = load_dataset(config.data, config.root, scale=config.scale, limit=config.limit, progress=False)
+        state = load_checkpoint(path)
+        net = build_network(config, state["num_classes"], state["crop"])
+        net.load_state_dict(state["model"])
+        yield seed, config, net, splits
+
+
 def ensemble_results(runs, results: dict, store=None, *, splits=None) -> dict:
     """Table 2's ensembles from the finished baseline runs: {("ensemble", seed_i): [pair, ...]}.
 
@@ -448,24 +470,10 @@ def ensemble_results(runs, results: dict, store=None, *, splits=None) -> dict:
     from itertools import combinations
 
     from .evaluate import centre_probabilities, topk_errors
-    from .runs import load_checkpoint
-    from .train import build_network
 
-    store = _store(store, runs[0][2].out_dir if runs else "runs")
-    baselines = [(seed, config) for name, seed, config in runs if name == BASELINE and (BASELINE, seed) in results]
+    chosen = [(name, seed, config) for name, seed, config in runs if (BASELINE, seed) in results]
     probs, labels = {}, None
-    for seed, config in baselines:
-        row = store.find(config.hash())
-        path = Path(row.get("model_path", "")) if row else None
-        if path is None or not path.is_file():
-            continue
-        if splits is None:
-            from .data import load_dataset
-
-            splits = load_dataset(config.data, config.root, scale=config.scale, limit=config.limit, progress=False)
-        state = load_checkpoint(path)
-        net = build_network(config, state["num_classes"], state["crop"])
-        net.load_state_dict(state["model"])
+    for seed, config, net, splits in baseline_networks(chosen, store, splits=splits):
         probs[seed] = centre_probabilities(net, splits.val, splits.mean_image, splits.crop)
         labels = splits.val.labels
     out = {}
@@ -1034,23 +1042,9 @@ def trained_lrn_activity(runs, store=None):
     import pandas as pd
 
     from .mechanisms import recipe_lrn_activity
-    from .runs import load_checkpoint
-    from .train import build_network
 
-    store = _store(store, runs[0][2].out_dir if runs else "runs")
-    tables, splits = [], None
-    for name, seed, config in runs:
-        row = store.find(config.hash()) if name == BASELINE else None
-        path = Path(row.get("model_path", "")) if row else None
-        if path is None or not path.is_file():
-            continue
-        if splits is None:
-            from .data import load_dataset
-
-            splits = load_dataset(config.data, config.root, scale=config.scale, limit=config.limit, progress=False)
-        state = load_checkpoint(path)
-        net = build_network(config, state["num_classes"], state["crop"])
-        net.load_state_dict(state["model"])
+    tables = []
+    for seed, config, net, splits in baseline_networks(runs, store):
         t = recipe_lrn_activity(config, splits, net)
         t.insert(0, "seed", seed)
         tables.append(t)

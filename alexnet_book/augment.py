@@ -99,6 +99,28 @@ def pca_colour_offsets(n: int, eigvals: torch.Tensor, eigvecs: torch.Tensor, *, 
     return (alpha * eigvals / PCA_UNIT) @ eigvecs.T
 
 
+def draw_augmentation(n: int, size: int, crop: int, *, crops_flips: bool = True, pca=None,
+                      pca_std: float = PCA_STD, generator: torch.Generator | None = None):
+    """(top, left, flip, offset) for ``n`` images (§4.1): window corners and flips, then the PCA RGB shift.
+
+    The one place the random draws are made, in this order (offsets, flips, PCA α), so every input path that
+    calls it (``train_batch``, ``device_data.DeviceFeed``) leaves a generator in the same state with the same
+    batches.  ``offset`` is the (n, 3) float32 shift, or None without ``pca``; the rest are CPU tensors.
+    """
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    if crops_flips:
+        top = torch.randint(0, size - crop + 1, (n,), generator=generator, device=gen_device)
+        left = torch.randint(0, size - crop + 1, (n,), generator=generator, device=gen_device)
+        flip = torch.rand(n, generator=generator, device=gen_device) < 0.5
+    else:
+        top = left = torch.full((n,), (size - crop) // 2, dtype=torch.long)
+        flip = torch.zeros(n, dtype=torch.bool)
+    offset = None
+    if pca is not None:
+        offset = pca_colour_offsets(n, pca[0], pca[1], std=pca_std, generator=generator)
+    return top.cpu(), left.cpu(), flip.cpu(), offset
+
+
 def train_batch(images: torch.Tensor, mean_image: torch.Tensor, crop: int, *,
                 crops_flips: bool = True, pca: tuple[torch.Tensor, torch.Tensor] | None = None,
                 pca_std: float = PCA_STD, generator: torch.Generator | None = None,
@@ -113,18 +135,9 @@ def train_batch(images: torch.Tensor, mean_image: torch.Tensor, crop: int, *,
     rows = torch.arange(images.shape[0]) if index is None else torch.as_tensor(index).cpu().long()
     n = rows.numel()
     device = torch.device(device) if device is not None else images.device
-    gen_device = generator.device if generator is not None else torch.device("cpu")
-    if crops_flips:
-        top = torch.randint(0, size - crop + 1, (n,), generator=generator, device=gen_device)
-        left = torch.randint(0, size - crop + 1, (n,), generator=generator, device=gen_device)
-        flip = torch.rand(n, generator=generator, device=gen_device) < 0.5
-    else:
-        top = left = torch.full((n,), (size - crop) // 2, dtype=torch.long)
-        flip = torch.zeros(n, dtype=torch.bool)
-    offset = None
-    if pca is not None:
-        offset = pca_colour_offsets(n, pca[0], pca[1], std=pca_std, generator=generator)
-    out = _crops_minus_mean(images, rows, top.cpu(), left.cpu(), flip.cpu(), crop, mean_image, offset, device)
+    top, left, flip, offset = draw_augmentation(n, size, crop, crops_flips=crops_flips, pca=pca, pca_std=pca_std,
+                                                generator=generator)
+    out = _crops_minus_mean(images, rows, top, left, flip, crop, mean_image, offset, device)
     return out.permute(0, 3, 1, 2)  # NCHW view with channels-last strides (what convolutions like best)
 
 

@@ -35,26 +35,7 @@ RESIDENT_SHARE = 0.5  # "auto" keeps the set on the GPU when it takes at most th
 COPY_CHUNK_BYTES = 1 << 30  # the one-time copy to the device goes in pieces of about this size
 
 
-def draw_augmentation(n: int, size: int, crop: int, *, crops_flips: bool = True, pca=None,
-                      pca_std: float = augment.PCA_STD, generator: torch.Generator | None = None):
-    """(top, left, flip, offset) for ``n`` images, drawn exactly as ``augment.train_batch`` draws them.
-
-    Same calls on the same generator in the same order (offsets, then flips, then PCA α), so a generator
-    left in one state gives both paths the same windows and colours and ends in the same state.
-    ``offset`` is the (n, 3) float32 RGB shift (§4.1), or None without ``pca``.
-    """
-    gen_device = generator.device if generator is not None else torch.device("cpu")
-    if crops_flips:
-        top = torch.randint(0, size - crop + 1, (n,), generator=generator, device=gen_device)
-        left = torch.randint(0, size - crop + 1, (n,), generator=generator, device=gen_device)
-        flip = torch.rand(n, generator=generator, device=gen_device) < 0.5
-    else:
-        top = left = torch.full((n,), (size - crop) // 2, dtype=torch.long)
-        flip = torch.zeros(n, dtype=torch.bool)
-    offset = None
-    if pca is not None:
-        offset = augment.pca_colour_offsets(n, pca[0], pca[1], std=pca_std, generator=generator)
-    return top.cpu(), left.cpu(), flip.cpu(), offset
+draw_augmentation = augment.draw_augmentation  # the draws train_batch makes, in the same order
 
 
 def to_device(images: torch.Tensor, device: torch.device, chunk_bytes: int = COPY_CHUNK_BYTES) -> torch.Tensor:

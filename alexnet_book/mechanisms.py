@@ -40,16 +40,8 @@ def _divisor(module: LocalResponseNorm, a: torch.Tensor) -> tuple[torch.Tensor, 
     return term, (module.k + term) ** module.beta
 
 
-def lrn_activity(model: torch.nn.Module, images: torch.Tensor, *, sample: int = 200_000, seed: int = 0):
-    """Per LRN layer of ``model`` on ``images`` (already preprocessed): how much the layer really normalises.
-
-    Returns a DataFrame, one row per LRN layer: k, the sum term over k (median, 90th and 99th percentile), the
-    divisor d^β (mean, coefficient of variation, 1st and 99th percentile, relative to the constant k^β), the
-    share of units with sum ≥ 0.1·k, ``active`` per ``ACTIVE`` and ``state`` (``lrn_state``).  ``images`` go through the network once in
-    eval mode; the statistics use up to ``sample`` units and positions per layer, drawn with ``seed``.
-    """
-    import pandas as pd
-
+def _lrn_inputs(model: torch.nn.Module, images: torch.Tensor):
+    """([(name, LRN module)], {name: its input}) from one eval-mode pass of ``images`` through ``model``."""
     found = [(name, m) for name, m in model.named_modules() if isinstance(m, LocalResponseNorm)]
     captured = {}
     hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: captured.__setitem__(name, inp[0].detach()))
@@ -63,6 +55,20 @@ def lrn_activity(model: torch.nn.Module, images: torch.Tensor, *, sample: int = 
         model.train(was_training)
         for h in hooks:
             h.remove()
+    return found, captured
+
+
+def lrn_activity(model: torch.nn.Module, images: torch.Tensor, *, sample: int = 200_000, seed: int = 0):
+    """Per LRN layer of ``model`` on ``images`` (already preprocessed): how much the layer really normalises.
+
+    Returns a DataFrame, one row per LRN layer: k, the sum term over k (median, 90th and 99th percentile), the
+    divisor d^β (mean, coefficient of variation, 1st and 99th percentile, relative to the constant k^β), the
+    share of units with sum ≥ 0.1·k, ``active`` per ``ACTIVE`` and ``state`` (``lrn_state``).  ``images`` go through the network once in
+    eval mode; the statistics use up to ``sample`` units and positions per layer, drawn with ``seed``.
+    """
+    import pandas as pd
+
+    found, captured = _lrn_inputs(model, images)
     generator = torch.Generator().manual_seed(seed)
     rows = []
     for name, module in found:
@@ -112,19 +118,7 @@ def plot_lrn_divisors(networks: dict, images: dict, *, bins: int = 60, sample: i
     generator = torch.Generator().manual_seed(seed)
     samples = {}
     for label, model in networks.items():
-        found = [(name, m) for name, m in model.named_modules() if isinstance(m, LocalResponseNorm)]
-        captured = {}
-        hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: captured.__setitem__(name, inp[0].detach()))
-                 for name, m in found]
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                model(images[label])
-        finally:
-            model.train(was_training)
-            for h in hooks:
-                h.remove()
+        found, captured = _lrn_inputs(model, images[label])
         layers = layers or [name for name, _ in found]
         for name, m in found:
             d = (_divisor(m, captured[name])[1] / m.k ** m.beta).flatten()
