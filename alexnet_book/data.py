@@ -48,7 +48,9 @@ from . import paper
 from .runs import file_lock
 
 # Stored side and crop side of each track (§2, §4.1).  The scaled track is the CIFAR-sized analogue of 256/224.
-SCALES = {"full": (paper.PREPROCESS["rescale"], paper.PREPROCESS["crop"]), "scaled": (36, 32)}
+# "native" keeps CIFAR-10's own 32×32 pixels (stored 32, no resampling; the crop is the whole image): the input
+# of the authors' CIFAR-10 nets (Fig. 1, cuda-convnet's examples).
+SCALES = {"full": (paper.PREPROCESS["rescale"], paper.PREPROCESS["crop"]), "scaled": (36, 32), "native": (32, 32)}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -1378,7 +1380,8 @@ def load_dataset(name: str = "auto", root: str | Path | None = None, *, scale: s
 
     name "auto": CIFAR-10 found locally (env ALEXNET_BOOK_CIFAR10, ../shared/data/cifar10-jpg.tar.gz from the
     project root, data/ folder), else torchvision download when online, else (loudly) the synthetic set.
-    scale: "scaled" (store 36, crop 32) or "full" (store 256, crop 224); default "scaled" for cifar10/synthetic,
+    scale: "scaled" (store 36, crop 32), "full" (store 256, crop 224) or "native" (store 32, crop 32: CIFAR-10's
+    own pixels, no resampling); default "scaled" for cifar10/synthetic,
     "full" for ImageNet-like sets. limit: at most this many images per split (balanced over classes; for smoke
     modes and tests). Decodes once into the cache under data/cache/ (atomic, resumable, progress bar) and
     memory-maps it afterwards.
@@ -1475,7 +1478,8 @@ def cli_main(argv: list[str]) -> int:
                        "default: the usual places (data/README.md)")
         if cache:
             p.add_argument("--scale", choices=list(SCALES), default=None,
-                           help="full: store 256, crop 224; scaled: store 36, crop 32 (default: by data set)")
+                           help="full: store 256, crop 224; scaled: store 36, crop 32; native: store 32, crop 32 "
+                                "(CIFAR-10's own pixels) (default: by data set)")
             p.add_argument("--limit", type=int, default=None, help="at most this many images per split, "
                            "balanced over classes (smoke runs)")
 

@@ -828,6 +828,7 @@ class ReluVsTanh:
     epochs: "pandas.DataFrame"  # seed, relu, tanh (epochs to target), ratio (tanh / relu)
     config_hashes: list
     data: str = ""
+    layout: str = "book"  # FOURLAYER_LAYOUTS: "book", or the authors' "18pct" / "80sec"
 
     def summary(self) -> dict:
         """The ratio of epochs to the target error, tanh over ReLU, across seeds (paper: 6×).
@@ -871,6 +872,44 @@ class ReluVsTanh:
             "paper_ratio": paper.FIG1_SPEEDUP,
         }
 
+    def save(self, folder, **provenance) -> Path:
+        """Write the evidence files (each atomically): tuning.csv, epochs.csv, curves.csv and summary.json (the
+        summary plus ``layout``, ``data`` and ``provenance``: command, machine, seeds, ...).  ``load`` reads them."""
+        from .runs import atomic_write_text
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("tuning", "epochs", "curves"):
+            atomic_write_text(folder / f"{name}.csv", getattr(self, name).to_csv(index=False))
+        summary = {**self.summary(), "lr": {k: float(v) for k, v in self.lr.items()}, "layout": self.layout,
+                   "data": self.data, "seed_list": [int(s) for s in self.epochs.seed], **provenance}
+        atomic_write_text(folder / "summary.json", json.dumps(summary, indent=1, default=str) + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, folder) -> "ReluVsTanh":
+        """A result written by ``save`` (or the earlier evidence folders with the same CSVs)."""
+        import ast
+
+        import pandas as pd
+
+        folder = Path(folder)
+        missing = [n for n in ("tuning.csv", "epochs.csv", "curves.csv", "summary.json") if not (folder / n).exists()]
+        if missing:
+            raise FileNotFoundError(f"{folder}: no {', '.join(missing)}; write it with ReluVsTanh.save or "
+                                    f"`alexnet-book figures --fig1-evidence`")
+        summary = json.loads((folder / "summary.json").read_text())
+        lr = summary.get("lr", {})
+        lr = ast.literal_eval(lr) if isinstance(lr, str) else lr  # the first folder stored the dict as text
+
+        def table(name):
+            path = folder / f"{name}.csv"
+            return pd.read_csv(path) if path.read_text().strip() else pd.DataFrame()
+
+        return cls(init=summary.get("init", "paper"), target=float(summary.get("target", 0.25)), lr=lr,
+                   tuning=table("tuning"), curves=table("curves"), epochs=table("epochs"), config_hashes=list(summary.get("config_hashes", [])),
+                   data=summary.get("data", ""), layout=summary.get("layout", "book"))
+
     def ratio_text(self) -> str:
         """The measured ratio in words: "6.1×", "≥ 2.5×" or "not reached"."""
         s = self.summary()
@@ -900,29 +939,39 @@ class ReluVsTanh:
 def fig1_config(activation: str, lr: float, seed: int = 0, *, init: str = "paper", data: str = "auto",
                 root=None, limit: int | None = None, epochs: int = 10, max_steps: int | None = None,
                 batch_size: int = 128, input_scale: float = 1.0, device: str = "auto", out_dir: str = "runs",
-                stop_train_error: float | None = None):
+                stop_train_error: float | None = None, layout: str = "book"):
     """The training configuration of one Fig. 1 curve (§3.1): the four-layer net, no regularisation at all.
 
     No weight decay, no dropout (the four-layer net has none), no augmentation (centre crops, no PCA noise),
     a constant learning rate, momentum 0.9, batch 128, inputs in the paper's raw units (0-255 minus the mean)
     unless ``input_scale`` says otherwise.  ``stop_train_error``: end the run at the first epoch at or below
     it (the curve up to there is all that epochs-to-target needs).
+    ``layout`` "book": today's net (max pooling, one std) on the scaled track (JPEGs stored at 36, centre crop
+    32), bf16 autocast where supported.  "18pct" / "80sec": the authors' example nets as cuda-convnet ran them
+    (``model.FOURLAYER_LAYOUTS``): CIFAR-10's own 32×32 pixels (``scale="native"``), fp32, biases at 2× the
+    learning rate (epsB = 2 epsW in their layer-params files).
     """
     from .train import TrainConfig
 
+    options = {"activation": activation, "init": init}
+    authors = {}
+    if layout != "book":
+        options["layout"] = layout
+        authors = dict(scale="native", precision="fp32", bias_like_authors=True)
     return TrainConfig(data=data, root=root, limit=limit, model="fourlayer",
-                       model_options={"activation": activation, "init": init}, epochs=epochs, max_steps=max_steps,
+                       model_options=options, epochs=epochs, max_steps=max_steps,
                        batch_size=batch_size, lr=lr, momentum=paper.RECIPE["momentum"], weight_decay=0.0,
                        schedule="constant", crops_flips=False, pca_colour=False, seed=seed, device=device,
                        ten_crop=False, eval_every=epochs, input_scale=input_scale, out_dir=out_dir,
-                       stop_train_error=stop_train_error)
+                       stop_train_error=stop_train_error, **authors)
 
 
 def relu_vs_tanh(*, init: str = "paper", data: str = "auto", root=None, limit: int | None = None, epochs: int = 10,
                  seeds=(0, 1, 2), lr_grid: dict | None = None, max_steps: int | None = None, batch_size: int = 128,
                  input_scale: float = 1.0, target: float = paper.FIG1_TARGET_TRAIN_ERROR, device: str = "auto",
                  out_dir: str = "runs", store=None, splits=None, stop_at_target: bool = False,
-                 progress: bool = True) -> ReluVsTanh:
+                 layout: str = "book", tuning_seed: int | None = None, bracket: bool = False,
+                 max_extensions: int = 3, progress: bool = True) -> ReluVsTanh:
     """Fig. 1: train the four-layer CIFAR-10 net with ReLU and with tanh; epochs to 25% training error (§3.1).
 
     For each activation the learning rate is tuned on ``lr_grid`` (default ``FIG1_LR_GRID[init]``) with the
@@ -934,6 +983,13 @@ def relu_vs_tanh(*, init: str = "paper", data: str = "auto", root=None, limit: i
     store; ``splits`` (a loaded ``DataSplits``) saves loading the data for every run.  ``stop_at_target``
     ends each run at the first epoch at or below ``target`` (the curves then stop there; it saves most of the
     faster activation's epochs when ``epochs`` is long enough for the slower one).
+    ``layout``: the network and its setting (``fig1_config``): "book", or the authors' "18pct" / "80sec".
+    ``tuning_seed``: tune the learning rates on this seed instead of the first reported one (so that the
+    reported seeds are not the ones the rates were chosen on).
+    ``bracket``: make the grid bracket each optimum -- when the best rate is the grid's smallest or largest, try
+    one more beyond it (the grid's ratio; at most ``max_extensions`` per activation) -- and try the grid from its
+    middle outwards, stopping each later rate at the epoch where it can no longer beat the best so far (a
+    budget cap on a run that would not be chosen; ``tuning.capped`` marks those rows).
     """
     import pandas as pd
 
@@ -946,15 +1002,18 @@ def relu_vs_tanh(*, init: str = "paper", data: str = "auto", root=None, limit: i
         raise ValueError(f"init must be 'paper' or 'default', not {init!r}")
     lr_grid = lr_grid or FIG1_LR_GRID[init]
     if splits is None:
-        splits = load_dataset(data, root, limit=limit, progress=progress)
+        splits = load_dataset(data, root, scale="native" if layout != "book" else None, limit=limit,
+                              progress=progress)
     runs, hashes = {}, []
 
-    def run(activation, lr, seed):
-        key = (activation, lr, seed)
+    def run(activation, lr, seed, cap=None):
+        key = (activation, lr, seed, cap)
         if key not in runs:
+            steps = cap * (len(splits.train) // batch_size) if cap is not None else max_steps
             cfg = fig1_config(activation, lr, seed, init=init, data=data, root=root, limit=limit, epochs=epochs,
-                              max_steps=max_steps, batch_size=batch_size, input_scale=input_scale, device=device,
-                              out_dir=out_dir, stop_train_error=target if stop_at_target else None)
+                              max_steps=steps, batch_size=batch_size, input_scale=input_scale, device=device,
+                              out_dir=out_dir, stop_train_error=target if stop_at_target else None,
+                              layout=layout)
             try:
                 result = train(cfg, progress=progress, store=store, splits=splits)
                 errors = per_epoch(result.history).train_error.tolist()
@@ -964,17 +1023,34 @@ def relu_vs_tanh(*, init: str = "paper", data: str = "auto", root=None, limit: i
             runs[key] = errors
         return runs[key]
 
+    def rank(row):  # soonest to the target; then the lower final training error (uncapped runs only)
+        final = row["final_train_error"]
+        return (row["epochs_to_target"], final if final == final and not row["capped"] else math.inf)
+
     tuning, chosen = [], {}
+    tune_seed = seeds[0] if tuning_seed is None else tuning_seed
     for activation in ("relu", "tanh"):
-        rows = []
-        for lr in lr_grid[activation]:
-            errors = run(activation, lr, seeds[0])
+        grid = list(lr_grid[activation])
+        # with ``bracket`` the middle of the grid runs first, so that every later rate can stop at the epoch
+        # where it could no longer beat the best so far (it is then reported as not reaching the target)
+        queue = sorted(grid, key=lambda lr: abs(grid.index(lr) - (len(grid) - 1) / 2)) if bracket else grid
+        rows, extended = [], 0
+        while queue:
+            lr = queue.pop(0)
+            best = min((r["epochs_to_target"] for r in rows), default=math.inf)
+            cap = math.ceil(best) if bracket and math.isfinite(best) and best < epochs else None
+            errors = run(activation, lr, tune_seed, cap)
             rows.append(dict(activation=activation, lr=lr, epochs_to_target=epochs_to_error(errors, target),
-                             final_train_error=errors[-1] if errors else math.nan))
-        best = min(rows, key=lambda r: (r["epochs_to_target"],
-                                        r["final_train_error"] if r["final_train_error"] == r["final_train_error"]
-                                        else math.inf))
-        chosen[activation] = best["lr"]
+                             final_train_error=errors[-1] if errors else math.nan, epochs_run=len(errors),
+                             capped=cap is not None))
+            if bracket and not queue:  # the best rate must have a tried neighbour on each side
+                top = min(rows, key=rank)["lr"]
+                tried = sorted(r["lr"] for r in rows)
+                if top in (tried[0], tried[-1]) and extended < max_extensions and len(tried) > 1:
+                    step = tried[1] / tried[0] if top == tried[0] else tried[-1] / tried[-2]
+                    queue.append(top / step if top == tried[0] else top * step)
+                    extended += 1
+        chosen[activation] = min(rows, key=rank)["lr"]
         tuning += rows
     curves, epochs_rows = [], []
     for seed in seeds:
@@ -987,7 +1063,8 @@ def relu_vs_tanh(*, init: str = "paper", data: str = "auto", root=None, limit: i
         row["ratio"] = row["tanh"] / row["relu"] if row["relu"] > 0 else math.nan
         epochs_rows.append(row)
     return ReluVsTanh(init=init, target=target, lr=chosen, tuning=pd.DataFrame(tuning), curves=pd.DataFrame(curves),
-                      epochs=pd.DataFrame(epochs_rows), config_hashes=hashes, data=splits.name)
+                      epochs=pd.DataFrame(epochs_rows), config_hashes=hashes, data=splits.name,
+                      layout=layout)
 
 
 def plot_relu_vs_tanh(results, *, title: str | None = None):
@@ -1217,6 +1294,40 @@ FIG1_MODES = {
     "quick": dict(limit=2000, epochs=8, seeds=(0, 1, 2), lr_grid=FIG1_LR_GRID),
     "full": dict(limit=None, epochs=40, seeds=(0, 1, 2, 3, 4), lr_grid=FIG1_LR_GRID_FULL, stop_at_target=True),
 }
+# Fig. 1 as evidence, in the authors' configuration (issue 16): all 50,000 CIFAR-10 training images at their own
+# 32×32 pixels, fp32, five reported seeds; the learning rates tuned on seed 100 (not reported) on a grid centred
+# on the documented epsW = 0.001 for ReLU, extended until it brackets each optimum; every run stops at 25%.
+FIG1_EVIDENCE = {
+    layout: dict(init="paper", data="cifar10", limit=None, epochs=45, seeds=(0, 1, 2, 3, 4), tuning_seed=100,
+                 bracket=True, stop_at_target=True, layout=layout,
+                 lr_grid={"relu": (0.0005, 0.001, 0.002), "tanh": (0.001, 0.002, 0.004)})
+    for layout in ("18pct", "80sec")
+}
+
+
+def fig1_evidence(layout: str = "18pct", results_dir: str | Path | None = None, *, out_dir: str = "runs",
+                  progress: bool = True, **overrides) -> "ReluVsTanh":
+    """Run (or re-read from the results store) Fig. 1's evidence for ``layout`` and write it to
+    ``results/fig1_authors_<layout>/`` (``ReluVsTanh.save``).  Resumable: finished runs are reused, an
+    interrupted one continues from its checkpoint."""
+    import platform
+    import time
+
+    from .data import project_root
+    from .runs import machine
+
+    if layout not in FIG1_EVIDENCE:
+        raise ValueError(f"no Fig. 1 evidence settings for layout {layout!r}; choose one of {sorted(FIG1_EVIDENCE)}")
+    settings = {**FIG1_EVIDENCE[layout], **overrides}
+    started = time.time()
+    result = relu_vs_tanh(out_dir=out_dir, progress=progress, **settings)
+    folder = Path(results_dir or project_root() / "results") / f"fig1_authors_{layout}"
+    result.save(folder, command=f"alexnet-book figures --fig1-evidence {layout}",
+                settings={k: v for k, v in settings.items()}, machine=machine(), python=platform.python_version(),
+                config_hashes=result.config_hashes, wall_seconds=round(time.time() - started))
+    return result
+
+
 GROUPS = ("fig3", "fig4", "fig1", "inside")
 
 

@@ -332,39 +332,70 @@ class TorchvisionAlexNet(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
+# cuda-convnet's CIFAR-10 example nets, the code the paper points to (example-layers/layers-18pct.cfg and
+# layers-80sec.cfg with their layer-params files): per layer the pooling after it and the std of its Gaussian
+# initial weights (initW; biases start at 0, cuda-convnet's default initB).  "18pct" is four weight layers
+# (three conv, one fc) as Fig. 1's caption says; "80sec" has a fifth (fc64 with the activation).  Learning rates
+# there: epsW 0.001 for every layer, epsB 2× (``TrainConfig.bias_like_authors``).  The response normalisation of
+# layers-18pct (after pool1 and pool2) is left out: Fig. 1 used "no regularization of any kind".
+FOURLAYER_LAYOUTS = {
+    "book": {"pools": ("max", "max", "max"), "init_std": None, "hidden": None},
+    "18pct": {"pools": ("max", "avg", "avg"), "init_std": (1e-4, 0.01, 0.01, 0.01), "hidden": None},
+    "80sec": {"pools": ("max", "avg", "avg"), "init_std": (1e-4, 0.01, 0.01, 0.1, 0.1), "hidden": 64},
+}
+
+
 class FourLayerNet(nn.Module):
     """The four-layer CIFAR-10 network of Fig. 1 (§3.1) and of the LRN claim (§3.3: 13% → 11% test error).
 
-    Three 5×5 conv layers (32, 32, 64 maps, each followed by the activation and a 3/2 max-pool) and one
+    Three 5×5 conv layers (32, 32, 64 maps, each followed by the activation and a 3/2 pool) and one
     fully-connected layer, after cuda-convnet's CIFAR-10 examples.  ``activation`` "relu" or "tanh";
-    ``lrn`` adds response normalisation after the first two pools (cuda-convnet's 18% net); ``init`` "paper"
-    draws weights from N(0, 0.01) with zero biases, "default" keeps PyTorch's.
+    ``lrn`` adds response normalisation after the first two pools (cuda-convnet's 18% net).
+    ``layout`` (``FOURLAYER_LAYOUTS``): "book" pools by max after every conv layer; "18pct" and "80sec" are
+    the authors' example nets -- max pooling after conv1, average pooling after conv2 and conv3 (cuda-convnet's
+    average counts only the window's pixels inside the map, as PyTorch's does), and "80sec" adds a 64-unit
+    hidden layer.  ``init`` "paper": "book" draws every weight from N(0, ``std``) with zero biases; the authors'
+    layouts use their files' per-layer stds (conv1 1e-4, then 0.01, ...) and zero biases; "default" keeps
+    PyTorch's.  Pools round up (cuda-convnet's outputsX=0): 32 → 16 → 8 → 4.
     """
 
     def __init__(self, num_classes: int = 10, *, activation: str = "relu", lrn: str | None = None,
-                 init: str = "paper", std: float = paper.RECIPE["init_std"]):
+                 init: str = "paper", std: float = paper.RECIPE["init_std"], layout: str = "book"):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
-        self.input_size = 32
+        if layout not in FOURLAYER_LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}; choose one of {sorted(FOURLAYER_LAYOUTS)}")
+        if init not in ("paper", "default"):
+            raise ValueError(f"unknown init {init!r}; choose 'paper' or 'default'")
+        spec = FOURLAYER_LAYOUTS[layout]
+        self.input_size, self.layout = 32, layout
         layers: list[tuple[str, nn.Module]] = []
         channels = 3
-        for i, out in enumerate((32, 32, 64), start=1):
+        for i, (out, pool) in enumerate(zip((32, 32, 64), spec["pools"]), start=1):
+            # the activation before the pool: for max pooling the order is immaterial (both are monotone), for
+            # average pooling it is cuda-convnet's (the conv layer's neuron, then the pool)
             layers += [(f"conv{i}", nn.Conv2d(channels, out, 5, padding=2)),
                        (f"{activation}{i}", ACTIVATIONS[activation]()),
-                       (f"pool{i}", nn.MaxPool2d(3, 2, ceil_mode=True))]
+                       (f"pool{i}", nn.MaxPool2d(3, 2, ceil_mode=True) if pool == "max"
+                        else nn.AvgPool2d(3, 2, ceil_mode=True))]
             if lrn is not None and i < 3:
                 layers.append((f"lrn{i}", LocalResponseNorm(3, convention=lrn)))
             channels = out
         self.features = nn.Sequential(OrderedDict(layers))
-        self.classifier = nn.Sequential(OrderedDict([("fc4", nn.Linear(64 * 4 * 4, num_classes))]))
+        head: list[tuple[str, nn.Module]] = []
+        if spec["hidden"]:
+            head += [("fc4", nn.Linear(64 * 4 * 4, spec["hidden"])), (f"{activation}4", ACTIVATIONS[activation]()),
+                     ("fc5", nn.Linear(spec["hidden"], num_classes))]
+        else:
+            head.append(("fc4", nn.Linear(64 * 4 * 4, num_classes)))
+        self.classifier = nn.Sequential(OrderedDict(head))
         if init == "paper":
-            for m in self.modules():
-                if isinstance(m, (nn.Conv2d, nn.Linear)):
-                    nn.init.normal_(m.weight, 0.0, std)
-                    nn.init.zeros_(m.bias)
-        elif init != "default":
-            raise ValueError(f"unknown init {init!r}; choose 'paper' or 'default'")
+            weighted = [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+            stds = spec["init_std"] or (std,) * len(weighted)
+            for m, s in zip(weighted, stds, strict=True):
+                nn.init.normal_(m.weight, 0.0, s)
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.features(x), 1))
@@ -409,7 +440,8 @@ def build_model(name: str = "alexnet", **options) -> nn.Module:
     if name == "torchvision":
         return TorchvisionAlexNet(**{k: v for k, v in options.items() if k in ("num_classes", "dropout")})
     if name == "fourlayer":
-        return FourLayerNet(**{k: v for k, v in options.items() if k in ("num_classes", "activation", "lrn", "init")})
+        return FourLayerNet(**{k: v for k, v in options.items() if k in ("num_classes", "activation", "lrn", "init",
+                                                                    "layout")})
     raise ValueError(f"unknown model {name!r}; choose one of {MODELS + tuple(REGISTERED)} "
                      f"(or register your own with alexnet_book.model.register_model)")
 

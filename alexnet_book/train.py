@@ -46,7 +46,7 @@ class TrainConfig:
 
     data: str = "auto"  # load_dataset name: "auto" | "cifar10" | "imagenet" | "imagenet-subset" | ... | "synthetic"
     root: str | None = None  # the data set's folder or archive (None: found automatically)
-    scale: str | None = None  # "scaled" (32 px crops) | "full" (224 px); None = the data set's default
+    scale: str | None = None  # "scaled" (32 px crops) | "full" (224 px) | "native" (32 of 32); None: the set's default
     limit: int | None = None  # at most this many images per split (smoke runs)
     model: str = "alexnet"  # build_model name: "alexnet" | "torchvision" | "fourlayer"
     model_options: dict = field(default_factory=dict)  # build_model options, e.g. {"towers": 1, "lrn": None}
@@ -199,7 +199,7 @@ def build_network(config: TrainConfig, num_classes: int, crop: int) -> torch.nn.
     """The network the config names, sized for the data: its class count, and "scaled" for 32 px crops."""
     from .model import build_model, paper_init_
 
-    scale = config.scale or ("scaled" if crop <= 64 else "full")
+    scale = config.scale if config.scale in ("scaled", "full") else ("scaled" if crop <= 64 else "full")
     model = build_model(config.model, **{"num_classes": num_classes, "scale": scale, **config.model_options})
     if config.init_std is not None or config.init_bias is not None:
         if config.model != "alexnet" or config.model_options.get("init", "paper") != "paper":
@@ -822,7 +822,8 @@ def check_config(config: TrainConfig) -> None:
 HELP = {
     "data": "data set: auto | cifar10 | imagenet | imagenet-subset | imagenette | imagewoof | synthetic",
     "root": "the data set's folder or archive (default: found automatically; ImageNet needs it)",
-    "scale": "scaled (36 px stored, 32 px crops, the CPU track) | full (256 stored, 224 crops); default: the data set's",
+    "scale": "scaled (36 px stored, 32 px crops, the CPU track) | full (256 stored, 224 crops) | native (32 stored, "
+             "32 crops: CIFAR-10's own pixels, Fig. 1); default: the data set's",
     "limit": "at most this many images per split, balanced over classes (smoke runs)",
     "model": "network: alexnet (the paper's) | torchvision (one weird trick) | fourlayer (the Fig. 1 CIFAR net)",
     "model_options": "build_model option KEY=VALUE (repeatable; JSON values), e.g. towers=1, lrn=null, dropout=0",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 from pathlib import Path
 
@@ -349,6 +350,73 @@ def test_relu_vs_tanh_stop_at_target_ends_each_run_at_the_target(tmp_path):
     assert cut == 2  # both runs really ended early
     assert stopped.epochs.relu[0] == pytest.approx(figures.epochs_to_error(per_run["relu"], target))
     assert figures.fig1_settings("full")["stop_at_target"] and "stop_at_target" not in figures.fig1_settings("quick")
+
+
+def _fake_trainer(monkeypatch, curve_of):
+    """Replace train() by a stand-in whose per-epoch training errors are ``curve_of(activation, lr, seed)``,
+    honouring ``max_steps`` and ``stop_train_error`` as train() does; returns the list of configs it ran."""
+    import pandas as pd
+
+    import alexnet_book.train as T
+
+    ran = []
+
+    def fake_train(cfg, **_):
+        ran.append(cfg)
+        curve = curve_of(cfg.model_options["activation"], cfg.lr, cfg.seed)[:cfg.epochs]
+        if cfg.max_steps is not None:
+            curve = curve[:cfg.max_steps // (64 // cfg.batch_size)]
+        if cfg.stop_train_error is not None:
+            hit = next((i for i, e in enumerate(curve) if e <= cfg.stop_train_error), None)
+            curve = curve if hit is None else curve[:hit + 1]
+        history = pd.DataFrame({"epoch": range(1, len(curve) + 1), "step": range(1, len(curve) + 1),
+                                "train_error": curve})
+        return type("Result", (), {"history": history})()
+
+    monkeypatch.setattr(T, "train", fake_train)
+    return ran
+
+
+def _descent(epochs_to_quarter, epochs=12):
+    """A training-error curve from chance reaching 25% after ``epochs_to_quarter`` epochs (linear)."""
+    return [max(0.9 - (0.9 - 0.25) * e / epochs_to_quarter, 0.05) for e in range(1, epochs + 1)]
+
+
+def test_tuning_brackets_the_optimum_on_an_unreported_seed_and_caps_losers(monkeypatch):
+    from alexnet_book.data import load_dataset
+
+    best = {"relu": 0.004, "tanh": 0.001}  # relu's optimum above the grid, tanh's inside it
+    ran = _fake_trainer(monkeypatch, lambda a, lr, seed: _descent(3 + 2 * abs(math.log2(lr / best[a]))))
+    splits = load_dataset("synthetic", limit=64, progress=False)
+    result = figures.relu_vs_tanh(data="synthetic", limit=64, epochs=12, seeds=(0, 1), tuning_seed=100,
+                                  batch_size=32, splits=splits, bracket=True, stop_at_target=True, progress=False,
+                                  lr_grid={"relu": (0.0005, 0.001, 0.002), "tanh": (0.0005, 0.001, 0.002)})
+    assert result.lr == {"relu": 0.004, "tanh": 0.001}
+    relu = result.tuning[result.tuning.activation == "relu"]
+    assert relu.lr.tolist() == [0.001, 0.0005, 0.002, 0.004, 0.008]  # middle first, then extended until bracketed
+    tanh = result.tuning[result.tuning.activation == "tanh"]
+    assert tanh.lr.tolist() == [0.001, 0.0005, 0.002] and not tanh.capped.iloc[0] and tanh.capped.iloc[1:].all()
+    # a capped rate stops at the epoch where it could no longer beat the best so far: ceil(3) = 3 epochs here
+    assert (tanh.epochs_run.iloc[1:] <= 3).all() and (tanh.epochs_to_target.iloc[1:] > 3).all()
+    tuning_seeds = {c.seed for c in ran if c.lr not in (0.004, 0.001) or c.seed == 100}
+    assert 100 in tuning_seeds and {c.seed for c in ran} == {0, 1, 100}
+    assert set(result.epochs.seed) == {0, 1}  # the tuning seed is not reported
+
+
+def test_fig1_authors_configuration(monkeypatch, tmp_path):
+    cfg = figures.fig1_config("tanh", 0.001, 3, layout="18pct", data="cifar10")
+    assert (cfg.scale, cfg.precision, cfg.bias_like_authors) == ("native", "fp32", True)
+    assert cfg.model_options == {"activation": "tanh", "init": "paper", "layout": "18pct"}
+    assert (cfg.weight_decay, cfg.crops_flips, cfg.pca_colour, cfg.schedule) == (0.0, False, False, "constant")
+    book = figures.fig1_config("tanh", 0.001, 3)  # the earlier runs keep their hashes
+    assert "layout" not in book.model_options and book.scale is None and book.precision == "auto"
+    result = _fake_fig1([0.9, 0.25] + [0.2] * 4, [0.9] * 5 + [0.24])
+    result.layout = "18pct"
+    back = figures.ReluVsTanh.load(result.save(tmp_path / "fig1", command="test"))
+    assert back.summary() == result.summary() and back.layout == "18pct"
+    assert json.loads((tmp_path / "fig1" / "summary.json").read_text())["command"] == "test"
+    with pytest.raises(FileNotFoundError, match="fig1-evidence"):
+        figures.ReluVsTanh.load(tmp_path / "nothing")
 
 
 # --- export: the CLI, end to end in smoke mode -------------------------------------------------------------
