@@ -971,7 +971,7 @@ def relu_vs_tanh(*, init: str = "paper", data: str = "auto", root=None, limit: i
                  input_scale: float = 1.0, target: float = paper.FIG1_TARGET_TRAIN_ERROR, device: str = "auto",
                  out_dir: str = "runs", store=None, splits=None, stop_at_target: bool = False,
                  layout: str = "book", tuning_seed: int | None = None, bracket: bool = False,
-                 max_extensions: int = 3, progress: bool = True) -> ReluVsTanh:
+                 max_extensions: int = 3, on_seed=None, progress: bool = True) -> ReluVsTanh:
     """Fig. 1: train the four-layer CIFAR-10 net with ReLU and with tanh; epochs to 25% training error (§3.1).
 
     For each activation the learning rate is tuned on ``lr_grid`` (default ``FIG1_LR_GRID[init]``) with the
@@ -990,6 +990,8 @@ def relu_vs_tanh(*, init: str = "paper", data: str = "auto", root=None, limit: i
     one more beyond it (the grid's ratio; at most ``max_extensions`` per activation) -- and try the grid from its
     middle outwards, stopping each later rate at the epoch where it can no longer beat the best so far (a
     budget cap on a run that would not be chosen; ``tuning.capped`` marks those rows).
+    ``on_seed``: called with the result so far (the tuning and the seeds finished) after each seed, e.g. to
+    save partial evidence while a long run goes on.
     """
     import pandas as pd
 
@@ -1053,6 +1055,12 @@ def relu_vs_tanh(*, init: str = "paper", data: str = "auto", root=None, limit: i
         chosen[activation] = min(rows, key=rank)["lr"]
         tuning += rows
     curves, epochs_rows = [], []
+
+    def result():
+        return ReluVsTanh(init=init, target=target, lr=chosen, tuning=pd.DataFrame(tuning),
+                          curves=pd.DataFrame(curves), epochs=pd.DataFrame(epochs_rows), config_hashes=list(hashes),
+                          data=splits.name, layout=layout)
+
     for seed in seeds:
         row = {"seed": seed}
         for activation in ("relu", "tanh"):
@@ -1062,9 +1070,9 @@ def relu_vs_tanh(*, init: str = "paper", data: str = "auto", root=None, limit: i
                        for e, err in enumerate(errors, start=1)]
         row["ratio"] = row["tanh"] / row["relu"] if row["relu"] > 0 else math.nan
         epochs_rows.append(row)
-    return ReluVsTanh(init=init, target=target, lr=chosen, tuning=pd.DataFrame(tuning), curves=pd.DataFrame(curves),
-                      epochs=pd.DataFrame(epochs_rows), config_hashes=hashes, data=splits.name,
-                      layout=layout)
+        if on_seed is not None:
+            on_seed(result())
+    return result()
 
 
 def plot_relu_vs_tanh(results, *, title: str | None = None):
@@ -1320,11 +1328,16 @@ def fig1_evidence(layout: str = "18pct", results_dir: str | Path | None = None, 
         raise ValueError(f"no Fig. 1 evidence settings for layout {layout!r}; choose one of {sorted(FIG1_EVIDENCE)}")
     settings = {**FIG1_EVIDENCE[layout], **overrides}
     started = time.time()
-    result = relu_vs_tanh(out_dir=out_dir, progress=progress, **settings)
     folder = Path(results_dir or project_root() / "results") / f"fig1_authors_{layout}"
-    result.save(folder, command=f"alexnet-book figures --fig1-evidence {layout}",
-                settings={k: v for k, v in settings.items()}, machine=machine(), python=platform.python_version(),
-                config_hashes=result.config_hashes, wall_seconds=round(time.time() - started))
+
+    def save(result, complete=False):
+        result.save(folder, command=f"alexnet-book figures --fig1-evidence {layout}",
+                    settings=dict(settings), machine=machine(), python=platform.python_version(),
+                    config_hashes=result.config_hashes, wall_seconds=round(time.time() - started),
+                    seeds_planned=list(settings["seeds"]), complete=complete)
+
+    result = relu_vs_tanh(out_dir=out_dir, progress=progress, on_seed=save, **settings)
+    save(result, complete=True)
     return result
 
 

@@ -81,11 +81,14 @@ class CeilPad(nn.Module):
         return F.pad(x, (0, pw, 0, ph)) if ph or pw else x
 
 
-def layer_specs(scale: str = "full", towers: int = 2, remove: str | None = None) -> tuple[ConvSpec, ...]:
+def layer_specs(scale: str = "full", towers: int = 2, remove: str | None = None,
+                conv1_out: int | None = None) -> tuple[ConvSpec, ...]:
     """The conv layers of one variant.
 
     ``towers=1`` is the §3.2 footnote's one-GPU net: half the kernels in conv1–conv4, conv5 at full size,
     no groups.  ``remove`` drops one middle conv layer ("conv3" or "conv4", §7); the next layer takes its input.
+    ``conv1_out``: conv1's kernel count in the two-tower net (e.g. 96, the paper's 48 per GPU, on the scaled
+    net whose conv1 has 32), halved with the rest for ``towers=1``.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose 'full' or 'scaled'")
@@ -93,10 +96,14 @@ def layer_specs(scale: str = "full", towers: int = 2, remove: str | None = None)
         raise ValueError(f"towers must be 1 or 2, not {towers!r}")
     if remove not in (None, "conv3", "conv4"):
         raise ValueError(f"remove must be None, 'conv3' or 'conv4', not {remove!r}")
+    if conv1_out is not None and not (isinstance(conv1_out, int) and conv1_out > 0 and conv1_out % 2 == 0):
+        raise ValueError(f"conv1_out must be an even positive number of kernels (two towers), not {conv1_out!r}")
     specs = []
     for s in SCALES[scale][0]:
         if s.name == remove:
             continue
+        if s.name == "conv1" and conv1_out is not None:
+            s = ConvSpec(s.name, conv1_out, s.kernel, s.stride, s.pad, s.groups, s.lrn, s.pool)
         if towers == 1:
             s = ConvSpec(s.name, s.out if s.name == "conv5" else s.out // 2, s.kernel, s.stride, s.pad, 1, s.lrn, s.pool)
         specs.append(s)
@@ -144,7 +151,7 @@ class AlexNet(nn.Module):
     def __init__(self, num_classes: int = 1000, *, scale: str = "full", towers: int = 2, activation: str = "relu",
                  lrn: str | None = "authors", lrn_beta: float = paper.LRN["beta"], lrn_across_towers: bool = False,
                  pool: str = "overlapping", dropout: float = paper.DROPOUT, remove: str | None = None,
-                 init: str = "paper", pool_rounding: str = "floor", devices=None):
+                 init: str = "paper", pool_rounding: str = "floor", conv1_out: int | None = None, devices=None):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
@@ -167,7 +174,9 @@ class AlexNet(nn.Module):
                             remove=remove, init=init)
         if pool_rounding != "floor":  # recorded only when set, so the options of existing runs read as before
             self.options["pool_rounding"] = pool_rounding
-        specs = layer_specs(scale, towers, remove)
+        if conv1_out is not None:
+            self.options["conv1_out"] = conv1_out
+        specs = layer_specs(scale, towers, remove, conv1_out)
         self.specs = specs
         self.towers = towers
         self.input_size = SCALES[scale][2]

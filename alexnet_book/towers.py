@@ -8,8 +8,13 @@ This module turns that sentence into numbers:
 
 * ``conv1_kernels``      the first layer's kernels of any of our networks, in RGB, and how many towers hold them;
 * ``colour_index``       one number per kernel: the share of its energy that is colour (see its docstring);
-* ``tower_specialisation``  the two towers' index distributions compared: Mann–Whitney U, a permutation test
-  of the difference in means, Cliff's delta and Cohen's d, and which tower is the colour one;
+* ``chromatic_score``    one number per kernel: the share of its energy in one coherent hue -- high for a
+  single-hue or opponent-colour blob, 0 for grey, low-to-middling for noise;
+* ``grey_share``         per tower, the share of near-grey kernels (colour index below ``GREY_THRESHOLD``);
+* ``tower_specialisation``  the two towers compared: a permutation test of the difference in mean chromatic
+  score (the verdict), and of the near-grey shares; Mann–Whitney U, Cliff's delta and Cohen's d beside them;
+* ``pooled_test``        one test over several runs, blind to the GPUs' numbering (permutations within runs);
+* ``power``, ``power_table``  what the test can detect with 16 or 48 kernels per tower and n runs;
 * ``SpecialisationTracker``  a ``train(callback=...)`` hook measuring the above after every epoch;
 * ``specialisation_over_seeds``  the same network trained from n ≥ 3 seeds: does it happen "during every run"?
 """
@@ -83,6 +88,52 @@ def colour_index(weights: torch.Tensor) -> torch.Tensor:
     return index[0] if single else index
 
 
+# A kernel is "near-grey" (colour-agnostic) when less than a quarter of its energy is colour.  A random kernel
+# has ≈ 2/3 (see ``colour_index``) with a spread of about 0.08 for 5×5 kernels and 0.035 for 11×11 ones, so a
+# random kernel falls below 0.25 far less than once in a thousand (``tests/test_towers.py`` measures it).
+GREY_THRESHOLD = 0.25
+
+
+def chromatic_score(weights: torch.Tensor) -> torch.Tensor:
+    """Per kernel, the share of its energy in one coherent hue: a number in [0, 1] (colour-specific: high).
+
+    The kernel (mean removed, as in ``colour_index``) is a 3 × k² matrix W (colour × position).  Its colour
+    part C -- what is left after removing the grey part at every pixel -- lives in the 2-d plane of colour
+    space orthogonal to grey, so C has two singular values σ₁ ≥ σ₂.  The score is (σ₁² − σ₂²) / ||W||²: the
+    energy of the colour part's dominant direction in excess of the direction across it, over the kernel's
+    energy.  A kernel with one hue (at any sign and strength across its pixels) has σ₂ = 0; colour noise
+    spreads its colour part over both directions (σ₁ ≈ σ₂); a grey kernel has no colour part.  So:
+
+    * a grey kernel (edges, Gabors in luminance) and a pale, nearly grey hue: ≈ 0;
+    * a single-hue blob: 0.8 for a primary (red, green, blue), 0.5-0.6 for yellow, cyan or orange (half of
+      their contrast with a dark surround is luminance);
+    * an opponent-colour blob or edge (red vs green, blue vs yellow): 1;
+    * random noise: 0.17 ± 0.09 for 5×5 kernels, 0.08 ± 0.04 for 11×11 -- a middling-to-low score.
+
+    ``colour_index`` (colour energy, coherent or not) scores a red blob and noise alike; this does not.
+    ``weights``: (N, 3, k, k) or (3, k, k).  A kernel that is zero after removing its mean gets 0.
+    """
+    w = torch.as_tensor(weights, dtype=torch.float64)
+    single = w.ndim == 3
+    if single:
+        w = w[None]
+    if w.ndim != 4 or w.shape[1] != 3:
+        raise ValueError(f"weights must have shape (N, 3, k, k), not {tuple(w.shape)}")
+    w = w - w.mean(dim=(1, 2, 3), keepdim=True)
+    colour = (w - w.mean(dim=1, keepdim=True)).flatten(2)  # (N, 3, k²): the grey part removed at every pixel
+    energy = w.pow(2).sum(dim=(1, 2, 3))
+    sv = torch.linalg.svdvals(colour)  # (N, 3); the third is 0: the colour part has rank ≤ 2
+    excess = (sv[:, 0].pow(2) - sv[:, 1].pow(2)).clamp_min(0)
+    score = torch.where(energy > 0, excess / energy.clamp_min(1e-300), torch.zeros_like(energy)).float()
+    return score[0] if single else score
+
+
+def grey_share(index, threshold: float = GREY_THRESHOLD) -> float:
+    """The share of kernels whose ``colour_index`` is below ``threshold``: near-grey, colour-agnostic kernels."""
+    index = np.asarray(index, dtype=np.float64)
+    return float((index < threshold).mean()) if len(index) else float("nan")
+
+
 def _cliffs_delta(a: np.ndarray, b: np.ndarray) -> float:
     """P(b > a) − P(b < a) over all pairs (a vectorised comparison; equals the rank-biserial correlation)."""
     diff = np.sign(b[:, None] - a[None, :])
@@ -113,17 +164,26 @@ def _permutation_p(a: np.ndarray, b: np.ndarray, n_permutations: int, seed: int)
 
 @dataclass
 class Specialisation:
-    """The two towers' conv1 colour indices compared (Fig. 3, §6.1).  Signed statistics are tower 2 − tower 1."""
+    """The two towers' conv1 kernels compared (Fig. 3, §6.1).  Signed statistics are tower 2 − tower 1.
+
+    The verdict (``significant``) is the permutation test of the difference in mean ``chromatic_score``; the
+    near-grey shares (``grey``) and their own permutation test say whether one tower is "largely
+    colour-agnostic"; Mann–Whitney, Cliff's delta and Cohen's d (all on the chromatic score) are reported beside.
+    """
 
     index: list[np.ndarray]      # colour index of each kernel, one array per tower
-    median: tuple[float, float]  # median index per tower
-    mean: tuple[float, float]
-    mann_whitney_u: float        # U of tower 2 against tower 1
+    median: tuple[float, float]  # median colour index per tower
+    mean: tuple[float, float]    # mean colour index per tower
+    mann_whitney_u: float        # U of tower 2 against tower 1 (chromatic score)
     p_mann_whitney: float        # two-sided
-    p_permutation: float         # two-sided permutation test of the difference in means
-    cliffs_delta: float          # P(tower-2 kernel more colourful) − P(less); = rank-biserial r; in [−1, 1]
+    p_permutation: float         # two-sided permutation test of the difference in mean chromatic score
+    cliffs_delta: float          # P(tower-2 kernel more chromatic) − P(less); = rank-biserial r; in [−1, 1]
     cohens_d: float
     alpha: float = 0.05
+    chromatic: list = field(default_factory=list)      # chromatic score of each kernel, one array per tower
+    chromatic_mean: tuple = (math.nan, math.nan)       # mean chromatic score per tower
+    grey: tuple = (math.nan, math.nan)                 # share of near-grey kernels per tower (``grey_share``)
+    p_grey: float = math.nan                           # two-sided permutation test of the difference in grey shares
 
     @property
     def effect(self) -> float:
@@ -132,8 +192,9 @@ class Specialisation:
 
     @property
     def sign(self) -> int:
-        """+1 when tower 2 is the more colourful, −1 when tower 1 is, 0 when neither."""
-        return int(np.sign(self.cliffs_delta))
+        """+1 when tower 2 is the more chromatic, −1 when tower 1 is, 0 when neither."""
+        return int(np.sign(self.chromatic_mean[1] - self.chromatic_mean[0])) if self.chromatic else \
+            int(np.sign(self.cliffs_delta))
 
     @property
     def colour_tower(self) -> int | None:
@@ -144,34 +205,39 @@ class Specialisation:
 
     @property
     def significant(self) -> bool:
-        return self.p_mann_whitney < self.alpha
+        """The permutation test of the mean chromatic score (the test docs/figures.md argues for) at ``alpha``."""
+        return self.p_permutation < self.alpha
 
     def as_row(self) -> dict:
         """The numbers as one flat dict (a row of a table)."""
         return dict(median_tower1=self.median[0], median_tower2=self.median[1], mean_tower1=self.mean[0],
-                    mean_tower2=self.mean[1], u=self.mann_whitney_u, p_mann_whitney=self.p_mann_whitney,
-                    p_permutation=self.p_permutation, cliffs_delta=self.cliffs_delta, effect=self.effect,
-                    sign=self.sign, cohens_d=self.cohens_d, colour_tower=self.colour_tower,
-                    significant=self.significant)
+                    mean_tower2=self.mean[1], chromatic_tower1=self.chromatic_mean[0],
+                    chromatic_tower2=self.chromatic_mean[1], grey_tower1=self.grey[0], grey_tower2=self.grey[1],
+                    u=self.mann_whitney_u, p_mann_whitney=self.p_mann_whitney, p_permutation=self.p_permutation,
+                    p_grey=self.p_grey, cliffs_delta=self.cliffs_delta, effect=self.effect, sign=self.sign,
+                    cohens_d=self.cohens_d, colour_tower=self.colour_tower, significant=self.significant)
 
     def __str__(self) -> str:
         who = (f"tower {self.colour_tower} is the colour tower" if self.colour_tower
                else "no significant difference between the towers")
-        return (f"median colour index: tower 1 {self.median[0]:.3f}, tower 2 {self.median[1]:.3f}; "
-                f"Mann-Whitney p = {self.p_mann_whitney:.2g}, permutation p = {self.p_permutation:.2g}; "
-                f"Cliff's delta = {self.cliffs_delta:+.2f} (|effect| {self.effect:.2f}), "
-                f"Cohen's d = {self.cohens_d:+.2f}: {who}")
+        return (f"mean chromatic score: tower 1 {self.chromatic_mean[0]:.3f}, tower 2 {self.chromatic_mean[1]:.3f}; "
+                f"near-grey kernels {self.grey[0]:.0%} / {self.grey[1]:.0%}; "
+                f"permutation p = {self.p_permutation:.2g} (grey shares p = {self.p_grey:.2g}); "
+                f"Cliff's delta = {self.cliffs_delta:+.2f}, Cohen's d = {self.cohens_d:+.2f}: {who}")
 
 
 def tower_specialisation(model, *, towers: int | None = None, n_permutations: int = 10_000, seed: int = 0,
                          alpha: float = 0.05) -> Specialisation:
-    """Compare the colour index of tower 1's and tower 2's conv1 kernels (Fig. 3, §6.1).
+    """Compare tower 1's and tower 2's conv1 kernels (Fig. 3, §6.1).
 
     ``model``: a network, state dict or (N, 3, k, k) tensor (see ``conv1_kernels``).  ``towers=2`` splits a
     one-tower network's kernels into two arbitrary halves -- a control that should show no difference.
-    Tests: Mann–Whitney U (two-sided) and a permutation test of the difference in means; effect sizes:
-    Cliff's delta (= rank-biserial correlation) and Cohen's d, signed tower 2 − tower 1.  "Modulo a
-    renumbering of the GPUs": compare ``effect`` (|delta|) across runs, and read ``sign`` separately.
+    Per kernel: ``colour_index`` and ``chromatic_score``; per tower: the mean chromatic score and the share of
+    near-grey kernels.  The verdict: a two-sided permutation test of the difference in mean chromatic score
+    (``n_permutations`` random relabellings); the grey shares get their own permutation test.  Effect sizes
+    (Cliff's delta = rank-biserial correlation, Cohen's d) and Mann–Whitney U, on the chromatic score, are
+    signed tower 2 − tower 1.  "Modulo a renumbering of the GPUs": compare ``effect`` (|delta|) across runs,
+    and read ``sign`` separately (``pooled_test`` does both for several runs).
     """
     from scipy.stats import mannwhitneyu
 
@@ -183,13 +249,72 @@ def tower_specialisation(model, *, towers: int | None = None, n_permutations: in
     if len(weights) % 2 or len(weights) < 4:
         raise ValueError(f"{len(weights)} kernels do not split into two towers of at least 2")
     index = colour_index(weights).numpy().astype(np.float64)
+    chroma = chromatic_score(weights).numpy().astype(np.float64)
     half = len(index) // 2
     a, b = index[:half], index[half:]
-    u, p = mannwhitneyu(b, a, alternative="two-sided")
+    ca, cb = chroma[:half], chroma[half:]
+    ga, gb = (a < GREY_THRESHOLD).astype(np.float64), (b < GREY_THRESHOLD).astype(np.float64)
+    u, p = mannwhitneyu(cb, ca, alternative="two-sided")
     return Specialisation(
         index=[a, b], median=(float(np.median(a)), float(np.median(b))), mean=(float(a.mean()), float(b.mean())),
-        mann_whitney_u=float(u), p_mann_whitney=float(p), p_permutation=_permutation_p(a, b, n_permutations, seed),
-        cliffs_delta=_cliffs_delta(a, b), cohens_d=_cohens_d(a, b), alpha=alpha)
+        mann_whitney_u=float(u), p_mann_whitney=float(p),
+        p_permutation=_permutation_p(ca, cb, n_permutations, seed),
+        cliffs_delta=_cliffs_delta(ca, cb), cohens_d=_cohens_d(ca, cb), alpha=alpha,
+        chromatic=[ca, cb], chromatic_mean=(float(ca.mean()), float(cb.mean())),
+        grey=(float(ga.mean()), float(gb.mean())), p_grey=_permutation_p(ga, gb, n_permutations, seed + 1))
+
+
+def pooled_test(pairs, *, n_permutations: int = 10_000, seed: int = 0) -> float:
+    """One two-sided test over several runs of "one tower is more chromatic than the other", whichever it is.
+
+    ``pairs``: per run, the two towers' per-kernel scores (``Specialisation.chromatic``, or the grey indicators).
+    Statistic: the sum over runs of |mean tower 2 − mean tower 1| -- blind to the GPUs' numbering, as the paper's
+    "modulo a renumbering" asks.  Null distribution: the kernels' tower labels permuted within each run.
+    Returns the p-value ((1 + #{null ≥ observed}) / (1 + n_permutations)).
+    """
+    rng = np.random.default_rng(seed)
+    observed, null = 0.0, np.zeros(n_permutations)
+    for a, b in pairs:
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        observed += abs(b.mean() - a.mean())
+        perms = rng.permuted(np.tile(np.concatenate([a, b]), (n_permutations, 1)), axis=1)
+        null += np.abs(perms[:, len(a):].mean(axis=1) - perms[:, :len(a)].mean(axis=1))
+    return float((1 + np.sum(null >= observed - 1e-12)) / (n_permutations + 1))
+
+
+def power(kernels_per_tower: int, effect: float, *, runs: int = 1, alpha: float = 0.05, simulations: int = 400,
+          n_permutations: int = 400, seed: int = 0) -> float:
+    """The probability that the permutation test finds a difference of ``effect`` (Cohen's d: the towers' means
+    apart by ``effect`` standard deviations) with ``kernels_per_tower`` kernels per tower, one run
+    (``tower_specialisation``'s test) or ``runs`` runs pooled (``pooled_test``), at level ``alpha``.
+
+    Monte Carlo: ``simulations`` data sets drawn from two normal distributions, each tested with
+    ``n_permutations`` permutations (a standard error of about ±0.025 at the default 400 simulations).
+    """
+    rng = np.random.default_rng(seed)
+    n, hits = kernels_per_tower, 0
+    for _ in range(simulations):
+        observed, null = 0.0, np.zeros(n_permutations)
+        for _run in range(runs):
+            a, b = rng.normal(0.0, 1.0, n), rng.normal(effect, 1.0, n)
+            observed += abs(b.mean() - a.mean())
+            perms = rng.permuted(np.tile(np.concatenate([a, b]), (n_permutations, 1)), axis=1)
+            null += np.abs(perms[:, n:].mean(axis=1) - perms[:, :n].mean(axis=1))
+        hits += (1 + np.sum(null >= observed - 1e-12)) / (n_permutations + 1) < alpha
+    return hits / simulations
+
+
+def power_table(kernels=(16, 48), runs=(1, 5), effects=(0.3, 0.5, 0.8, 1.0, 1.5), **options):
+    """``power`` over a grid: one row per (kernels per tower, runs), one column per effect size (Cohen's d).
+
+    What a null result can rule out: with 16 kernels per tower and one run, only a large effect (d ≈ 1) is
+    found reliably; 48 kernels or 5 runs pooled bring that down (docs/figures.md has the table).
+    """
+    import pandas as pd
+
+    rows = [{"kernels_per_tower": k, "runs": r, **{f"d={d}": power(k, d, runs=r, **options) for d in effects}}
+            for k in kernels for r in runs]
+    return pd.DataFrame(rows)
 
 
 @dataclass

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from alexnet_book.model import AlexNet, TorchvisionAlexNet, TwoDeviceAlexNet
-from alexnet_book.towers import (SpecialisationTracker, colour_index, conv1_kernels, summarise_seeds,
+from alexnet_book.towers import (GREY_THRESHOLD, SpecialisationTracker, chromatic_score, colour_index,
+                                 conv1_kernels, grey_share, pooled_test, power, summarise_seeds,
                                  tower_specialisation)
 
 torch.set_num_threads(1)
@@ -52,6 +53,76 @@ def test_colour_index_is_monotone_in_colour_share_and_scale_free():
     assert means == sorted(means) and means[0] < 1e-6 and means[-1] > 0.8
     w = mixed_kernels(6, 0.5)
     assert torch.allclose(colour_index(w), colour_index(7.5 * w + 3.0), atol=1e-5)
+
+
+def _blob(k=5, sigma=1.0):
+    r = torch.arange(k, dtype=torch.float32) - (k - 1) / 2
+    yy, xx = torch.meshgrid(r, r, indexing="ij")
+    return torch.exp(-(xx ** 2 + yy ** 2) / (2 * sigma ** 2)), xx
+
+
+def test_chromatic_score_separates_grey_single_hue_opponent_and_noise():
+    blob, xx = _blob()
+    grey_edge = torch.stack([torch.sign(xx) * blob] * 3)                  # a luminance edge: colour-agnostic
+    red_blob = torch.stack([blob, 0 * blob, 0 * blob])                    # one hue: colour-specific
+    yellow_blob = torch.stack([blob, blob, 0 * blob])
+    opponent = torch.stack([blob, -blob, 0 * blob])                       # red vs green
+    noise = torch.randn(2000, 3, 5, 5, generator=torch.Generator().manual_seed(0))
+    scores = {name: chromatic_score(w).item() for name, w in
+              [("grey", grey_edge), ("red", red_blob), ("yellow", yellow_blob), ("opponent", opponent)]}
+    noise_scores = chromatic_score(noise)
+    assert scores["grey"] == pytest.approx(0.0, abs=1e-6) and scores["opponent"] == pytest.approx(1.0, abs=1e-6)
+    assert scores["red"] > 0.75 and scores["yellow"] > 0.45      # a single hue scores high ...
+    assert 0.1 < noise_scores.mean().item() < 0.25               # ... noise low-to-middling ...
+    assert (noise_scores < scores["yellow"]).float().mean() > 0.99  # ... and below a single-hue blob
+    pale = torch.stack([blob, 0.8 * blob, 0.8 * blob])           # a washed-out hue is nearly grey
+    assert chromatic_score(pale).item() < 0.05
+    # the colour index cannot tell these apart: a red blob and noise both sit near 2/3 or above
+    assert colour_index(red_blob).item() > colour_index(noise).mean().item()
+    assert abs(colour_index(noise).mean().item() - 2 / 3) < 0.02
+    # scale-free and offset-free, like the colour index
+    assert chromatic_score(5 * red_blob + 2).item() == pytest.approx(scores["red"], abs=1e-5)
+
+
+def test_random_kernels_are_almost_never_near_grey():
+    for k in (5, 11):
+        w = torch.randn(5000, 3, k, k, generator=torch.Generator().manual_seed(k))
+        assert grey_share(colour_index(w).numpy()) < 1e-3
+    assert grey_share(colour_index(grey_kernels(10)).numpy()) == 1.0
+    assert grey_share([0.1, 0.2, GREY_THRESHOLD, 0.9]) == 0.5
+
+
+def test_grey_tower_against_hue_tower_is_found_by_both_measures():
+    blob, _ = _blob()
+    g = torch.Generator().manual_seed(3)
+    saturated = torch.tensor([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0, 1]], dtype=torch.float32)
+    hues = saturated.repeat(4, 1)[:, :, None, None]
+    hue_blobs = hues * blob + 0.05 * torch.randn(24, 3, 5, 5, generator=g)   # one hue each, a little noise
+    result = tower_specialisation(torch.cat([grey_kernels(24), hue_blobs]), towers=2, n_permutations=2000)
+    assert result.significant and result.colour_tower == 2
+    assert result.grey == (1.0, 0.0) and result.p_grey < 0.01
+    assert result.chromatic_mean[1] > 0.5 > result.chromatic_mean[0]
+
+
+def test_pooled_test_is_blind_to_tower_numbering_and_calibrated():
+    rng = np.random.default_rng(0)
+    pairs = [(rng.normal(0, 1, 16), rng.normal(0.8, 1, 16)) for _ in range(5)]
+    flipped = [(b, a) if i % 2 else (a, b) for i, (a, b) in enumerate(pairs)]  # GPUs renumbered in some runs
+    assert pooled_test(pairs, n_permutations=2000) == pytest.approx(pooled_test(flipped, n_permutations=2000),
+                                                                    abs=0.01)
+    assert pooled_test(pairs, n_permutations=2000) < 0.01
+    # under the null the p-values are roughly uniform: about 5% below 0.05
+    ps = [pooled_test([(rng.normal(0, 1, 16), rng.normal(0, 1, 16)) for _ in range(3)], n_permutations=200,
+                      seed=i) for i in range(200)]
+    assert 0.01 <= np.mean(np.array(ps) < 0.05) <= 0.11
+
+
+def test_power_grows_with_effect_kernels_and_runs():
+    at = dict(simulations=150, n_permutations=200)
+    assert power(16, 0.0, **at) < 0.12                     # the level, within Monte Carlo error
+    assert power(16, 0.5, **at) < power(48, 0.5, **at) < power(16, 0.5, runs=5, **at) + 0.2
+    assert power(48, 1.5, **at) > 0.95
+    assert power(16, 0.5, runs=5, **at) > power(16, 0.5, **at)
 
 
 def test_grey_vs_colour_towers_are_told_apart_and_order_swap_flips_sign():
