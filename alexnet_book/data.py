@@ -658,14 +658,70 @@ def _shrink_npy(path: Path, rows: int) -> None:
         f.truncate(offset + rows * int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize)
 
 
+FULL_DIGEST_BYTES = 2 * 2**30  # archives up to this size are hashed whole; larger ones (ImageNet) by samples
+_SAMPLE = 2**20
+
+
+def archive_digest(path) -> str:
+    """A fingerprint of an archive's content: its size and the SHA-1 of all its bytes (up to
+    ``FULL_DIGEST_BYTES``), or of 64 evenly spaced 1 MiB samples for larger ones (a 150 GB ImageNet tar is not
+    read whole for a cache key; a change that keeps the size and misses every sample goes unnoticed).
+    Remembered per (path, size, modification time) under data/cache/digests/, so each state is read once."""
+    path = Path(path)
+    st = path.stat()
+    tag = hashlib.sha1(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    memo = data_dir() / "cache" / "digests" / f"{path.name}-{tag}.json"
+    with contextlib.suppress(OSError, ValueError):
+        return json.loads(memo.read_text())["digest"]
+    h = hashlib.sha1(str(st.st_size).encode())
+    with open(path, "rb") as f:
+        if st.st_size <= FULL_DIGEST_BYTES:
+            for block in iter(lambda: f.read(8 * _SAMPLE), b""):
+                h.update(block)
+            kind = "sha1"
+        else:
+            for i in range(64):
+                f.seek((st.st_size - _SAMPLE) * i // 63)
+                h.update(f.read(_SAMPLE))
+            kind = "sampled-sha1"
+    digest = f"{st.st_size}:{kind}:{h.hexdigest()}"
+    with contextlib.suppress(OSError):  # only a speed-up: a read-only data folder hashes again next time
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_json(memo, {"path": str(path.resolve()), "digest": digest})
+    return digest
+
+
+def cache_content_digest(folder) -> str | None:
+    """The SHA-1 of a finished cache's decoded arrays (train/val images and labels), remembered in the folder
+    (content_digest.json); None when the folder is not a finished cache.  Two caches with the same digest hold
+    the same pixels and labels, whatever their keys."""
+    folder = Path(folder)
+    names = ("train_images.npy", "train_labels.npy", "val_images.npy", "val_labels.npy")
+    if not (folder / "complete.json").is_file() or not all((folder / n).is_file() for n in names):
+        return None
+    memo = folder / "content_digest.json"
+    with contextlib.suppress(OSError, ValueError):
+        return json.loads(memo.read_text())["digest"]
+    h = hashlib.sha1()
+    for name in names:
+        with open(folder / name, "rb") as f:
+            for block in iter(lambda: f.read(8 * _SAMPLE), b""):
+                h.update(block)
+    digest = h.hexdigest()
+    with contextlib.suppress(OSError):
+        _atomic_json(memo, {"digest": digest})
+    return digest
+
+
 def _cache_key(source: Source, size: int) -> str:
     h = hashlib.sha1()
     h.update(json.dumps([CACHE_VERSION, source.name, size, source.classes]).encode())
     for images in (source.train, source.val):
         h.update(json.dumps([images.storage, images.archive, len(images)]).encode())
         if images.archive and Path(images.archive).is_file():
-            st = Path(images.archive).stat()
-            h.update(f"{st.st_size}:{int(st.st_mtime)}".encode())
+            # the archive's content, not its modification time: the same file copied again (a fresh checkout,
+            # a re-mounted share) keeps its cache and its runs' data identity
+            h.update(archive_digest(images.archive).encode())
         h.update("\n".join(images.keys).encode())
         h.update(np.asarray(images.labels, dtype=np.int64).tobytes())
     return f"{source.name}-{size}px-{len(source.train)}-{h.hexdigest()[:10]}"
@@ -1429,7 +1485,13 @@ def same_data(recorded: dict | None, current: dict) -> bool:
     if not recorded:
         return True
     if recorded.get("cache_key") and current.get("cache_key"):
-        return recorded["cache_key"] == current["cache_key"]
+        if recorded["cache_key"] == current["cache_key"]:
+            return True
+        # keys made differently (an older key that hashed the archive's modification time) or of another copy:
+        # the same data when both caches are on disk and hold the same decoded pixels and labels
+        caches = data_dir() / "cache"
+        old, new = (cache_content_digest(caches / key) for key in (recorded["cache_key"], current["cache_key"]))
+        return old is not None and old == new
     return recorded.get("source") == current.get("source")
 
 

@@ -21,6 +21,7 @@ This module turns that sentence into numbers:
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -409,3 +410,110 @@ def summarise_seeds(final) -> dict:
         "min_effect": float(final["effect"].min()),
         "every_run": bool(significant.all()),
     }
+
+
+# The specialisation as evidence (issue 16): the study recipe's two-tower network (docs/ablations.md: 5,000
+# CIFAR-10 images, 12 epochs), five seeds, with the scaled net's 16 conv1 kernels per tower (the ablation study's
+# baselines, reused from the results store) and with the paper's 48 per tower (``conv1_out=96``), the latter
+# traced after every epoch.
+SPECIALISATION_EVIDENCE = dict(seeds=(0, 1, 2, 3, 4), kernels_per_tower=(16, 48))
+
+
+def study_config(seed: int = 0, kernels_per_tower: int = 16):
+    """The ablation study's baseline TrainConfig for ``seed``, with ``kernels_per_tower`` conv1 kernels per tower
+    (16: the scaled net as it is; otherwise ``model_options["conv1_out"]`` = twice that)."""
+    from .ablations import BASELINE, PRESETS, plan_runs
+
+    settings = {k: v for k, v in PRESETS["study"].items() if k != "ablations"}
+    config = next(c for name, s, c in plan_runs(**{**settings, "seeds": (seed,), "ablations": ["lrn"]})
+                  if name == BASELINE)
+    if kernels_per_tower != 16:
+        config = replace(config, model_options={**config.model_options, "conv1_out": 2 * kernels_per_tower})
+    return config
+
+
+def kernel_table(model, **columns):
+    """One row per conv1 kernel: tower, kernel, colour_index, chromatic score, near-grey (and ``columns``)."""
+    import pandas as pd
+
+    weights, towers = conv1_kernels(model)
+    towers = towers if towers == 2 else 1
+    per = len(weights) // towers
+    return pd.DataFrame({**columns, "tower": np.arange(len(weights)) // per + 1, "kernel": np.arange(len(weights)),
+                         "colour_index": colour_index(weights).numpy(), "chromatic": chromatic_score(weights).numpy(),
+                         "near_grey": (colour_index(weights).numpy() < GREY_THRESHOLD)})
+
+
+def pooled_summary(kernels, *, n_permutations: int = 20_000) -> "pandas.DataFrame":
+    """Per kernels-per-tower group of ``kernel_table`` rows (over seeds): runs, the pooled permutation p of the
+    chromatic score and of the near-grey share (``pooled_test``), the median |Cliff's delta| of the chromatic
+    score, and in how many runs each tower was the more chromatic one."""
+    import pandas as pd
+
+    rows = []
+    for k, group in kernels.groupby("kernels_per_tower"):
+        chroma, grey, effects, higher = [], [], [], []
+        for _seed, run in group.groupby("seed"):
+            a, b = (run[run.tower == t] for t in (1, 2))
+            chroma.append((a.chromatic.to_numpy(), b.chromatic.to_numpy()))
+            grey.append((a.near_grey.to_numpy(float), b.near_grey.to_numpy(float)))
+            effects.append(abs(_cliffs_delta(*chroma[-1])))
+            higher.append(2 if b.chromatic.mean() > a.chromatic.mean() else 1)
+        rows.append(dict(kernels_per_tower=int(k), runs=len(chroma),
+                         p_pooled_chromatic=pooled_test(chroma, n_permutations=n_permutations),
+                         p_pooled_grey=pooled_test(grey, n_permutations=n_permutations, seed=1),
+                         median_effect=float(np.median(effects)), min_effect=float(np.min(effects)),
+                         max_effect=float(np.max(effects)), tower2_more_chromatic=int(sum(h == 2 for h in higher))))
+    return pd.DataFrame(rows)
+
+
+def specialisation_evidence(results_dir=None, *, seeds=SPECIALISATION_EVIDENCE["seeds"],
+                            kernels_per_tower=SPECIALISATION_EVIDENCE["kernels_per_tower"], progress: bool = True,
+                            store=None) -> dict:
+    """Train (or reuse) the study network for every seed and kernels-per-tower, and write the evidence to
+    ``results/specialisation_study/``: final.csv (per run), per_epoch.csv (the trace; runs reused from the store
+    have only their start and end), kernels.csv (every conv1 kernel's scores), pooled.csv (``pooled_summary``),
+    power.csv (``power_table`` at 16 and 48 kernels per tower, 1 and len(seeds) runs), summary.json."""
+    import json
+    import platform
+    import time
+
+    import pandas as pd
+
+    from .data import project_root
+    from .runs import atomic_write_text, machine
+    from .train import train
+
+    folder = Path(results_dir or project_root() / "results") / "specialisation_study"
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    per_epoch, final, kernels = [], [], []
+    for k in kernels_per_tower:
+        for seed in seeds:
+            cfg = study_config(seed, k)
+            tracker = SpecialisationTracker(n_permutations=2000, extra={"kernels_per_tower": k, "seed": seed})
+            tracker.measure(initial_network(cfg), epoch=0, step=0)
+            t0 = time.time()
+            result = train(cfg, progress=progress, callback=tracker, store=store)
+            final_row = tower_specialisation(result.model, n_permutations=10_000)
+            if not result.reused:
+                tracker.rows[-1:] = []  # the last epoch's row is measured again below, with more permutations
+            tracker.measure(result.model, epoch=cfg.epochs, step=None)
+            per_epoch.extend(tracker.rows)
+            final.append({"kernels_per_tower": k, "seed": seed, "config_hash": cfg.hash(), "reused": result.reused,
+                          "train_seconds": None if result.reused else round(time.time() - t0),
+                          "val_top1_error": result.metrics.get("val_top1_error"), **final_row.as_row()})
+            kernels.append(kernel_table(result.model, kernels_per_tower=k, seed=seed))
+    kernels = pd.concat(kernels, ignore_index=True)
+    pooled = pooled_summary(kernels)
+    powers = power_table(kernels=(16, 48), runs=(1, len(seeds)), effects=(0.5, 0.8, 1.0, 1.5, 2.0))
+    for name, table in (("final", pd.DataFrame(final)), ("per_epoch", pd.DataFrame(per_epoch)),
+                        ("kernels", kernels), ("pooled", pooled), ("power", powers)):
+        atomic_write_text(folder / f"{name}.csv", table.to_csv(index=False))
+    summary = {"command": "alexnet-book figures --specialisation-evidence", "seeds": list(seeds),
+               "kernels_per_tower": list(kernels_per_tower), "recipe": "study (docs/ablations.md)",
+               "grey_threshold": GREY_THRESHOLD, "machine": machine(), "python": platform.python_version(),
+               "wall_seconds": round(time.time() - started), "pooled": pooled.to_dict("records")}
+    atomic_write_text(folder / "summary.json", json.dumps(summary, indent=1, default=str) + "\n")
+    return {"final": pd.DataFrame(final), "per_epoch": pd.DataFrame(per_epoch), "kernels": kernels,
+            "pooled": pooled, "power": powers, "folder": folder}

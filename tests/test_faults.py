@@ -311,3 +311,32 @@ def test_a_finished_run_is_not_reused_for_other_data(tmp_path, monkeypatch, caps
     assert T.cli_main(args + ["--no-reuse"]) == 0  # asked to: trains again in its place, on the other data
     [row] = store.rows()
     assert "other.tar.gz" in row["data_identity"]["source"]
+
+
+def test_a_recopied_archive_keeps_its_cache_and_its_runs(tmp_path, monkeypatch):
+    """The cache key follows the archive's content, not its modification time (a share mounted afresh each
+    session copies the same file again); an identity recorded under another key is still the same data when
+    both caches hold the same pixels and labels."""
+    import os
+    import shutil
+
+    from alexnet_book import data
+
+    monkeypatch.setenv("ALEXNET_BOOK_DATA", str(tmp_path / "data"))
+    archive = tmp_path / "cifar.tar.gz"
+    write_cifar_like_archive(archive, 0)
+    first = data.load_dataset("cifar10", archive, progress=False)
+    key = data.data_identity(first)["cache_key"]
+    os.utime(archive, ns=(1_000_000_000, 1_000_000_000))  # the same bytes, another modification time
+    assert data.dataset_identity("cifar10", archive)["cache_key"] == key
+    write_cifar_like_archive(archive, 100)  # other bytes at the same path: another cache
+    other = data.load_dataset("cifar10", archive, progress=False)
+    assert data.data_identity(other)["cache_key"] != key
+    assert not data.same_data(data.data_identity(first), data.data_identity(other))
+    # a run recorded under an older key (say, one that hashed the modification time) whose cache is still here
+    caches = tmp_path / "data" / "cache"
+    shutil.copytree(caches / key, caches / "cifar10-36px-40-0ldkey0000")
+    old = {"source": first.source, "cache_key": "cifar10-36px-40-0ldkey0000"}
+    assert data.same_data(old, data.data_identity(first))
+    assert not data.same_data(old, data.data_identity(other))
+    assert not data.same_data({**old, "cache_key": "gone"}, data.data_identity(first))  # nothing to compare with
