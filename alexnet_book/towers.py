@@ -473,7 +473,9 @@ def specialisation_evidence(results_dir=None, *, seeds=SPECIALISATION_EVIDENCE["
     """Train (or reuse) the study network for every seed and kernels-per-tower, and write the evidence to
     ``results/specialisation_study/``: final.csv (per run), per_epoch.csv (the trace; runs reused from the store
     have only their start and end), kernels.csv (every conv1 kernel's scores), pooled.csv (``pooled_summary``),
-    power.csv (``power_table`` at 16 and 48 kernels per tower, 1 and len(seeds) runs), summary.json."""
+    power.csv (``power_table`` at 16 and 48 kernels per tower, 1 and len(seeds) runs), conv1_weights.npz (every
+    run's conv1 kernels, for the committed Fig. 3), summary.json."""
+    import io
     import json
     import platform
     import time
@@ -481,13 +483,13 @@ def specialisation_evidence(results_dir=None, *, seeds=SPECIALISATION_EVIDENCE["
     import pandas as pd
 
     from .data import project_root
-    from .runs import atomic_write_text, machine
+    from .runs import atomic_write_bytes, atomic_write_text, machine
     from .train import train
 
     folder = Path(results_dir or project_root() / "results") / "specialisation_study"
     folder.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    per_epoch, final, kernels = [], [], []
+    per_epoch, final, kernels, weights = [], [], [], {}
     for k in kernels_per_tower:
         for seed in seeds:
             cfg = study_config(seed, k)
@@ -504,7 +506,11 @@ def specialisation_evidence(results_dir=None, *, seeds=SPECIALISATION_EVIDENCE["
                           "train_seconds": None if result.reused else round(time.time() - t0),
                           "val_top1_error": result.metrics.get("val_top1_error"), **final_row.as_row()})
             kernels.append(kernel_table(result.model, kernels_per_tower=k, seed=seed))
+            weights[f"k{k}_seed{seed}"] = conv1_kernels(result.model)[0].numpy()
     kernels = pd.concat(kernels, ignore_index=True)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **weights)  # plain arrays: read back with allow_pickle=False
+    atomic_write_bytes(folder / "conv1_weights.npz", buffer.getvalue())
     pooled = pooled_summary(kernels)
     powers = power_table(kernels=(16, 48), runs=(1, len(seeds)), effects=(0.5, 0.8, 1.0, 1.5, 2.0))
     for name, table in (("final", pd.DataFrame(final)), ("per_epoch", pd.DataFrame(per_epoch)),

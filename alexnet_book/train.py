@@ -99,6 +99,8 @@ class TrainConfig:
         ``max_steps`` is continued (not restarted) by the same configuration with a larger budget."""
         skip = {"out_dir", "max_steps", "stop_train_error", "ten_crop", "log_every", "checkpoint_every",
                 "train_eval_size", "data_on_device"}  # data_on_device: the same batches either way
+        if self.schedule == "constant":  # the learning rate never looks at the length: more epochs continue it
+            skip |= {"epochs", "eval_every"}
         return config_hash({k: v for k, v in asdict(self).items()
                             if k not in skip and not (k in LATER_FIELDS and v == LATER_FIELDS[k])})
 
@@ -796,6 +798,13 @@ def check_same_data(recorded: dict | None, config: TrainConfig, splits, what: st
             dataset_identity(config.data, config.root, scale=config.scale, limit=config.limit)
     except FileNotFoundError:
         return
+    if not same_data(recorded, current) and splits is None:
+        # the keys differ: build (or open) today's cache, so that its decoded content can be compared with the
+        # recorded cache's (the same archive under a key made another way is the same data)
+        from .data import load_dataset
+
+        current = data_identity(load_dataset(config.data, config.root, scale=config.scale, limit=config.limit,
+                                             progress=False))
     if not same_data(recorded, current):
         raise ValueError(f"{what} was trained on {recorded.get('source')} (cache {recorded.get('cache_key') or '-'})"
                          f", but this run opens {current['source']} (cache {current['cache_key'] or '-'}); give "

@@ -190,6 +190,21 @@ def test_budget_then_continue_equals_one_uninterrupted_run(tmp_path):
     assert whole.history[cols].equals(rest.history[cols])
 
 
+def test_a_constant_rate_run_given_more_epochs_continues(tmp_path):
+    """With a constant learning rate the length never enters the trajectory, so a run given more epochs (Fig. 1's
+    tanh when 45 were not enough) continues from where the shorter one ended, and equals one run of that length."""
+    torch.set_num_threads(1)
+    constant = dict(schedule="constant", ten_crop=False)
+    whole = quiet(tiny_config(tmp_path / "a", epochs=3, eval_every=3, **constant))
+    short = quiet(tiny_config(tmp_path / "b", epochs=2, eval_every=2, **constant))
+    longer = quiet(tiny_config(tmp_path / "b", epochs=3, eval_every=3, **constant))
+    assert longer.run_dir == short.run_dir and not longer.reused and longer.metrics["epochs"] == 3.0
+    assert all(torch.equal(a, b) for a, b in zip(whole.model.state_dict().values(),
+                                                 longer.model.state_dict().values()))
+    plateau = tiny_config(tmp_path, epochs=2)  # the plateau rule and linear decay do look at the length
+    assert plateau.run_hash() != tiny_config(tmp_path, epochs=3).run_hash()
+
+
 def test_stop_train_error_ends_the_run_at_the_first_epoch_at_or_below_it(tmp_path):
     from alexnet_book.figures import per_epoch
 

@@ -1,0 +1,310 @@
+"""The committed figures as evidence: drawn from the evidence runs' result files, never from the quick runs.
+
+Three evidence runs write their numbers under ``results/`` (each resumable; finished training runs are reused
+from the results store):
+
+* ``figures.fig1_evidence``        → ``results/fig1_authors_<layout>/``  (Fig. 1 in the authors' configuration)
+* ``towers.specialisation_evidence`` → ``results/specialisation_study/`` (Fig. 3's two towers, five seeds)
+* ``fig4_evidence``                → ``results/fig4_study/``            (Fig. 4's neighbours of a study network)
+
+``draw_evidence`` turns whichever of them are present into the committed ``figures/`` with a manifest entry
+naming the results folder, the seeds, the budget and the command (``alexnet-book figures --evidence``).  The
+notebooks open with these figures; their own runs are the reader's quick re-run and draw into build/.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+EVIDENCE_COMMAND = "alexnet-book figures --evidence"
+FIG1_FOLDERS = ("fig1_authors_18pct", "fig1_full_paper_init")  # the authors' net first, then the book's
+SPECIALISATION_FOLDER = "specialisation_study"
+FIG4_FOLDER = "fig4_study"
+FIG4_QUERIES = 500  # validation images whose neighbours are measured (5 of them drawn)
+
+
+def results_dir(path=None) -> Path:
+    from .data import project_root
+
+    return Path(path) if path is not None else project_root() / "results"
+
+
+def _read_csv(path):
+    import pandas as pd
+
+    return pd.read_csv(path) if Path(path).is_file() and Path(path).read_text().strip() else pd.DataFrame()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fig. 4 as evidence
+
+
+def fig4_evidence(results=None, *, seed: int = 0, kernels_per_tower: int = 16, queries: int = FIG4_QUERIES,
+                  progress: bool = True) -> dict:
+    """Fig. 4 with the study's trained network (``towers.study_config(seed)``, reused from the results store or
+    trained): the six nearest training images of ``queries`` validation images (chosen evenly over the classes)
+    in fc7 and in pixel space.  Writes ``results/fig4_study/neighbours.csv`` (query, val_index, space, rank,
+    train_index, distance) and ``summary.json`` (label agreement per space, overlap, config hash, command)."""
+    import platform
+
+    import pandas as pd
+
+    from .figures import nearest_neighbours
+    from .runs import atomic_write_text, machine
+    from .towers import study_config
+    from .train import train
+
+    config = study_config(seed, kernels_per_tower)
+    run = train(config, progress=progress)
+    from .data import load_dataset
+
+    splits = load_dataset(config.data, config.root, scale=config.scale, limit=config.limit, progress=False)
+    index = _even_queries(splits.val.labels, queries)
+    from .figures import subset
+
+    preprocess = _preprocess(run.model, splits)
+    result = nearest_neighbours(run.model, subset(splits.val, index), splits.train, preprocess=preprocess,
+                                progress=progress)
+    rows = []
+    for q, val_index in enumerate(index.tolist()):
+        for space, (ind, dist) in (("fc7", (result.feature_indices, result.feature_distances)),
+                                   ("pixels", (result.pixel_indices, result.pixel_distances))):
+            for rank in range(ind.shape[1]):
+                rows.append(dict(query=q, val_index=val_index, space=space, rank=rank + 1,
+                                 train_index=int(ind[q, rank]), distance=float(dist[q, rank])))
+    folder = results_dir(results) / FIG4_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "neighbours.csv", pd.DataFrame(rows).to_csv(index=False))
+    summary = {**result.summary(), "seed": seed, "kernels_per_tower": kernels_per_tower,
+               "config_hash": config.hash(), "data": f"{config.data} (limit {config.limit})",
+               "val_top1_error": run.metrics.get("val_top1_error"), "recipe": "study (docs/ablations.md)",
+               "command": "alexnet-book figures --fig4-evidence", "machine": machine(),
+               "python": platform.python_version()}
+    atomic_write_text(folder / "summary.json", json.dumps(summary, indent=1, default=str) + "\n")
+    return summary
+
+
+def _even_queries(labels, n: int):
+    """``n`` validation indices spread evenly over the classes (the first of each class in turn)."""
+    import torch
+
+    labels = torch.as_tensor(labels)
+    per_class = [torch.nonzero(labels == c).flatten() for c in labels.unique().tolist()]
+    picked, i = [], 0
+    while len(picked) < min(n, len(labels)):
+        for members in per_class:
+            if i < len(members) and len(picked) < n:
+                picked.append(int(members[i]))
+        i += 1
+    return torch.tensor(sorted(picked))
+
+
+def _preprocess(model, splits):
+    """The centre crop minus the mean image, × the network's input scale (as it was trained)."""
+    import torch
+
+    scale = float(getattr(model, "input_scale", 1.0))
+    mean = torch.as_tensor(splits.mean_image, dtype=torch.float32)
+    crop = splits.crop
+
+    def preprocess(images):
+        x = torch.as_tensor(images)
+        s = x.shape[1]
+        o = (s - crop) // 2
+        x = x[:, o:o + crop, o:o + crop, :].float() - mean[o:o + crop, o:o + crop, :]
+        return (x * scale).permute(0, 3, 1, 2).contiguous()
+
+    return preprocess
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Drawing
+
+
+def plot_specialisation_study(kernels, per_epoch, *, title: str | None = None):
+    """Fig. 3's towers over seeds: each run's chromatic scores per tower (left, one column per seed and tower
+    size) and the mean chromatic score per tower after every epoch (right), from ``specialisation_evidence``."""
+    import matplotlib.pyplot as plt
+
+    from .figures import book_style
+
+    groups = sorted(kernels.kernels_per_tower.unique())
+    with book_style():
+        fig, axes = plt.subplots(1, len(groups) + 1, figsize=(3.3 * (len(groups) + 1), 3.1))
+        for ax, k in zip(axes, groups):
+            rows = kernels[kernels.kernels_per_tower == k]
+            seeds = sorted(rows.seed.unique())
+            for i, seed in enumerate(seeds):
+                for t, colour in ((1, "0.35"), (2, "C1")):
+                    y = rows[(rows.seed == seed) & (rows.tower == t)].chromatic.to_numpy()
+                    x = i + (t - 1.5) * 0.35 + np.linspace(-0.08, 0.08, len(y))
+                    ax.plot(x, y, ".", ms=2.5, color=colour, label=f"tower {t}" if i == 0 else None)
+                    ax.plot([x.min(), x.max()], [y.mean()] * 2, "-", color=colour, lw=1.5)
+            ax.set_xticks(range(len(seeds)), [str(s) for s in seeds])
+            ax.set_xlabel("seed")
+            ax.set_ylabel("chromatic score (0 grey, 1 one hue)")
+            ax.set_ylim(-0.02, 1.0)
+            ax.set_title(f"{k} conv1 kernels per tower", fontsize=9)
+            ax.legend(fontsize=7, loc="upper right")
+        ax = axes[-1]
+        trace = per_epoch[per_epoch.kernels_per_tower == max(groups)] if "kernels_per_tower" in per_epoch else per_epoch
+        for i, (seed, rows) in enumerate(trace.groupby("seed")):
+            rows = rows.sort_values("epoch")
+            ax.plot(rows.epoch, rows.chromatic_tower1, "-", color=f"C{i}", lw=1, label=f"seed {seed}")
+            ax.plot(rows.epoch, rows.chromatic_tower2, "--", color=f"C{i}", lw=1)
+        ax.set_xlabel("epoch (solid tower 1, dashed tower 2)")
+        ax.set_ylabel("mean chromatic score")
+        ax.set_title(f"during training, {max(groups)} per tower", fontsize=9)
+        ax.legend(fontsize=6)
+        if title:
+            fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def _fig1_caption(result, summary: dict, folder: str) -> str:
+    done, planned = len(result.epochs), len(summary.get("seeds_planned", result.epochs.seed))
+    state = "" if summary.get("complete", True) else f" [partial: {done} of {planned} seeds finished]"
+    name = {"18pct": "the authors' four-layer net (cuda-convnet layers-18pct without LRN, raw 32×32, fp32)",
+            "book": "the book's four-layer net (max pooling, N(0, 0.01), JPEGs at 36 cropped to 32, bf16)"}
+    return f"{name.get(result.layout, result.layout)}: {result}{state} ({folder})"
+
+
+def draw_evidence(figures=None, results=None, *, progress: bool = True) -> list[str]:
+    """Draw every evidence figure whose results are present into the committed ``figures/`` (or ``figures``);
+    returns their names.  Missing results are reported and skipped, never drawn from other runs."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    from .figures import ReluVsTanh, plot_conv1_filters, plot_relu_vs_tanh, save_figure
+
+    root = results_dir(results)
+    drawn = []
+
+    def save(fig, name, caption, paper_figure, notebook, *, sources, seeds, budget, data, config_hash=None):
+        save_figure(fig, name, caption=caption, paper_figure=paper_figure, notebook=notebook, data=data,
+                    config_hash=config_hash, figures_dir=figures, committed=True,
+                    evidence={"results": sources, "seeds": seeds, "budget": budget, "command": EVIDENCE_COMMAND})
+        plt.close(fig)
+        drawn.append(name)
+        if progress:
+            print(f"saved {name} (from {', '.join(sources)})")
+
+    # Fig. 1
+    fig1 = []
+    for folder in FIG1_FOLDERS:
+        if (root / folder / "summary.json").is_file():
+            result = ReluVsTanh.load(root / folder)
+            summary = json.loads((root / folder / "summary.json").read_text())
+            fig1.append((folder, result, summary))
+        elif progress:
+            print(f"no results/{folder}: run `alexnet-book figures --fig1-evidence 18pct` (Fig. 1 left out)")
+    if fig1:
+        fig = plot_relu_vs_tanh([r for _, r, _ in fig1])
+        for ax, (_, r, _) in zip(fig.axes, fig1):
+            ax.set_title({"18pct": "authors' net (layers-18pct)", "book": "book's net"}.get(r.layout, r.layout)
+                         + f": tanh/ReLU {r.ratio_text()}", fontsize=8)
+        caption = ("Training error of the four-layer CIFAR-10 net, ReLU (solid) vs tanh (dashed), every seed. "
+                   + " | ".join(_fig1_caption(r, s, f"results/{f}") for f, r, s in fig1))
+        budgets = [f"{f}: all 50,000 CIFAR-10 training images, up to {s.get('settings', {}).get('epochs', s.get('epochs_run'))}"
+                   f" epochs, stop at 25%" for f, _, s in fig1]
+        save(fig, "fig1_relu_vs_tanh", caption, "Fig. 1", "07_relu_vs_tanh",
+             sources=[f"results/{f}" for f, _, _ in fig1],
+             seeds={f: [int(x) for x in r.epochs.seed] for f, r, _ in fig1 if len(r.epochs)},
+             budget="; ".join(budgets), data="cifar10 (50,000 training images)")
+
+    # Fig. 3: the two towers over seeds, and the conv1 kernels of one study network with 48 per tower
+    spec = root / SPECIALISATION_FOLDER
+    if (spec / "kernels.csv").is_file():
+        kernels, per_epoch = _read_csv(spec / "kernels.csv"), _read_csv(spec / "per_epoch.csv")
+        pooled = _read_csv(spec / "pooled.csv")
+        summary = json.loads((spec / "summary.json").read_text()) if (spec / "summary.json").is_file() else {}
+        words = "; ".join(f"{int(p.kernels_per_tower)} per tower, {int(p.runs)} seeds: pooled permutation p = "
+                          f"{p.p_pooled_chromatic:.2g} (chromatic score), {p.p_pooled_grey:.2g} (near-grey share), "
+                          f"median |Cliff's δ| {p.median_effect:.2f}" for p in pooled.itertuples())
+        seeds = sorted(int(s) for s in kernels.seed.unique())
+        budget = "the study recipe: 5,000 CIFAR-10 training images, 12 epochs (docs/ablations.md)"
+        save(plot_specialisation_study(kernels, per_epoch), "fig3_specialisation_study",
+             f"Chromatic score of every conv1 kernel per tower and seed, and its course during training: {words}",
+             "Fig. 3", "05_filters_and_towers", sources=[f"results/{SPECIALISATION_FOLDER}"], seeds=seeds,
+             budget=budget, data="cifar10 (limit 5000)")
+        weights_file = spec / "conv1_weights.npz"
+        if weights_file.is_file():
+            with np.load(weights_file, allow_pickle=False) as stored:
+                names = sorted(stored.files)
+                name = next((n for n in names if n.startswith(f"k{max(kernels.kernels_per_tower)}_")), names[0])
+                weights = torch.from_numpy(stored[name])
+            fig = plot_conv1_filters(weights, towers=2)
+            save(fig, "fig3_conv1_filters_study",
+                 f"The conv1 kernels of a study network ({name.replace('_', ', ')}), tower 1 above tower 2",
+                 "Fig. 3", "05_filters_and_towers", sources=[f"results/{SPECIALISATION_FOLDER}/conv1_weights.npz"],
+                 seeds=[int(name.split("seed")[-1])], budget=budget, data="cifar10 (limit 5000)")
+    elif progress:
+        print(f"no results/{SPECIALISATION_FOLDER}: run `alexnet-book figures --specialisation-evidence` "
+              f"(Fig. 3 left out)")
+
+    # Fig. 4: the neighbours, with the images read from the data set by index
+    f4 = root / FIG4_FOLDER
+    if (f4 / "neighbours.csv").is_file():
+        fig = _draw_fig4(f4, progress=progress)
+        if fig is not None:
+            summary = json.loads((f4 / "summary.json").read_text())
+            agreement = (f"over {summary['queries']} validation images, {summary['fc7_label_agreement']:.1%} of the "
+                         f"fc7 neighbours share the query's class, {summary['pixel_label_agreement']:.1%} of the "
+                         f"pixel neighbours; overlap of the two sets {summary['overlap']:.1%}")
+            save(fig, "fig4_neighbours", f"Five validation images and their six nearest training images in fc7 "
+                 f"(after ReLU) and in pixel space, a study network: {agreement}", "Fig. 4", "08_neighbours",
+                 sources=[f"results/{FIG4_FOLDER}"], seeds=[summary.get("seed", 0)],
+                 budget="the study recipe: 5,000 CIFAR-10 training images, 12 epochs",
+                 data=summary.get("data"), config_hash=summary.get("config_hash"))
+    elif progress:
+        print(f"no results/{FIG4_FOLDER}: run `alexnet-book figures --fig4-evidence` (Fig. 4 left out)")
+    return drawn
+
+
+def _draw_fig4(folder: Path, *, progress: bool):
+    """The Fig. 4 grid from neighbours.csv: the images come from the data set (by index), nothing is trained."""
+    import torch
+
+    from .data import load_dataset
+    from .figures import Neighbours, plot_neighbours, subset
+    from .towers import study_config
+
+    table = _read_csv(folder / "neighbours.csv")
+    summary = json.loads((folder / "summary.json").read_text())
+    config = study_config(summary.get("seed", 0), summary.get("kernels_per_tower", 16))
+    try:
+        splits = load_dataset(config.data, config.root, scale=config.scale, limit=config.limit, progress=False)
+    except FileNotFoundError as missing:
+        if progress:
+            print(f"Fig. 4 left out: its images need the data set ({str(missing).splitlines()[0]})")
+        return None
+    queries = sorted(table["query"].unique())
+    shown = [queries[i * len(queries) // 5] for i in range(5)] if len(queries) >= 5 else queries
+    val_index = [int(table[table["query"] == q].val_index.iloc[0]) for q in shown]
+
+    def grid(space, column):
+        rows = table[(table.space == space) & table["query"].isin(shown)].sort_values(["query", "rank"])
+        return torch.tensor(rows[column].to_numpy()).reshape(len(shown), -1)
+
+    result = Neighbours("fc7", grid("fc7", "train_index"), grid("fc7", "distance").float(),
+                        grid("pixels", "train_index"), grid("pixels", "distance").float(),
+                        overlap=torch.zeros(len(shown)))
+    queries_arr = subset(splits.val, torch.tensor(val_index))
+    return plot_neighbours(queries_arr, splits.train, result, class_names=splits.class_names)
+
+
+def status(results=None) -> "pandas.DataFrame":
+    """Which evidence is present: one row per results folder with its seeds and whether it is complete."""
+    import pandas as pd
+
+    root = results_dir(results)
+    rows = []
+    for folder in (*FIG1_FOLDERS, SPECIALISATION_FOLDER, FIG4_FOLDER):
+        path = root / folder / "summary.json"
+        summary = json.loads(path.read_text()) if path.is_file() else None
+        rows.append({"results": f"results/{folder}", "present": summary is not None,
+                     "complete": bool(summary.get("complete", True)) if summary else False,
+                     "seeds": summary.get("seed_list", summary.get("seeds")) if summary else None})
+    return pd.DataFrame(rows)
