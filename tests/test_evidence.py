@@ -1,0 +1,103 @@
+"""The committed figures come from the evidence runs' result files (issue 16): drawn from results/, with the
+results, seeds, budget and command in the manifest; missing results are reported, never drawn from elsewhere."""
+from __future__ import annotations
+
+import io
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from alexnet_book import evidence, figures, towers  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def _fig1_result(layout):
+    relu, tanh = [0.6, 0.4, 0.24], [0.8, 0.6, 0.5, 0.4, 0.3, 0.24]
+    rows, epochs = [], []
+    for seed in (0, 1, 2, 3, 4):
+        for activation, curve in (("relu", relu), ("tanh", tanh)):
+            rows += [dict(activation=activation, seed=seed, lr=0.004, epoch=e, train_error=err)
+                     for e, err in enumerate(curve, start=1)]
+        epochs.append(dict(seed=seed, relu=figures.epochs_to_error(relu), tanh=figures.epochs_to_error(tanh)))
+    epochs = pd.DataFrame(epochs)
+    epochs["ratio"] = epochs.tanh / epochs.relu
+    tuning = pd.DataFrame([dict(activation="relu", lr=0.004, epochs_to_target=3.0, final_train_error=0.24,
+                                epochs_run=3, capped=False)])
+    return figures.ReluVsTanh(init="paper", target=0.25, lr={"relu": 0.004, "tanh": 0.002}, tuning=tuning,
+                              curves=pd.DataFrame(rows), epochs=epochs, config_hashes=[], layout=layout)
+
+
+def _specialisation_results(folder):
+    """A results/specialisation_study/ as specialisation_evidence writes it, from constructed kernels."""
+    g = torch.Generator().manual_seed(0)
+    kernels, per_epoch, weights = [], [], {}
+    for k in (16, 48):
+        for seed in range(5):
+            grey = torch.randn(k, 1, 5, 5, generator=g).expand(k, 3, 5, 5)
+            colour = torch.randn(k, 3, 5, 5, generator=g)
+            w = torch.cat([grey, colour])
+            kernels.append(towers.kernel_table(w, kernels_per_tower=k, seed=seed).assign(
+                tower=[1] * k + [2] * k))
+            weights[f"k{k}_seed{seed}"] = w.numpy()
+            for epoch in (0, 6, 12):
+                row = towers.tower_specialisation(w, towers=2, n_permutations=100).as_row()
+                per_epoch.append({"kernels_per_tower": k, "seed": seed, "epoch": epoch, **row})
+    kernels = pd.concat(kernels, ignore_index=True)
+    folder.mkdir(parents=True)
+    kernels.to_csv(folder / "kernels.csv", index=False)
+    pd.DataFrame(per_epoch).to_csv(folder / "per_epoch.csv", index=False)
+    towers.pooled_summary(kernels, n_permutations=500).to_csv(folder / "pooled.csv", index=False)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **weights)
+    (folder / "conv1_weights.npz").write_bytes(buffer.getvalue())
+    (folder / "summary.json").write_text(json.dumps({"seeds": list(range(5))}))
+
+
+def test_evidence_figures_are_drawn_from_results_with_their_provenance(tmp_path, capsys):
+    results, out = tmp_path / "results", tmp_path / "figures"
+    _fig1_result("18pct").save(results / "fig1_authors_18pct", complete=False, seeds_planned=[0, 1, 2, 3, 4, 5])
+    _specialisation_results(results / "specialisation_study")
+    names = evidence.draw_evidence(out, results, progress=True)
+    said = capsys.readouterr().out
+    assert set(names) == {"fig1_relu_vs_tanh", "fig3_specialisation_study", "fig3_conv1_filters_study"}
+    assert "no results/fig1_full_paper_init" in said and "no results/fig4_study" in said  # reported, not drawn
+    index = json.loads((out / "index.json").read_text())["figures"]
+    fig1 = index["fig1_relu_vs_tanh"]
+    assert fig1["evidence"]["results"] == ["results/fig1_authors_18pct"]
+    assert fig1["evidence"]["seeds"] == {"fig1_authors_18pct": [0, 1, 2, 3, 4]}
+    assert fig1["evidence"]["command"] == "alexnet-book figures --evidence"
+    assert "2.0×" in fig1["caption"] and "partial: 5 of 6 seeds" in fig1["caption"]
+    spec = index["fig3_specialisation_study"]
+    assert spec["evidence"]["seeds"] == [0, 1, 2, 3, 4] and "pooled permutation p" in spec["caption"]
+    assert "48 per tower" in spec["caption"] and "16 per tower" in spec["caption"]
+    assert (out / "fig3_conv1_filters_study.png").stat().st_size > 0
+    # constructed grey-vs-colour towers: the pooled test finds them
+    pooled = pd.read_csv(tmp_path / "results" / "specialisation_study" / "pooled.csv")
+    assert (pooled.p_pooled_chromatic < 0.01).all() and (pooled.p_pooled_grey < 0.01).all()
+    assert (pooled.tower2_more_chromatic == 5).all()
+    status = evidence.status(results).set_index("results")
+    assert status.loc["results/fig1_authors_18pct", "present"]
+    assert not status.loc["results/fig1_authors_18pct", "complete"]
+    assert not status.loc["results/fig4_study", "present"]
+
+
+def test_evidence_cli_draws_nothing_without_results(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(evidence, "results_dir", lambda path=None: tmp_path / "empty")
+    assert figures.cli_main(["--evidence", "--out", str(tmp_path / "figs")]) == 0
+    assert "none (no results yet)" in capsys.readouterr().out
+    assert not (tmp_path / "figs" / "index.json").exists()
+
+
+def test_even_queries_cover_every_class():
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
+    picked = evidence._even_queries(labels, 30)
+    assert len(picked) == 30 and torch.bincount(labels[picked]).tolist() == [10, 10, 10]
+    with pytest.raises(StopIteration):
+        next(iter([]))
