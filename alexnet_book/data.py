@@ -200,6 +200,11 @@ def _class_tree(entries: list[tuple[str, str]], where: str, skipped: dict, class
     return keys, labels, classes
 
 
+def _unreadable(folder: Path, e: OSError) -> PermissionError:
+    return PermissionError(f"{folder}: folder not readable ({e.strerror or e}), so its images cannot be listed; "
+                           f"make it readable with chmod -R a+rX {folder}")
+
+
 def scan_folder(split_dir: str | Path, classes: list[str] | None = None,
                 skipped: dict | None = None) -> tuple[ImageList, list[str]]:
     """List an ImageFolder split (``<split>/<class>/<image>``); class index = sorted folder names (§2)."""
@@ -209,10 +214,18 @@ def scan_folder(split_dir: str | Path, classes: list[str] | None = None,
         raise FileNotFoundError(f"{split_dir}: no such folder; expected an ImageFolder split "
                                 f"<root>/{split_dir.name}/<class>/<image> -- {HOW_TO_GET_DATA}")
     entries = []
-    class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    try:
+        class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except PermissionError as e:
+        raise _unreadable(split_dir, e) from None
+
+    def unreadable(e: OSError):  # os.walk skips a folder it cannot list; an unreadable class is not an empty one
+        if isinstance(e, PermissionError):
+            raise _unreadable(Path(e.filename or cdir), e) from None
+
     for cdir in class_dirs:
         found = False
-        for dirpath, dirnames, filenames in os.walk(cdir, followlinks=True):
+        for dirpath, dirnames, filenames in os.walk(cdir, onerror=unreadable, followlinks=True):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for fname in sorted(filenames):
                 path = os.path.join(dirpath, fname)

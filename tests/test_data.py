@@ -598,3 +598,29 @@ def test_the_shipped_1000_class_list_is_ilsvrc_2012_in_class_index_order():
     assert differ == [("crane", "crane bird"), ("maillot", "maillot tank suit")]
     # used when there is no devkit
     assert data._imagenet_names(["n01440764", "n99999999"], None) == ["tench", "n99999999"]
+
+
+# ------------------------------------------------------------------------------------------------- faults (issue 17)
+
+def test_an_unreadable_class_folder_is_named_as_unreadable_with_the_fix(tmp_path, monkeypatch):
+    root = write_folder(tmp_path / "set", ["a", "b"], 2)
+    locked = root / "train" / "b"
+    if os.name == "posix" and os.geteuid() == 0:  # root lists any folder: make listing this one fail as for a user
+        real = os.scandir
+
+        def scandir(path="."):
+            if Path(path) == locked:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path)
+
+        monkeypatch.setattr(os, "scandir", scandir)
+    else:
+        locked.chmod(0)
+    try:
+        with pytest.raises(PermissionError) as info:
+            data.load_dataset("folder", root, progress=False)
+    finally:
+        locked.chmod(0o755)
+    text = str(info.value)
+    assert str(locked) in text and "not readable" in text and f"chmod -R a+rX {locked}" in text
+    assert "empty" not in text
