@@ -671,7 +671,18 @@ def _shrink_npy(path: Path, rows: int) -> None:
         f.truncate(offset + rows * int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize)
 
 
+def _stat_tag(path: str) -> str:
+    """``size:mtime_ns`` of a file (following symlinks), "-" when it cannot be read: what a cache key notes of it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "-"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 def _cache_key(source: Source, size: int) -> str:
+    """The cache folder's name: a fingerprint of the listing, the labels, the stored size and the files themselves
+    (an archive's size and date; each image file's size and mtime_ns, so a replaced image means a new cache)."""
     h = hashlib.sha1()
     h.update(json.dumps([CACHE_VERSION, source.name, size, source.classes]).encode())
     for images in (source.train, source.val):
@@ -680,6 +691,11 @@ def _cache_key(source: Source, size: int) -> str:
             st = Path(images.archive).stat()
             h.update(f"{st.st_size}:{int(st.st_mtime)}".encode())
         h.update("\n".join(images.keys).encode())
+        if images.storage == "files":
+            h.update("\n".join(_stat_tag(k) for k in images.keys).encode())
+        elif images.storage == "cifar-batches":
+            batches = sorted({k.rsplit(":", 1)[0] for k in images.keys})
+            h.update("\n".join(_stat_tag(os.path.join(images.archive, b)) for b in batches).encode())
         h.update(np.asarray(images.labels, dtype=np.int64).tobytes())
     return f"{source.name}-{size}px-{len(source.train)}-{h.hexdigest()[:10]}"
 
@@ -1425,7 +1441,8 @@ def _located(name, root, scale, limit) -> tuple[Source, int, int]:
 
 def data_identity(splits: DataSplits) -> dict:
     """Which data a run trained on, for the results store and checkpoints: ``source`` (where the set came from)
-    and ``cache_key`` (the name of its cache: a fingerprint of the listing, labels, archives and stored size)."""
+    and ``cache_key`` (the name of its cache: a fingerprint of the listing, labels, archives and stored size, and of
+    each extracted image file's size and modification time)."""
     return {"source": splits.source, "cache_key": Path(splits.cache).name if splits.cache else ""}
 
 

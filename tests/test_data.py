@@ -602,6 +602,24 @@ def test_the_shipped_1000_class_list_is_ilsvrc_2012_in_class_index_order():
 
 # ------------------------------------------------------------------------------------------------- faults (issue 17)
 
+def test_a_replaced_image_gets_a_new_cache_key_and_its_own_pixels(tmp_path):
+    root = write_folder(tmp_path / "set", ["a", "b"], 2)
+    first = data.load_dataset("folder", root, progress=False)
+    key = data.dataset_identity("folder", root)["cache_key"]
+    assert data.load_dataset("folder", root, progress=False).cache == first.cache  # unchanged folder: same key
+    assert data.dataset_identity("folder", root)["cache_key"] == key == Path(first.cache).name
+    replaced = root / "train" / "a" / "a_0.JPEG"  # the first training image (class a, sorted first)
+    before = replaced.stat()
+    replaced.write_bytes(jpeg_bytes([250, 250, 250], (40, 32)))
+    os.utime(replaced, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+    assert replaced.stat().st_size != before.st_size
+    second = data.load_dataset("folder", root, progress=False)
+    assert second.cache != first.cache and data.dataset_identity("folder", root)["cache_key"] != key
+    assert second.train.images[0].float().mean() > 240 > first.train.images[0].float().mean() + 50
+    assert torch.equal(second.train.images[1:], first.train.images[1:])
+    assert torch.equal(second.train.labels, first.train.labels)
+
+
 def test_an_unreadable_class_folder_is_named_as_unreadable_with_the_fix(tmp_path, monkeypatch):
     root = write_folder(tmp_path / "set", ["a", "b"], 2)
     locked = root / "train" / "b"
