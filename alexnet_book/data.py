@@ -32,6 +32,7 @@ import os
 import pickle
 import re
 import shutil
+import signal
 import sys
 import tarfile
 import tempfile
@@ -200,6 +201,11 @@ def _class_tree(entries: list[tuple[str, str]], where: str, skipped: dict, class
     return keys, labels, classes
 
 
+def _unreadable(folder: Path, e: OSError) -> PermissionError:
+    return PermissionError(f"{folder}: folder not readable ({e.strerror or e}), so its images cannot be listed; "
+                           f"make it readable with chmod -R a+rX {folder}")
+
+
 def scan_folder(split_dir: str | Path, classes: list[str] | None = None,
                 skipped: dict | None = None) -> tuple[ImageList, list[str]]:
     """List an ImageFolder split (``<split>/<class>/<image>``); class index = sorted folder names (§2)."""
@@ -209,10 +215,18 @@ def scan_folder(split_dir: str | Path, classes: list[str] | None = None,
         raise FileNotFoundError(f"{split_dir}: no such folder; expected an ImageFolder split "
                                 f"<root>/{split_dir.name}/<class>/<image> -- {HOW_TO_GET_DATA}")
     entries = []
-    class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    try:
+        class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except PermissionError as e:
+        raise _unreadable(split_dir, e) from None
+
+    def unreadable(e: OSError):  # os.walk skips a folder it cannot list; an unreadable class is not an empty one
+        if isinstance(e, PermissionError):
+            raise _unreadable(Path(e.filename or cdir), e) from None
+
     for cdir in class_dirs:
         found = False
-        for dirpath, dirnames, filenames in os.walk(cdir, followlinks=True):
+        for dirpath, dirnames, filenames in os.walk(cdir, onerror=unreadable, followlinks=True):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for fname in sorted(filenames):
                 path = os.path.join(dirpath, fname)
@@ -568,8 +582,29 @@ def decode_image(source, size: int, *, fast: bool = False) -> tuple[np.ndarray, 
 
 
 def _worker_init():
-    """A forked decoding worker: one torch thread (as DataLoader workers), so no OpenMP team crosses the fork."""
+    """A forked decoding worker: one torch thread (as DataLoader workers), so no OpenMP team crosses the fork.
+
+    It ignores SIGINT: a Ctrl-C in a terminal reaches every process of the group, and a worker that died of it
+    while holding the pool's queue lock would leave ``pool.terminate()`` waiting for ever; the parent alone
+    handles it and terminates the workers.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # blocked by _start_pool while forking (a pending one was just dropped)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     torch.set_num_threads(1)
+
+
+def _start_pool(workers: int):
+    """A pool of forked decoding workers; SIGINT stays blocked while they are forked, so a Ctrl-C arriving then
+    reaches the parent (after) and never a worker that has not yet set it aside."""
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
+        return ctx.Pool(workers, initializer=_worker_init)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return ctx.Pool(workers, initializer=_worker_init)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _decode_task(task):
@@ -713,7 +748,18 @@ def cache_content_digest(folder) -> str | None:
     return digest
 
 
+def _stat_tag(path: str) -> str:
+    """``size:mtime_ns`` of a file (following symlinks), "-" when it cannot be read: what a cache key notes of it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "-"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 def _cache_key(source: Source, size: int) -> str:
+    """The cache folder's name: a fingerprint of the listing, the labels, the stored size and the files themselves
+    (an archive's content digest; each image file's size and mtime_ns, so a replaced image means a new cache)."""
     h = hashlib.sha1()
     h.update(json.dumps([CACHE_VERSION, source.name, size, source.classes]).encode())
     for images in (source.train, source.val):
@@ -723,11 +769,46 @@ def _cache_key(source: Source, size: int) -> str:
             # a re-mounted share) keeps its cache and its runs' data identity
             h.update(archive_digest(images.archive).encode())
         h.update("\n".join(images.keys).encode())
+        if images.storage == "files":
+            h.update("\n".join(_stat_tag(k) for k in images.keys).encode())
+        elif images.storage == "cifar-batches":
+            batches = sorted({k.rsplit(":", 1)[0] for k in images.keys})
+            h.update("\n".join(_stat_tag(os.path.join(images.archive, b)) for b in batches).encode())
         h.update(np.asarray(images.labels, dtype=np.int64).tobytes())
     return f"{source.name}-{size}px-{len(source.train)}-{h.hexdigest()[:10]}"
 
 
 CHUNK = 1024  # images decoded between two progress records
+DISK_MARGIN = 64 * 2**20  # bytes kept free beyond the pixels and labels (progress records, stats, metadata)
+
+
+def _bytes_to_write(images: ImageList, folder: Path, split: str, size: int) -> int:
+    """Bytes the rest of one split's build will write: its rows not yet written (the .npy files are sparse)."""
+    written = 0
+    state_path = folder / f"{split}_progress.json"
+    if state_path.exists() and (folder / f"{split}_images.npy").exists():
+        with contextlib.suppress(ValueError, OSError, KeyError, TypeError):
+            state = json.loads(state_path.read_text())
+            if state["finished"]:
+                return 0
+            written = int(state["written"])
+    return max(len(images) - written, 0) * (size * size * 3 + 8)
+
+
+def _check_free_space(source: Source, folder: Path, size: int, chosen: bool) -> None:
+    """Refuse, in one message, a build the disk cannot hold: a full disk under a memory map is a bare SIGBUS
+    ("Bus error") halfway through, not an error.  ``folder``: the build's ``<key>.partial`` folder (it may not exist
+    yet; its parent, the cache folder, does); ``chosen``: the cache folder was passed by the caller."""
+    need = DISK_MARGIN + sum(_bytes_to_write(images, folder, split, size)
+                             for split, images in (("train", source.train), ("val", source.val)))
+    free = shutil.disk_usage(folder.parent).free
+    if free >= need:
+        return
+    elsewhere = ("pass another cache_root" if chosen else
+                 f"set ALEXNET_BOOK_DATA=/a/bigger/disk (caches go to its cache/ folder; now {data_dir()})")
+    raise OSError(f"{folder.parent}: not enough free disk space for the {source.name} cache at {size}px: it needs "
+                  f"{need / 2**30:.2f} GiB ({need} bytes), {free / 2**30:.2f} GiB ({free} bytes) are available; free "
+                  f"space there or put the cache on a bigger disk: {elsewhere}")
 
 
 def _decode_split(images: ImageList, folder: Path, split: str, size: int, *, workers: int, progress: bool) -> dict:
@@ -753,9 +834,9 @@ def _decode_split(images: ImageList, folder: Path, split: str, size: int, *, wor
                disable=not progress, leave=False)
     todo = n - state["processed"]
     use_pool = workers > 1 and todo >= 256
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-    pool = ctx.Pool(workers, initializer=_worker_init) if use_pool else None
+    pool = None
     try:
+        pool = _start_pool(workers) if use_pool else None
         payloads = _iter_payloads(images, state["processed"])
         pending = None
 
@@ -793,7 +874,8 @@ def _decode_split(images: ImageList, folder: Path, split: str, size: int, *, wor
             write(pending.get())
     finally:
         if pool:
-            pool.terminate()
+            pool.terminate()  # the workers ignore SIGINT, so after a Ctrl-C they are stopped here, not left hanging
+            pool.join()
         bar.close()
         del out, out_labels
     if state["written"] == 0:
@@ -847,7 +929,10 @@ def build_cache(source: Source, size: int, cache_root: str | Path | None = None,
 
     Resumable: progress is recorded after every chunk in ``<key>.partial/``; a rerun continues from there.
     Atomic: the folder is renamed to ``<key>/`` only when complete, so a half-written cache is never used.
+    Refused up front (OSError) when the disk lacks the space it will write.  One Ctrl-C stops it (the decoding
+    workers ignore SIGINT and are terminated) and keeps the partial folder for the next run.
     """
+    chosen = cache_root is not None
     cache_root = Path(cache_root) if cache_root is not None else data_dir() / "cache"
     key = _cache_key(source, size)
     final, partial = cache_root / key, cache_root / (key + ".partial")
@@ -857,10 +942,16 @@ def build_cache(source: Source, size: int, cache_root: str | Path | None = None,
     with file_lock(cache_root / (key + ".lock")):  # two processes never build the same cache at once
         if (final / "complete.json").exists():
             return final
+        _check_free_space(source, partial, size, chosen)
         partial.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
-        states = {split: _decode_split(images, partial, split, size, workers=workers, progress=progress)
-                  for split, images in (("train", source.train), ("val", source.val))}
+        try:
+            states = {split: _decode_split(images, partial, split, size, workers=workers, progress=progress)
+                      for split, images in (("train", source.train), ("val", source.val))}
+        except KeyboardInterrupt:
+            print(f"\ncache build stopped; what is decoded stays in {partial} and the next run resumes from there",
+                  file=sys.stderr, flush=True)
+            raise
         stats = partial / "stats.npz"
         if not stats.exists():
             mean, eigvals, eigvecs = mean_and_pca(np.load(partial / "train_images.npy", mmap_mode="r"))
@@ -1468,7 +1559,8 @@ def _located(name, root, scale, limit) -> tuple[Source, int, int]:
 
 def data_identity(splits: DataSplits) -> dict:
     """Which data a run trained on, for the results store and checkpoints: ``source`` (where the set came from)
-    and ``cache_key`` (the name of its cache: a fingerprint of the listing, labels, archives and stored size)."""
+    and ``cache_key`` (the name of its cache: a fingerprint of the listing, labels, archives and stored size, and of
+    each extracted image file's size and modification time)."""
     return {"source": splits.source, "cache_key": Path(splits.cache).name if splits.cache else ""}
 
 

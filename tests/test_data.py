@@ -598,3 +598,140 @@ def test_the_shipped_1000_class_list_is_ilsvrc_2012_in_class_index_order():
     assert differ == [("crane", "crane bird"), ("maillot", "maillot tank suit")]
     # used when there is no devkit
     assert data._imagenet_names(["n01440764", "n99999999"], None) == ["tench", "n99999999"]
+
+
+# ------------------------------------------------------------------------------------------------- faults (issue 17)
+
+BUILD_CHILD = """
+import sys, time
+from alexnet_book import data
+root, cache_root, slow = sys.argv[1], sys.argv[2], sys.argv[3] == "slow"
+data.CHUNK = 64
+real = data._decode_task
+
+def decode(task):  # the first chunk decodes at full speed, the rest slowly: a long build to stop in the middle
+    if slow and task[0] >= 64:
+        time.sleep(0.5)
+    return real(task)
+
+data._decode_task = decode
+folder = data.build_cache(data.open_source("folder", root), 36, cache_root, workers=2, progress=False)
+print("BUILT", folder, flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.name != "posix", reason="Ctrl-C as a terminal sends it: SIGINT to the process group")
+def test_one_ctrl_c_stops_the_cache_build_promptly_and_it_resumes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = write_folder(tmp_path / "set", ["a", "b"], 150, size=(24, 18))
+    cache_root = tmp_path / "cache"
+    env = {**os.environ, "PYTHONPATH": str(data.project_root()), "OMP_NUM_THREADS": "1"}
+
+    def child(mode):
+        return subprocess.Popen([sys.executable, "-c", BUILD_CHILD, str(root), str(cache_root), mode], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    build = child("slow")
+    deadline = time.time() + 300  # (importing torch takes a while on a busy machine)
+    progress = None
+    while time.time() < deadline and build.poll() is None:  # wait until the first chunk is on disk
+        progress = next(cache_root.glob("*.partial/train_progress.json"), None)
+        if progress is not None and json.loads(progress.read_text())["processed"] >= 64:
+            break
+        time.sleep(0.05)
+    assert build.poll() is None and progress is not None, build.communicate()[1]
+    time.sleep(0.3)  # the workers are inside the slow decoding of the next chunk
+    stopped = time.time()
+    os.killpg(build.pid, signal.SIGINT)  # one Ctrl-C, delivered as a terminal does: to every process of the group
+    try:  # about a second on an idle machine; the old failure hung until a second Ctrl-C
+        out, err = build.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(build.pid, signal.SIGKILL)
+        build.communicate()
+        pytest.fail("one Ctrl-C did not stop the cache build: it hung")
+    took = time.time() - stopped
+    assert build.returncode in (-signal.SIGINT, 128 + signal.SIGINT, 1) and "KeyboardInterrupt" in err, err
+    assert "BUILT" not in out and took < 30, (took, err)
+    assert "resumes" in err and str(progress.parent) in err  # says where the partial cache is kept
+    assert err.count("Traceback") == 1, err  # the workers ignored it: only the parent reports it
+    assert json.loads(progress.read_text())["processed"] >= 64  # what was recorded stays
+    again = child("fast")
+    try:
+        out, err = again.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(again.pid, signal.SIGKILL)
+        raise
+    assert again.returncode == 0 and "BUILT" in out, err
+    built = data.load_cache(out.split("BUILT ", 1)[1].strip())
+    assert len(built.train) == 300 and labels_match_colours(built.train)
+    assert not list(cache_root.glob("*.partial"))
+
+
+def test_a_disk_without_room_for_the_cache_is_refused_before_it_is_mapped(tmp_path, monkeypatch, capsys,
+                                                                            private_data_dir):
+    root = write_folder(tmp_path / "set", ["a", "b"], 3)
+    real = data.shutil.disk_usage
+    free = 5 * 2**20
+    monkeypatch.setattr(data.shutil, "disk_usage", lambda path: real(path)._replace(free=free))
+    with pytest.raises(OSError) as info:
+        data.load_dataset("folder", root, progress=False)
+    text = str(info.value)
+    need = data.DISK_MARGIN + 2 * 6 * (36 * 36 * 3 + 8)  # train and val: 6 images of 36×36×3 bytes and a label
+    assert str(private_data_dir / "cache") in text and f"{need} bytes" in text and f"{free} bytes" in text
+    assert "free space" in text and "ALEXNET_BOOK_DATA" in text
+    assert not list((private_data_dir / "cache").glob("*.partial"))  # refused before any folder or memory map
+    assert data.cli_main(["cache", "--data", "folder", "--root", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not enough free disk space" in err and "Bus error" not in err
+    source = data.open_source("folder", root)
+    with pytest.raises(OSError, match="pass another cache_root"):  # the caller chose the folder: say that
+        data.build_cache(source, 36, tmp_path / "mine", progress=False)
+    monkeypatch.setattr(data.shutil, "disk_usage", real)
+    assert len(data.load_dataset("folder", root, progress=False).train) == 6  # with room, the same call builds
+
+
+def test_a_replaced_image_gets_a_new_cache_key_and_its_own_pixels(tmp_path):
+    root = write_folder(tmp_path / "set", ["a", "b"], 2)
+    first = data.load_dataset("folder", root, progress=False)
+    key = data.dataset_identity("folder", root)["cache_key"]
+    assert data.load_dataset("folder", root, progress=False).cache == first.cache  # unchanged folder: same key
+    assert data.dataset_identity("folder", root)["cache_key"] == key == Path(first.cache).name
+    replaced = root / "train" / "a" / "a_0.JPEG"  # the first training image (class a, sorted first)
+    before = replaced.stat()
+    replaced.write_bytes(jpeg_bytes([250, 250, 250], (40, 32)))
+    os.utime(replaced, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+    assert replaced.stat().st_size != before.st_size
+    second = data.load_dataset("folder", root, progress=False)
+    assert second.cache != first.cache and data.dataset_identity("folder", root)["cache_key"] != key
+    assert second.train.images[0].float().mean() > 240 > first.train.images[0].float().mean() + 50
+    assert torch.equal(second.train.images[1:], first.train.images[1:])
+    assert torch.equal(second.train.labels, first.train.labels)
+
+
+def test_an_unreadable_class_folder_is_named_as_unreadable_with_the_fix(tmp_path, monkeypatch):
+    root = write_folder(tmp_path / "set", ["a", "b"], 2)
+    locked = root / "train" / "b"
+    if os.name == "posix" and os.geteuid() == 0:  # root lists any folder: make listing this one fail as for a user
+        real = os.scandir
+
+        def scandir(path="."):
+            if Path(path) == locked:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path)
+
+        monkeypatch.setattr(os, "scandir", scandir)
+    else:
+        locked.chmod(0)
+    try:
+        with pytest.raises(PermissionError) as info:
+            data.load_dataset("folder", root, progress=False)
+    finally:
+        locked.chmod(0o755)
+    text = str(info.value)
+    assert str(locked) in text and "not readable" in text and f"chmod -R a+rX {locked}" in text
+    assert "empty" not in text
