@@ -308,3 +308,70 @@ def status(results=None) -> "pandas.DataFrame":
                      "complete": bool(summary.get("complete", True)) if summary else False,
                      "seeds": summary.get("seed_list", summary.get("seeds")) if summary else None})
     return pd.DataFrame(rows)
+
+
+SHOWN = {"fig1": ("fig1_relu_vs_tanh",), "fig3": ("fig3_specialisation_study", "fig3_conv1_filters_study"),
+         "fig4": ("fig4_neighbours",)}
+
+
+def describe(which: str, results=None) -> str:
+    """The evidence numbers behind a figure in words ("fig1", "fig3", "fig4"), read from results/; what to run
+    when they are not there yet."""
+    import pandas as pd
+
+    from .figures import ReluVsTanh
+
+    root = results_dir(results)
+    lines = []
+    if which == "fig1":
+        for folder in FIG1_FOLDERS:
+            if not (root / folder / "summary.json").is_file():
+                lines.append(f"results/{folder}: not measured yet (alexnet-book figures --fig1-evidence 18pct)")
+                continue
+            result = ReluVsTanh.load(root / folder)
+            summary = json.loads((root / folder / "summary.json").read_text())
+            lines.append(_fig1_caption(result, summary, f"results/{folder}"))
+            tuning = result.tuning
+            if len(tuning):
+                for activation, rows in tuning.groupby("activation"):
+                    tried = ", ".join(f"{r.lr:g}: {r.epochs_to_target:.1f}" if r.epochs_to_target == r.epochs_to_target
+                                      and r.epochs_to_target != float("inf") else f"{r.lr:g}: not reached"
+                                      for r in rows.itertuples())
+                    lines.append(f"  tuning {activation} (epochs to 25%): {tried}; chosen {result.lr.get(activation)}")
+    elif which == "fig3":
+        folder = root / SPECIALISATION_FOLDER
+        if not (folder / "pooled.csv").is_file():
+            return f"results/{SPECIALISATION_FOLDER}: not measured yet (alexnet-book figures --specialisation-evidence)"
+        final, pooled = _read_csv(folder / "final.csv"), _read_csv(folder / "pooled.csv")
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            cols = ["kernels_per_tower", "seed", "val_top1_error", "chromatic_tower1", "chromatic_tower2",
+                    "grey_tower1", "grey_tower2", "p_permutation", "cliffs_delta"]
+            lines.append(final[[c for c in cols if c in final]].round(3).to_string(index=False))
+            lines.append(pooled.round(4).to_string(index=False))
+    elif which == "fig4":
+        path = root / FIG4_FOLDER / "summary.json"
+        if not path.is_file():
+            return f"results/{FIG4_FOLDER}: not measured yet (alexnet-book figures --fig4-evidence)"
+        s = json.loads(path.read_text())
+        lines.append(f"{s['queries']} validation images, k = {s['k']}: fc7 neighbours share the query's class "
+                     f"{s['fc7_label_agreement']:.1%}, pixel neighbours {s['pixel_label_agreement']:.1%}, overlap "
+                     f"{s['overlap']:.1%} ({s['data']}, config {s['config_hash']})")
+    else:
+        raise ValueError(f"which must be one of {sorted(SHOWN)}, not {which!r}")
+    return "\n".join(lines)
+
+
+def show(which: str, figures=None, results=None) -> None:
+    """In a notebook: the committed evidence figure(s) for ``which`` and their numbers (``describe``)."""
+    from IPython.display import Image, display
+
+    from .figures import figures_dir
+
+    folder = figures_dir(figures, committed=True)
+    for name in SHOWN[which]:
+        png = folder / f"{name}.png"
+        if png.is_file():
+            display(Image(filename=str(png)))
+        else:
+            print(f"{png} is not drawn yet: alexnet-book figures --evidence")
+    print(describe(which, results))
