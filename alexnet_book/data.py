@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import hashlib
 import io
 import json
@@ -57,6 +58,7 @@ CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CACHE_VERSION = 2  # bump when the decoding changes, so old caches are rebuilt rather than reused
 FULL_BY_DEFAULT = ("imagenet", "imagenet-subset", "imagenette", "imagewoof")  # sets stored at 256 by default
 _OPENERS: dict = {}  # data sets beyond CIFAR-10 and synthetic register here (ImageNet, subsets, Imagenette, ...)
+LISTING_BAR_AFTER = 5000  # a listing longer than this many members shows a progress bar (archives, big folders)
 HOW_TO_GET_DATA = ("see data/README.md: put cifar10-jpg.tar.gz next to the project (../shared/data/) or set "
                    "ALEXNET_BOOK_CIFAR10=/path/to/it, or go online once so torchvision can download CIFAR-10")
 
@@ -175,6 +177,46 @@ def _is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_SUFFIXES)
 
 
+_LISTING_PROGRESS = contextvars.ContextVar("alexnet_book_listing_progress", default=True)
+
+
+@contextlib.contextmanager
+def _listing_progress(progress: bool):
+    """Whether listings made inside the block may show their progress bar (``load_dataset(progress=)``)."""
+    token = _LISTING_PROGRESS.set(bool(progress))
+    try:
+        yield
+    finally:
+        _LISTING_PROGRESS.reset(token)
+
+
+class _ListingBar:
+    """Counts the members of a listing; a tqdm bar (stderr) appears only once it passes ``LISTING_BAR_AFTER``.
+
+    Listing a large archive (decompressing all of it) or a folder of a million files takes minutes; small
+    listings, the usual case, stay silent.  Off inside ``_listing_progress(False)``.
+    """
+
+    def __init__(self, what: str):
+        self.what, self.count, self.bar = what, 0, None
+
+    def update(self, n: int = 1) -> None:
+        self.count += n
+        if self.bar is not None:
+            self.bar.update(n)
+        elif self.count > LISTING_BAR_AFTER and _LISTING_PROGRESS.get():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(desc=f"listing {self.what}", unit=" files", initial=self.count, leave=False)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _class_tree(entries: list[tuple[str, str]], where: str, skipped: dict, classes: list[str] | None):
     """Group (class, key) pairs into an ImageList with labels = index in the sorted class list."""
     by_class: dict[str, list[str]] = {}
@@ -210,19 +252,21 @@ def scan_folder(split_dir: str | Path, classes: list[str] | None = None,
                                 f"<root>/{split_dir.name}/<class>/<image> -- {HOW_TO_GET_DATA}")
     entries = []
     class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for cdir in class_dirs:
-        found = False
-        for dirpath, dirnames, filenames in os.walk(cdir, followlinks=True):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for fname in sorted(filenames):
-                path = os.path.join(dirpath, fname)
-                if _is_image_name(fname):
-                    entries.append((cdir.name, path))
-                    found = True
-                else:
-                    skipped.setdefault("not an image file", []).append(path)
-        if not found:
-            entries.append((cdir.name, None))  # keeps an empty class in the class list
+    with _ListingBar(str(split_dir)) as bar:
+        for cdir in class_dirs:
+            found = False
+            for dirpath, dirnames, filenames in os.walk(cdir, followlinks=True):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for fname in sorted(filenames):
+                    path = os.path.join(dirpath, fname)
+                    if _is_image_name(fname):
+                        entries.append((cdir.name, path))
+                        found = True
+                    else:
+                        skipped.setdefault("not an image file", []).append(path)
+                bar.update(len(filenames))
+            if not found:
+                entries.append((cdir.name, None))  # keeps an empty class in the class list
     stray = [p for p in split_dir.iterdir() if not p.is_dir()]
     for p in stray:
         skipped.setdefault("not an image file", []).append(str(p))
@@ -260,12 +304,13 @@ def _tar_members(archive: Path) -> list[str]:
         with contextlib.suppress(ValueError, OSError):
             return json.loads(listing.read_text())
     try:
-        with tarfile.open(archive, "r:*") as tar:
+        with tarfile.open(archive, "r:*") as tar, _ListingBar(archive.name) as bar:
             names = []
             for m in tar:
                 _check_member(archive, m.name)
                 if m.isfile():
                     names.append(m.name)
+                bar.update()
     except (tarfile.TarError, EOFError, OSError) as e:
         raise ValueError(f"{archive}: not a readable tar archive ({e}); download it again") from None
     _save_listing(listing, names)
@@ -759,22 +804,28 @@ def _take(iterator, n):
     return out
 
 
-def mean_and_pca(images: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mean_and_pca(images: np.ndarray, chunk: int = 512, *,
+                 progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-pixel mean image (§2) and the eigen-decomposition of the RGB covariance over all pixels (§4.1).
 
     Returns (mean image float32 (S, S, 3), eigenvalues float32 (3,) descending, eigenvectors float32 (3, 3) as
-    columns), all in 0-255 units.  Accumulates in float64 over chunks of a (memory-mapped) uint8 array.
+    columns), all in 0-255 units.  Accumulates in float64 over chunks of a (memory-mapped) uint8 array; with
+    ``progress`` a bar on stderr counts the images (one pass over the whole training set: minutes on ImageNet).
     """
+    from tqdm.auto import tqdm
+
     n = images.shape[0]
     total = np.zeros(images.shape[1:], np.float64)
     rgb_sum = np.zeros(3, np.float64)
     rgb_outer = np.zeros((3, 3), np.float64)
-    for i in range(0, n, chunk):
-        block = np.asarray(images[i:i + chunk], dtype=np.float64)
-        total += block.sum(axis=0)
-        pixels = block.reshape(-1, 3)
-        rgb_sum += pixels.sum(axis=0)
-        rgb_outer += pixels.T @ pixels
+    with tqdm(total=n, desc="mean image and PCA", unit="img", disable=not progress, leave=False) as bar:
+        for i in range(0, n, chunk):
+            block = np.asarray(images[i:i + chunk], dtype=np.float64)
+            total += block.sum(axis=0)
+            pixels = block.reshape(-1, 3)
+            rgb_sum += pixels.sum(axis=0)
+            rgb_outer += pixels.T @ pixels
+            bar.update(block.shape[0])
     count = n * images.shape[1] * images.shape[2]
     mu = rgb_sum / count
     cov = rgb_outer / count - np.outer(mu, mu)
@@ -807,7 +858,8 @@ def build_cache(source: Source, size: int, cache_root: str | Path | None = None,
                   for split, images in (("train", source.train), ("val", source.val))}
         stats = partial / "stats.npz"
         if not stats.exists():
-            mean, eigvals, eigvecs = mean_and_pca(np.load(partial / "train_images.npy", mmap_mode="r"))
+            mean, eigvals, eigvecs = mean_and_pca(np.load(partial / "train_images.npy", mmap_mode="r"),
+                                                  progress=progress)
             tmp = partial / "stats.tmp.npz"
             np.savez(tmp, mean_image=mean, pca_eigvals=eigvals, pca_eigvecs=eigvecs)
             os.replace(tmp, stats)
@@ -981,7 +1033,7 @@ def _tar_of_tars_members(archive: Path) -> list[str]:
             return json.loads(listing.read_text())
     names = []
     try:
-        with tarfile.open(archive, "r:") as outer:
+        with tarfile.open(archive, "r:") as outer, _ListingBar(archive.name) as bar:
             for om in outer:
                 _check_member(archive, om.name)
                 if not om.isfile():
@@ -994,6 +1046,7 @@ def _tar_of_tars_members(archive: Path) -> list[str]:
                         _check_member(archive, f"{om.name}/{m.name}")
                         if m.isfile():
                             names.append(f"{om.name}/{m.name}")
+                        bar.update()
     except (tarfile.TarError, EOFError) as e:
         raise ValueError(f"{archive}: not a readable tar of tars ({e}); download {TRAIN_TAR} again") from None
     _save_listing(listing, names)
@@ -1386,7 +1439,8 @@ def load_dataset(name: str = "auto", root: str | Path | None = None, *, scale: s
     modes and tests). Decodes once into the cache under data/cache/ (atomic, resumable, progress bar) and
     memory-maps it afterwards.
     """
-    source, size, crop = _located(name, root, scale, limit)
+    with _listing_progress(progress):
+        source, size, crop = _located(name, root, scale, limit)
     folder = build_cache(source, size, progress=progress)
     splits = load_cache(folder, crop)
     meta = json.loads((folder / "meta.json").read_text())
