@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import pickle
 import re
+import shlex
 import shutil
 import sys
 import tarfile
@@ -843,9 +844,9 @@ def build_cache(source: Source, size: int, cache_root: str | Path | None = None,
     Resumable: progress is recorded after every chunk in ``<key>.partial/``; a rerun continues from there.
     Atomic: the folder is renamed to ``<key>/`` only when complete, so a half-written cache is never used.
     """
-    cache_root = Path(cache_root) if cache_root is not None else data_dir() / "cache"
-    key = _cache_key(source, size)
-    final, partial = cache_root / key, cache_root / (key + ".partial")
+    final = cache_folder(source, size, cache_root)
+    cache_root, key = final.parent, final.name
+    partial = cache_root / (key + ".partial")
     if (final / "complete.json").exists():
         return final
     workers = workers or os.cpu_count() or 1
@@ -1450,7 +1451,11 @@ def load_dataset(name: str = "auto", root: str | Path | None = None, *, scale: s
 
 def _located(name, root, scale, limit) -> tuple[Source, int, int]:
     """The Source ``load_dataset`` decodes (limited to ``limit`` images per split), its stored and crop sides."""
-    source = open_source(name, root)
+    return _requested(open_source(name, root), scale, limit)
+
+
+def _requested(source: Source, scale: str | None, limit: int | None) -> tuple[Source, int, int]:
+    """``source`` limited to ``limit`` images per split (in place), with the stored and crop sides of ``scale``."""
     if scale is None:
         scale = "full" if source.name in FULL_BY_DEFAULT else "scaled"
     if scale not in SCALES:
@@ -1476,6 +1481,12 @@ def dataset_identity(name: str = "auto", root: str | Path | None = None, *, scal
     (nothing is decoded): how a finished run is checked against the data found now, before it is reused."""
     source, size, _ = _located(name, root, scale, limit)
     return {"source": source.description, "cache_key": _cache_key(source, size)}
+
+
+def cache_folder(source: Source, size: int, cache_root: str | Path | None = None) -> Path:
+    """The folder ``build_cache(source, size, cache_root)`` writes (finished or not), from the listing alone."""
+    cache_root = Path(cache_root) if cache_root is not None else data_dir() / "cache"
+    return cache_root / _cache_key(source, size)
 
 
 def same_data(recorded: dict | None, current: dict) -> bool:
@@ -1510,14 +1521,29 @@ def _count_range(labels: torch.Tensor, n: int) -> tuple[int, int]:
     return int(counts.min()), int(counts.max())
 
 
-def class_counts(splits: DataSplits) -> "pandas.DataFrame":
-    """Images per class in each split, with the human-readable names."""
+def class_counts(splits: DataSplits | Source) -> "pandas.DataFrame":
+    """Images per class in each split, with the human-readable names: of the decoded arrays (DataSplits) or of
+    the listing before decoding (Source: what a cache would hold, less any undecodable file)."""
     import pandas as pd
 
     n = len(splits.classes)
+
+    def counts(labels) -> list[int]:
+        return torch.bincount(torch.as_tensor(labels, dtype=torch.int64), minlength=n).tolist()
+
     return pd.DataFrame({"class": splits.classes, "name": splits.class_names,
-                         "train": torch.bincount(splits.train.labels, minlength=n).tolist(),
-                         "val": torch.bincount(splits.val.labels, minlength=n).tolist()})
+                         "train": counts(splits.train.labels), "val": counts(splits.val.labels)})
+
+
+def cache_status(source: Source, size: int, cache_root: str | Path | None = None) -> tuple[str, Path]:
+    """Whether the cache of ``source`` at ``size`` px exists, without decoding: ("built" | "partial" | "missing",
+    its folder).  "partial": a build stopped part-way (``build_cache`` resumes it)."""
+    folder = cache_folder(source, size, cache_root)
+    if (folder / "complete.json").exists():
+        return "built", folder
+    if (folder.parent / (folder.name + ".partial")).is_dir():
+        return "partial", folder
+    return "missing", folder
 
 
 def cli_main(argv: list[str]) -> int:
@@ -1539,7 +1565,8 @@ def cli_main(argv: list[str]) -> int:
 
     p = sub.add_parser("info", help="what a data set holds: splits, classes, where it is, whether it is cached")
     common(p)
-    p.add_argument("--classes", action="store_true", help="also list images per class")
+    p.add_argument("--classes", action="store_true", help="also list images per class (from the listing; from "
+                   "the cache with --build)")
     p.add_argument("--build", action="store_true", help="build the cache if missing and show mean and PCA")
     p = sub.add_parser("cache", help="decode a data set once into the uint8 cache (resumable, atomic)")
     common(p)
@@ -1573,6 +1600,21 @@ def cli_main(argv: list[str]) -> int:
             print(f"images   train {len(source.train)}, val {len(source.val)} (listed; storage {source.train.storage})")
             for reason, paths in source.skipped.items():
                 print(f"skipped  {len(paths)} {reason}, e.g. {paths[0]}")
+            scale = args.scale or ("full" if source.name in FULL_BY_DEFAULT else "scaled")
+            source, size, _ = _requested(source, scale, args.limit)
+            state, folder = cache_status(source, size)
+            wanted = f"scale {scale} ({size}px)" + (f", limit {args.limit}" if args.limit else "")
+            if state == "built":
+                meta = json.loads((folder / "meta.json").read_text())
+                print(f"cache    built for {wanted}: {folder} (train {meta['train']}, val {meta['val']} images)")
+            else:
+                how = ["--data", args.data] + (["--root", args.root] if args.root else []) + ["--scale", scale] \
+                    + (["--limit", str(args.limit)] if args.limit else [])
+                print(f"cache    {'partly built' if state == 'partial' else 'not built'} for {wanted}: {folder}; "
+                      f"{'finish' if state == 'partial' else 'build'} it with `alexnet-book data cache "
+                      f"{shlex.join(how)}` or add --build")
+            if args.classes and not args.build:
+                print(class_counts(source).to_string(index=False))
             if args.build:
                 splits = load_dataset(args.data, args.root, scale=args.scale, limit=args.limit)
                 print(describe(splits).to_string(index=False))
