@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import hashlib
 import io
 import json
@@ -31,6 +32,7 @@ import multiprocessing
 import os
 import pickle
 import re
+import shlex
 import shutil
 import signal
 import sys
@@ -58,6 +60,7 @@ CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CACHE_VERSION = 2  # bump when the decoding changes, so old caches are rebuilt rather than reused
 FULL_BY_DEFAULT = ("imagenet", "imagenet-subset", "imagenette", "imagewoof")  # sets stored at 256 by default
 _OPENERS: dict = {}  # data sets beyond CIFAR-10 and synthetic register here (ImageNet, subsets, Imagenette, ...)
+LISTING_BAR_AFTER = 5000  # a listing longer than this many members shows a progress bar (archives, big folders)
 HOW_TO_GET_DATA = ("see data/README.md: put cifar10-jpg.tar.gz next to the project (../shared/data/) or set "
                    "ALEXNET_BOOK_CIFAR10=/path/to/it, or go online once so torchvision can download CIFAR-10")
 
@@ -176,6 +179,46 @@ def _is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_SUFFIXES)
 
 
+_LISTING_PROGRESS = contextvars.ContextVar("alexnet_book_listing_progress", default=True)
+
+
+@contextlib.contextmanager
+def _listing_progress(progress: bool):
+    """Whether listings made inside the block may show their progress bar (``load_dataset(progress=)``)."""
+    token = _LISTING_PROGRESS.set(bool(progress))
+    try:
+        yield
+    finally:
+        _LISTING_PROGRESS.reset(token)
+
+
+class _ListingBar:
+    """Counts the members of a listing; a tqdm bar (stderr) appears only once it passes ``LISTING_BAR_AFTER``.
+
+    Listing a large archive (decompressing all of it) or a folder of a million files takes minutes; small
+    listings, the usual case, stay silent.  Off inside ``_listing_progress(False)``.
+    """
+
+    def __init__(self, what: str):
+        self.what, self.count, self.bar = what, 0, None
+
+    def update(self, n: int = 1) -> None:
+        self.count += n
+        if self.bar is not None:
+            self.bar.update(n)
+        elif self.count > LISTING_BAR_AFTER and _LISTING_PROGRESS.get():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(desc=f"listing {self.what}", unit=" files", initial=self.count, leave=False)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _class_tree(entries: list[tuple[str, str]], where: str, skipped: dict, classes: list[str] | None):
     """Group (class, key) pairs into an ImageList with labels = index in the sorted class list."""
     by_class: dict[str, list[str]] = {}
@@ -224,19 +267,21 @@ def scan_folder(split_dir: str | Path, classes: list[str] | None = None,
         if isinstance(e, PermissionError):
             raise _unreadable(Path(e.filename or cdir), e) from None
 
-    for cdir in class_dirs:
-        found = False
-        for dirpath, dirnames, filenames in os.walk(cdir, onerror=unreadable, followlinks=True):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for fname in sorted(filenames):
-                path = os.path.join(dirpath, fname)
-                if _is_image_name(fname):
-                    entries.append((cdir.name, path))
-                    found = True
-                else:
-                    skipped.setdefault("not an image file", []).append(path)
-        if not found:
-            entries.append((cdir.name, None))  # keeps an empty class in the class list
+    with _ListingBar(str(split_dir)) as bar:
+        for cdir in class_dirs:
+            found = False
+            for dirpath, dirnames, filenames in os.walk(cdir, onerror=unreadable, followlinks=True):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for fname in sorted(filenames):
+                    path = os.path.join(dirpath, fname)
+                    if _is_image_name(fname):
+                        entries.append((cdir.name, path))
+                        found = True
+                    else:
+                        skipped.setdefault("not an image file", []).append(path)
+                bar.update(len(filenames))
+            if not found:
+                entries.append((cdir.name, None))  # keeps an empty class in the class list
     stray = [p for p in split_dir.iterdir() if not p.is_dir()]
     for p in stray:
         skipped.setdefault("not an image file", []).append(str(p))
@@ -274,12 +319,13 @@ def _tar_members(archive: Path) -> list[str]:
         with contextlib.suppress(ValueError, OSError):
             return json.loads(listing.read_text())
     try:
-        with tarfile.open(archive, "r:*") as tar:
+        with tarfile.open(archive, "r:*") as tar, _ListingBar(archive.name) as bar:
             names = []
             for m in tar:
                 _check_member(archive, m.name)
                 if m.isfile():
                     names.append(m.name)
+                bar.update()
     except (tarfile.TarError, EOFError, OSError) as e:
         raise ValueError(f"{archive}: not a readable tar archive ({e}); download it again") from None
     _save_listing(listing, names)
@@ -897,22 +943,28 @@ def _take(iterator, n):
     return out
 
 
-def mean_and_pca(images: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mean_and_pca(images: np.ndarray, chunk: int = 512, *,
+                 progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-pixel mean image (§2) and the eigen-decomposition of the RGB covariance over all pixels (§4.1).
 
     Returns (mean image float32 (S, S, 3), eigenvalues float32 (3,) descending, eigenvectors float32 (3, 3) as
-    columns), all in 0-255 units.  Accumulates in float64 over chunks of a (memory-mapped) uint8 array.
+    columns), all in 0-255 units.  Accumulates in float64 over chunks of a (memory-mapped) uint8 array; with
+    ``progress`` a bar on stderr counts the images (one pass over the whole training set: minutes on ImageNet).
     """
+    from tqdm.auto import tqdm
+
     n = images.shape[0]
     total = np.zeros(images.shape[1:], np.float64)
     rgb_sum = np.zeros(3, np.float64)
     rgb_outer = np.zeros((3, 3), np.float64)
-    for i in range(0, n, chunk):
-        block = np.asarray(images[i:i + chunk], dtype=np.float64)
-        total += block.sum(axis=0)
-        pixels = block.reshape(-1, 3)
-        rgb_sum += pixels.sum(axis=0)
-        rgb_outer += pixels.T @ pixels
+    with tqdm(total=n, desc="mean image and PCA", unit="img", disable=not progress, leave=False) as bar:
+        for i in range(0, n, chunk):
+            block = np.asarray(images[i:i + chunk], dtype=np.float64)
+            total += block.sum(axis=0)
+            pixels = block.reshape(-1, 3)
+            rgb_sum += pixels.sum(axis=0)
+            rgb_outer += pixels.T @ pixels
+            bar.update(block.shape[0])
     count = n * images.shape[1] * images.shape[2]
     mu = rgb_sum / count
     cov = rgb_outer / count - np.outer(mu, mu)
@@ -933,9 +985,9 @@ def build_cache(source: Source, size: int, cache_root: str | Path | None = None,
     workers ignore SIGINT and are terminated) and keeps the partial folder for the next run.
     """
     chosen = cache_root is not None
-    cache_root = Path(cache_root) if cache_root is not None else data_dir() / "cache"
-    key = _cache_key(source, size)
-    final, partial = cache_root / key, cache_root / (key + ".partial")
+    final = cache_folder(source, size, cache_root)
+    cache_root, key = final.parent, final.name
+    partial = cache_root / (key + ".partial")
     if (final / "complete.json").exists():
         return final
     workers = workers or os.cpu_count() or 1
@@ -954,7 +1006,8 @@ def build_cache(source: Source, size: int, cache_root: str | Path | None = None,
             raise
         stats = partial / "stats.npz"
         if not stats.exists():
-            mean, eigvals, eigvecs = mean_and_pca(np.load(partial / "train_images.npy", mmap_mode="r"))
+            mean, eigvals, eigvecs = mean_and_pca(np.load(partial / "train_images.npy", mmap_mode="r"),
+                                                  progress=progress)
             tmp = partial / "stats.tmp.npz"
             np.savez(tmp, mean_image=mean, pca_eigvals=eigvals, pca_eigvecs=eigvecs)
             os.replace(tmp, stats)
@@ -1128,7 +1181,7 @@ def _tar_of_tars_members(archive: Path) -> list[str]:
             return json.loads(listing.read_text())
     names = []
     try:
-        with tarfile.open(archive, "r:") as outer:
+        with tarfile.open(archive, "r:") as outer, _ListingBar(archive.name) as bar:
             for om in outer:
                 _check_member(archive, om.name)
                 if not om.isfile():
@@ -1141,6 +1194,7 @@ def _tar_of_tars_members(archive: Path) -> list[str]:
                         _check_member(archive, f"{om.name}/{m.name}")
                         if m.isfile():
                             names.append(f"{om.name}/{m.name}")
+                        bar.update()
     except (tarfile.TarError, EOFError) as e:
         raise ValueError(f"{archive}: not a readable tar of tars ({e}); download {TRAIN_TAR} again") from None
     _save_listing(listing, names)
@@ -1533,7 +1587,8 @@ def load_dataset(name: str = "auto", root: str | Path | None = None, *, scale: s
     modes and tests). Decodes once into the cache under data/cache/ (atomic, resumable, progress bar) and
     memory-maps it afterwards.
     """
-    source, size, crop = _located(name, root, scale, limit)
+    with _listing_progress(progress):
+        source, size, crop = _located(name, root, scale, limit)
     folder = build_cache(source, size, progress=progress)
     splits = load_cache(folder, crop)
     meta = json.loads((folder / "meta.json").read_text())
@@ -1543,7 +1598,11 @@ def load_dataset(name: str = "auto", root: str | Path | None = None, *, scale: s
 
 def _located(name, root, scale, limit) -> tuple[Source, int, int]:
     """The Source ``load_dataset`` decodes (limited to ``limit`` images per split), its stored and crop sides."""
-    source = open_source(name, root)
+    return _requested(open_source(name, root), scale, limit)
+
+
+def _requested(source: Source, scale: str | None, limit: int | None) -> tuple[Source, int, int]:
+    """``source`` limited to ``limit`` images per split (in place), with the stored and crop sides of ``scale``."""
     if scale is None:
         scale = "full" if source.name in FULL_BY_DEFAULT else "scaled"
     if scale not in SCALES:
@@ -1570,6 +1629,12 @@ def dataset_identity(name: str = "auto", root: str | Path | None = None, *, scal
     (nothing is decoded): how a finished run is checked against the data found now, before it is reused."""
     source, size, _ = _located(name, root, scale, limit)
     return {"source": source.description, "cache_key": _cache_key(source, size)}
+
+
+def cache_folder(source: Source, size: int, cache_root: str | Path | None = None) -> Path:
+    """The folder ``build_cache(source, size, cache_root)`` writes (finished or not), from the listing alone."""
+    cache_root = Path(cache_root) if cache_root is not None else data_dir() / "cache"
+    return cache_root / _cache_key(source, size)
 
 
 def same_data(recorded: dict | None, current: dict) -> bool:
@@ -1610,14 +1675,29 @@ def _count_range(labels: torch.Tensor, n: int) -> tuple[int, int]:
     return int(counts.min()), int(counts.max())
 
 
-def class_counts(splits: DataSplits) -> "pandas.DataFrame":
-    """Images per class in each split, with the human-readable names."""
+def class_counts(splits: DataSplits | Source) -> "pandas.DataFrame":
+    """Images per class in each split, with the human-readable names: of the decoded arrays (DataSplits) or of
+    the listing before decoding (Source: what a cache would hold, less any undecodable file)."""
     import pandas as pd
 
     n = len(splits.classes)
+
+    def counts(labels) -> list[int]:
+        return torch.bincount(torch.as_tensor(labels, dtype=torch.int64), minlength=n).tolist()
+
     return pd.DataFrame({"class": splits.classes, "name": splits.class_names,
-                         "train": torch.bincount(splits.train.labels, minlength=n).tolist(),
-                         "val": torch.bincount(splits.val.labels, minlength=n).tolist()})
+                         "train": counts(splits.train.labels), "val": counts(splits.val.labels)})
+
+
+def cache_status(source: Source, size: int, cache_root: str | Path | None = None) -> tuple[str, Path]:
+    """Whether the cache of ``source`` at ``size`` px exists, without decoding: ("built" | "partial" | "missing",
+    its folder).  "partial": a build stopped part-way (``build_cache`` resumes it)."""
+    folder = cache_folder(source, size, cache_root)
+    if (folder / "complete.json").exists():
+        return "built", folder
+    if (folder.parent / (folder.name + ".partial")).is_dir():
+        return "partial", folder
+    return "missing", folder
 
 
 def cli_main(argv: list[str]) -> int:
@@ -1639,7 +1719,8 @@ def cli_main(argv: list[str]) -> int:
 
     p = sub.add_parser("info", help="what a data set holds: splits, classes, where it is, whether it is cached")
     common(p)
-    p.add_argument("--classes", action="store_true", help="also list images per class")
+    p.add_argument("--classes", action="store_true", help="also list images per class (from the listing; from "
+                   "the cache with --build)")
     p.add_argument("--build", action="store_true", help="build the cache if missing and show mean and PCA")
     p = sub.add_parser("cache", help="decode a data set once into the uint8 cache (resumable, atomic)")
     common(p)
@@ -1673,6 +1754,21 @@ def cli_main(argv: list[str]) -> int:
             print(f"images   train {len(source.train)}, val {len(source.val)} (listed; storage {source.train.storage})")
             for reason, paths in source.skipped.items():
                 print(f"skipped  {len(paths)} {reason}, e.g. {paths[0]}")
+            scale = args.scale or ("full" if source.name in FULL_BY_DEFAULT else "scaled")
+            source, size, _ = _requested(source, scale, args.limit)
+            state, folder = cache_status(source, size)
+            wanted = f"scale {scale} ({size}px)" + (f", limit {args.limit}" if args.limit else "")
+            if state == "built":
+                meta = json.loads((folder / "meta.json").read_text())
+                print(f"cache    built for {wanted}: {folder} (train {meta['train']}, val {meta['val']} images)")
+            else:
+                how = ["--data", args.data] + (["--root", args.root] if args.root else []) + ["--scale", scale] \
+                    + (["--limit", str(args.limit)] if args.limit else [])
+                print(f"cache    {'partly built' if state == 'partial' else 'not built'} for {wanted}: {folder}; "
+                      f"{'finish' if state == 'partial' else 'build'} it with `alexnet-book data cache "
+                      f"{shlex.join(how)}` or add --build")
+            if args.classes and not args.build:
+                print(class_counts(source).to_string(index=False))
             if args.build:
                 splits = load_dataset(args.data, args.root, scale=args.scale, limit=args.limit)
                 print(describe(splits).to_string(index=False))

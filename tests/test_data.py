@@ -6,6 +6,7 @@ import io
 import json
 import os
 import pickle
+import shutil
 import tarfile
 import threading
 from pathlib import Path
@@ -582,6 +583,85 @@ def test_cli_subset_then_cache(tmp_path, capsys):
     assert data.cli_main(["info", "--data", "imagenet-subset", "--root", str(out), "--build", "--scale",
                           "scaled", "--classes"]) == 0
     assert "PCA λ" in capsys.readouterr().out
+
+
+def test_info_says_whether_the_cache_exists_and_lists_classes_without_building(tmp_path, capsys):
+    root = data.make_synthetic(tmp_path / "syn", classes=3, train_per_class=4, val_per_class=2)
+    args = ["info", "--data", "synthetic", "--root", str(root)]
+    assert data.cli_main(args + ["--classes"]) == 0
+    out = capsys.readouterr().out
+    source = data.open_source("synthetic", root)
+    folder = data.cache_folder(source, 36)
+    assert f"cache    not built for scale scaled (36px): {folder}; build it with `alexnet-book data cache" in out
+    assert not folder.exists() and not folder.parent.exists()  # nothing decoded, nothing written
+    rows = [line.split() for line in out.splitlines() if line.startswith("class0")]
+    assert rows == [["class00", "class00", "4", "2"], ["class01", "class01", "4", "2"],
+                    ["class02", "class02", "4", "2"]]  # per-class counts from the listing, without --build
+    splits = data.load_dataset("synthetic", root, progress=False)
+    assert Path(splits.cache) == folder  # info found the folder load_dataset builds
+    assert data.cli_main(args) == 0
+    out = capsys.readouterr().out
+    assert f"cache    built for scale scaled (36px): {folder} (train 12, val 6 images)" in out
+    assert "class00 " not in out  # the class table only with --classes
+    assert data.cli_main(args + ["--limit", "5", "--classes"]) == 0  # another limit: another cache
+    out = capsys.readouterr().out
+    assert "cache    not built for scale scaled (36px), limit 5:" in out and "--limit 5` or add --build" in out
+    assert [line.split()[2:] for line in out.splitlines() if line.startswith("class0")] == [
+        ["2", "2"], ["2", "2"], ["1", "1"]]
+    assert data.cli_main(args + ["--scale", "full"]) == 0
+    assert "cache    not built for scale full (256px):" in capsys.readouterr().out
+    assert data.cli_main(args + ["--limit", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "limit must be a positive" in err
+
+
+def test_info_sees_a_partly_built_cache(tmp_path, capsys):
+    root = data.make_synthetic(tmp_path / "syn", classes=2, train_per_class=3, val_per_class=1)
+    folder = data.cache_folder(data.open_source("synthetic", root), 36)
+    (folder.parent / (folder.name + ".partial")).mkdir(parents=True)
+    assert data.cli_main(["info", "--data", "synthetic", "--root", str(root)]) == 0
+    assert "cache    partly built for scale scaled (36px):" in capsys.readouterr().out
+    assert data.cache_status(data.open_source("synthetic", root), 36) == ("partial", folder)
+
+
+def test_mean_and_pca_pass_shows_a_bar_only_with_progress(tmp_path, capsys):
+    root = data.make_synthetic(tmp_path / "syn", classes=2, train_per_class=5, val_per_class=2)
+    data.load_dataset("synthetic", root, progress=False)
+    assert capsys.readouterr().err == ""
+    shutil.rmtree(data.data_dir() / "cache")
+    d = data.load_dataset("synthetic", root, progress=True)
+    err = capsys.readouterr().err
+    assert "mean image and PCA" in err and "10/10" in err and "decoding train" in err
+    images = d.train.images.numpy()
+    plain = data.mean_and_pca(images)
+    assert capsys.readouterr().err == ""
+    barred = data.mean_and_pca(images, chunk=4, progress=True)
+    assert "mean image and PCA" in capsys.readouterr().err
+    assert all(np.allclose(a, b) for a, b in zip(plain, barred))
+
+
+def test_large_listings_show_a_bar_small_ones_do_not(tmp_path, capsys, monkeypatch):
+    root = write_folder(tmp_path / "set", ["a", "b"], 4)
+    archive = tmp_path / "set.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(root, arcname="top")
+    data.open_source("folder", root)
+    data.open_source("folder", archive)
+    assert capsys.readouterr().err == ""  # 8 and 16 members: under the threshold
+    monkeypatch.setattr(data, "LISTING_BAR_AFTER", 5)
+    data.load_dataset("folder", root, progress=False)
+    assert "listing" not in capsys.readouterr().err
+    data.open_source("folder", root)
+    err = capsys.readouterr().err
+    assert f"listing {root / 'train'}" in err and "8 files" in err
+    listings = data.data_dir() / "cache" / "listings"
+    shutil.rmtree(listings)  # archives are listed once and remembered: forget it, so it is listed again
+    data.open_source("folder", archive)
+    assert "listing set.tar" in capsys.readouterr().err
+    shutil.rmtree(listings)
+    with data._listing_progress(False):
+        data.open_source("folder", archive)
+    assert "listing" not in capsys.readouterr().err
 
 
 def test_the_shipped_1000_class_list_is_ilsvrc_2012_in_class_index_order():
