@@ -166,9 +166,13 @@ def plot_specialisation_study(kernels, per_epoch, *, title: str | None = None):
 def _fig1_caption(result, summary: dict, folder: str) -> str:
     done, planned = len(result.epochs), len(summary.get("seeds_planned", result.epochs.seed))
     state = "" if summary.get("complete", True) else f" [partial: {done} of {planned} seeds finished]"
-    name = {"18pct": "the authors' four-layer net (cuda-convnet layers-18pct without LRN, raw 32×32, fp32)",
-            "book": "the book's four-layer net (max pooling, N(0, 0.01), JPEGs at 36 cropped to 32, bf16)"}
-    return f"{name.get(result.layout, result.layout)}: {result}{state} ({folder})"
+    if summary.get("status"):  # a snapshot of a run still going: its own words, no ratio yet
+        return f"{_LAYOUT_NAMES.get(result.layout, result.layout)}: {summary['status']}{state} ({folder})"
+    return f"{_LAYOUT_NAMES.get(result.layout, result.layout)}: {result}{state} ({folder})"
+
+
+_LAYOUT_NAMES = {"18pct": "the authors' four-layer net (cuda-convnet layers-18pct without LRN, raw 32×32, fp32)",
+                 "book": "the book's four-layer net (max pooling, N(0, 0.01), JPEGs at 36 cropped to 32, bf16)"}
 
 
 def draw_evidence(figures=None, results=None, *, progress: bool = True) -> list[str]:
@@ -202,9 +206,10 @@ def draw_evidence(figures=None, results=None, *, progress: bool = True) -> list[
             print(f"no results/{folder}: run `alexnet-book figures --fig1-evidence 18pct` (Fig. 1 left out)")
     if fig1:
         fig = plot_relu_vs_tanh([r for _, r, _ in fig1])
-        for ax, (_, r, _) in zip(fig.axes, fig1):
+        for ax, (_, r, s) in zip(fig.axes, fig1):
+            ratio = r.ratio_text() if s.get("complete", True) and not s.get("status") else "partial"
             ax.set_title({"18pct": "authors' net (layers-18pct)", "book": "book's net"}.get(r.layout, r.layout)
-                         + f": tanh/ReLU {r.ratio_text()}", fontsize=8)
+                         + f": tanh/ReLU {ratio}", fontsize=8)
         caption = ("Training error of the four-layer CIFAR-10 net, ReLU (solid) vs tanh (dashed), every seed. "
                    + " | ".join(_fig1_caption(r, s, f"results/{f}") for f, r, s in fig1))
         budgets = [f"{f}: all 50,000 CIFAR-10 training images, up to {s.get('settings', {}).get('epochs', s.get('epochs_run'))}"
@@ -334,9 +339,12 @@ def describe(which: str, results=None) -> str:
             tuning = result.tuning
             if len(tuning):
                 for activation, rows in tuning.groupby("activation"):
-                    tried = ", ".join(f"{r.lr:g}: {r.epochs_to_target:.1f}" if r.epochs_to_target == r.epochs_to_target
-                                      and r.epochs_to_target != float("inf") else f"{r.lr:g}: not reached"
-                                      for r in rows.itertuples())
+                    tried = ", ".join(
+                        f"{r.lr:g}: {r.epochs_to_target:.1f}" if r.epochs_to_target == r.epochs_to_target
+                        and r.epochs_to_target != float("inf") else
+                        f"{r.lr:g}: not within {int(r.epochs_run)}" + (" (stopped: could no longer win)"
+                                                                        if getattr(r, "capped", False) else "")
+                        for r in rows.itertuples())
                     lines.append(f"  tuning {activation} (epochs to 25%): {tried}; chosen {result.lr.get(activation)}")
     elif which == "fig3":
         folder = root / SPECIALISATION_FOLDER
@@ -375,3 +383,77 @@ def show(which: str, figures=None, results=None) -> None:
         else:
             print(f"{png} is not drawn yet: alexnet-book figures --evidence")
     print(describe(which, results))
+
+
+def fig1_snapshot(layout: str = "18pct", results=None, *, out_dir: str = "runs") -> dict:
+    """Write what Fig. 1's evidence run has measured so far to ``results/fig1_authors_<layout>/`` while it is not
+    finished (``complete`` false): every run of its configuration in the runs folder -- tuning runs on the tuning
+    seed and the reported seeds -- with each curve as far as it got and whether the run is finished.  Reads run
+    folders only; trains nothing.  ``fig1_evidence`` overwrites it with the finished result."""
+    import pandas as pd
+
+    from .figures import FIG1_EVIDENCE, ReluVsTanh, epochs_to_error, per_epoch
+    from .runs import ResultsStore, runs_dir
+    from .train import TrainConfig
+
+    settings = FIG1_EVIDENCE[layout]
+    store_hashes = {row.get("config_hash") for row in ResultsStore(runs_dir(out_dir) / "results.jsonl").rows()}
+    curves, tuning, runs = [], [], []
+    for folder in sorted(runs_dir(out_dir).glob(f"{settings['data']}-fourlayer-*")):
+        try:
+            config = TrainConfig.from_dict(json.loads((folder / "config.json").read_text()))
+            history = pd.read_csv(folder / "metrics.csv")
+        except (OSError, ValueError):
+            continue
+        if config.model_options.get("layout") != layout or config.model_options.get("init") != settings["init"] \
+                or config.limit != settings["limit"]:
+            continue
+        errors = per_epoch(history).train_error.tolist()
+        activation = config.model_options["activation"]
+        reached = epochs_to_error(errors)
+        state = "finished" if config.hash() in store_hashes or reached != float("inf") else "in progress"
+        runs.append(dict(activation=activation, lr=config.lr, seed=config.seed, epochs_run=len(errors),
+                         epochs_to_target=reached, final_train_error=errors[-1] if errors else float("nan"),
+                         capped=config.max_steps is not None, state=state))
+        curves += [dict(activation=activation, seed=config.seed, lr=config.lr, epoch=e, train_error=err)
+                   for e, err in enumerate(errors, start=1)]
+    runs = pd.DataFrame(runs)
+    if runs.empty:
+        raise FileNotFoundError(f"no runs of the {layout} Fig. 1 configuration in {runs_dir(out_dir)}; start "
+                                f"`alexnet-book figures --fig1-evidence {layout}`")
+    tuning = runs[runs.seed == settings["tuning_seed"]].sort_values(["activation", "lr"])
+    finished = tuning[tuning.state == "finished"]
+    chosen = {a: float(r.sort_values(["epochs_to_target", "final_train_error"]).lr.iloc[0])
+              for a, r in finished[finished.epochs_to_target < float("inf")].groupby("activation")}
+    reported = runs[runs.seed.isin(settings["seeds"]) & (runs.state == "finished")
+                    & runs.apply(lambda r: chosen.get(r.activation) == r.lr, axis=1)]
+    epochs = reported.pivot_table(index="seed", columns="activation", values="epochs_to_target").reset_index()
+    for activation in ("relu", "tanh"):
+        if activation not in epochs:
+            epochs[activation] = float("nan")
+    epochs["ratio"] = epochs.tanh / epochs.relu
+    shown = pd.DataFrame(curves)
+    keep = shown.apply(lambda r: (r.seed in settings["seeds"] and chosen.get(r.activation) == r.lr)
+                       or (r.seed == settings["tuning_seed"] and r.activation not in chosen), axis=1)
+    result = ReluVsTanh(init=settings["init"], target=0.25, lr=chosen, tuning=tuning.drop(columns="state"),
+                        curves=shown[keep], epochs=epochs[["seed", "relu", "tanh", "ratio"]], config_hashes=[],
+                        data=settings["data"], layout=layout)
+    words = []
+    for activation in ("relu", "tanh"):
+        rows = tuning[tuning.activation == activation]
+        if activation in chosen:
+            seeds = epochs[["seed", activation]].dropna()
+            spread = (f"; seeds {', '.join(str(int(s)) for s in seeds.seed)}: median {seeds[activation].median():.2f} "
+                      f"epochs ({seeds[activation].min():.2f}-{seeds[activation].max():.2f})") if len(seeds) else ""
+            words.append(f"{activation}: rate {chosen[activation]:g} chosen on seed {settings['tuning_seed']}"
+                         f"{spread}")
+        else:
+            tried = "; ".join(f"{r.lr:g}: {r.final_train_error:.1%} after {r.epochs_run} epochs ({r.state})"
+                              for r in rows.itertuples())
+            words.append(f"{activation}: tuning on seed {settings['tuning_seed']}, none at 25% yet ({tried})")
+    folder = results_dir(results) / f"fig1_authors_{layout}"
+    status_text = "; ".join(words)
+    result.save(folder, command=f"alexnet-book figures --fig1-evidence {layout}", settings=dict(settings),
+                seeds_planned=list(settings["seeds"]), complete=False, status=status_text,
+                runs=runs.to_dict("records"))
+    return {"folder": folder, "status": status_text, "runs": runs}

@@ -1095,7 +1095,7 @@ def plot_relu_vs_tanh(results, *, title: str | None = None):
                 rows = result.curves[result.curves.activation == activation]
                 for i, (seed, curve) in enumerate(rows.groupby("seed")):
                     ax.plot(curve.epoch, curve.train_error, ls=style, color=colour, lw=1.2, alpha=0.8,
-                            label=f"{'ReLU' if activation == 'relu' else 'tanh'} (lr {result.lr[activation]:g})"
+                            label=f"{'ReLU' if activation == 'relu' else 'tanh'} (lr {curve.lr.iloc[0]:g})"
                             if i == 0 else None)
             ax.axhline(result.target, color="0.4", lw=0.8, ls=":")
             s = result.summary()

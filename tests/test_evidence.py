@@ -101,3 +101,43 @@ def test_even_queries_cover_every_class():
     assert len(picked) == 30 and torch.bincount(labels[picked]).tolist() == [10, 10, 10]
     with pytest.raises(StopIteration):
         next(iter([]))
+
+
+def test_fig1_snapshot_reports_a_run_in_progress_without_a_ratio(tmp_path):
+    """While the evidence run goes on, the snapshot reads the run folders: finished tuning picks ReLU's rate, the
+    reported seeds at that rate are listed, tanh's unfinished tuning run is shown as far as it got."""
+    from alexnet_book.runs import ResultsStore
+    from alexnet_book.figures import fig1_config
+
+    runs = tmp_path / "runs"
+
+    def fake_run(activation, lr, seed, errors, finished, max_steps=None):
+        epochs = {"relu": 45, "tanh": 90}[activation]
+        cfg = fig1_config(activation, lr, seed, data="cifar10", limit=None, epochs=epochs, max_steps=max_steps,
+                          stop_train_error=0.25, layout="18pct", out_dir=str(runs))
+        folder = cfg.run_dir()
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps(__import__("dataclasses").asdict(cfg)))
+        pd.DataFrame({"step": range(1, len(errors) + 1), "epoch": range(1, len(errors) + 1),
+                      "train_error": errors}).to_csv(folder / "metrics.csv", index=False)
+        if finished:
+            ResultsStore(runs / "results.jsonl").add({"config_hash": cfg.hash(), "metrics": {}})
+
+    fake_run("relu", 0.002, 100, [0.6, 0.4, 0.3, 0.24], True)
+    fake_run("relu", 0.004, 100, [0.6, 0.35, 0.24], True)
+    fake_run("relu", 0.008, 100, [0.7, 0.5, 0.4], True, max_steps=3 * 390)  # capped: could no longer win
+    fake_run("relu", 0.004, 0, [0.6, 0.36, 0.24], True)
+    fake_run("relu", 0.004, 1, [0.6, 0.4], False)  # still training
+    fake_run("tanh", 0.002, 100, [0.8, 0.6, 0.5], False)
+    out = evidence.fig1_snapshot("18pct", tmp_path / "results", out_dir=str(runs))
+    assert "relu: rate 0.004 chosen on seed 100; seeds 0: median" in out["status"]
+    assert "tanh: tuning on seed 100, none at 25% yet (0.002: 50.0% after 3 epochs (in progress))" in out["status"]
+    back = figures.ReluVsTanh.load(tmp_path / "results" / "fig1_authors_18pct")
+    assert back.epochs.seed.tolist() == [0]  # seed 1 is not finished
+    assert set(back.curves.activation) == {"relu", "tanh"}  # the tanh tuning curve is shown as far as it got
+    words = evidence.describe("fig1", tmp_path / "results")
+    assert "0.008: not within 3 (stopped: could no longer win)" in words and "[partial: 1 of 5" in words
+    names = evidence.draw_evidence(tmp_path / "figs", tmp_path / "results", progress=False)
+    assert names == ["fig1_relu_vs_tanh"]
+    caption = json.loads((tmp_path / "figs" / "index.json").read_text())["figures"]["fig1_relu_vs_tanh"]["caption"]
+    assert "none at 25% yet" in caption and "tanh/ReLU =" not in caption
