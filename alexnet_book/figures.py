@@ -1371,8 +1371,8 @@ def fig1_settings(mode: str = "quick", init: str = "paper", **overrides) -> dict
 
 def regenerate_all(mode: str = "quick", figures_dir: str | Path | None = None, *, only=GROUPS,
                    pretrained: bool = True, out_dir: str | None = None, progress: bool = False) -> list[str]:
-    """Draw every library figure of the book into ``figures_dir`` (default: the committed ``figures/``) with its
-    manifest entry; returns their names.
+    """Draw every library figure of the book into ``figures_dir`` (default: ``build/figures``, not committed;
+    the committed Figs. 1, 3, 4 come from ``evidence.draw_evidence``) with its manifest entry; returns their names.
 
     fig3: conv1 kernels of the network trained in ``mode`` (both contrasts), the towers' colour-index
     distributions and their course over training, and -- when their files are on disk -- torchvision's and
@@ -1388,7 +1388,9 @@ def regenerate_all(mode: str = "quick", figures_dir: str | Path | None = None, *
     run_opts = {} if out_dir is None else {"out_dir": out_dir}
 
     def save(fig, name, caption, **meta):
-        save_figure(fig, name, caption=f"{caption} [{mode} mode]", figures_dir=figures_dir, committed=True, **meta)
+        # the quick/smoke figures go to build/figures (not committed): the committed Figs. 1, 3 and 4 are the
+        # evidence figures (evidence.draw_evidence), which a quick run must never overwrite
+        save_figure(fig, name, caption=f"{caption} [{mode} mode]", figures_dir=figures_dir, **meta)
         plt.close(fig)
         saved.append(name)
         if progress:
@@ -1468,15 +1470,17 @@ def cli_main(argv: list[str]) -> int:
     matplotlib.use("Agg")  # headless: no display needed
     parser = argparse.ArgumentParser(
         prog="alexnet-book figures",
-        description="Regenerate the figures the library draws (Figs. 1, 3, 4 and the looks inside the network) "
-                    "as PNG (200 dpi), SVG and PDF, with figures/index.json. Figures in the repository come from "
-                    "this command (and the notebooks), never from hand edits. Finished identical training runs "
+        description="Draw the figures the library draws (Figs. 1, 3, 4 and the looks inside the network) as PNG "
+                    "(200 dpi), SVG and PDF, with an index.json manifest: a quick/smoke re-run into build/figures, "
+                    "or with --evidence the committed figures/ from the evidence runs' results. Figures in the "
+                    "repository come from this command, never from hand edits. Finished identical training runs "
                     "are reused.")
     parser.add_argument("--mode", choices=MODES, default="quick",
                         help="smoke: seconds on tiny data; quick: real CIFAR-10 on a CPU in minutes; full: paper "
                              "scale (default: quick)")
     parser.add_argument("--out", default=None,
-                        help="folder for the figures (default: env ALEXNET_BOOK_FIGURES, else <project>/figures)")
+                        help="folder for the figures (default: env ALEXNET_BOOK_FIGURES, else <project>/build/figures "
+                             "for the quick/smoke figures and <project>/figures for --evidence)")
     parser.add_argument("--only", nargs="+", choices=GROUPS, default=list(GROUPS),
                         help="draw only these groups: fig3 (filters, towers), fig4 (neighbours), fig1 (ReLU vs "
                              "tanh), inside (training curves, feature maps, layer statistics); default: all")
@@ -1524,5 +1528,5 @@ def cli_main(argv: list[str]) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"alexnet-book figures: {error}")
         return 1
-    print(f"{len(names)} figures written to {figures_dir(args.out, committed=True)}: {', '.join(names)}")
+    print(f"{len(names)} figures written to {figures_dir(args.out)}: {', '.join(names)}")
     return 0
