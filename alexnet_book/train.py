@@ -197,6 +197,20 @@ def pick_precision(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+def rank_seed(seed: int, rank: int, stream: int = 0) -> int:
+    """The seed of one process's random stream (0: dropout through torch's generator, 1: augmentation).
+
+    Rank 0 keeps the single-process seeds (``seed`` and ``seed + 1,000,003``), so one-process runs are unchanged;
+    other ranks get a 63-bit mix of (seed, rank, stream), so that no two (seed, rank) pairs share a stream --
+    ``seed + rank`` gave seed 0's rank 1 the masks of seed 1's rank 0.
+    """
+    if rank == 0:
+        return seed + 1_000_003 * stream
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, rank, stream]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
 def build_network(config: TrainConfig, num_classes: int, crop: int) -> torch.nn.Module:
     """The network the config names, sized for the data: its class count, and "scaled" for 32 px crops."""
     from .model import build_model, paper_init_
@@ -444,11 +458,11 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
     if splits is None:
         from .data import load_dataset
 
-        if world > 1 and rank != 0:
-            dist.barrier()  # rank 0 decodes the cache (if it must) before the others map it
+        # Every rank opens the data itself.  The first to need the cache builds it under the cache's file lock
+        # while the others wait on that lock -- not in a collective, whose timeout (10 minutes by default) a
+        # first ImageNet build would exceed -- and then map the finished cache.  With a data folder per node,
+        # each node builds its own (under its own lock), and no collective waits on it.
         splits = load_dataset(config.data, config.root, scale=config.scale, limit=config.limit, progress=progress)
-        if world > 1 and rank == 0:
-            dist.barrier()
     from .data import data_identity, same_data
 
     data_id = data_identity(splits)  # the data actually opened: recorded with the run, checked on resume and reuse
@@ -462,8 +476,8 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
     optimizer = torch.optim.SGD(parameter_groups(net, config), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
     plateau = Plateau(config.patience, config.max_drops)
-    torch.manual_seed(config.seed + rank)  # dropout masks differ between ranks
-    augment_rng = torch.Generator().manual_seed(config.seed + 1_000_003 * (rank + 1))  # crops, flips, PCA noise
+    torch.manual_seed(rank_seed(config.seed, rank))  # dropout masks differ between ranks
+    augment_rng = torch.Generator().manual_seed(rank_seed(config.seed, rank, stream=1))  # crops, flips, PCA noise
 
     local_batch = config.batch_size // world
     steps_per_epoch = len(splits.train) // config.batch_size  # the last partial batch is dropped
@@ -502,7 +516,11 @@ def _train(config, device, rank, world, *, progress, live_plot, callback, store,
     if world > 1:
         dist.barrier()
     log = MetricsLog(run_dir / "metrics.csv") if rank == 0 else None
-    state = load_checkpoint(checkpoint_path) if checkpoint_path.exists() else None
+    state = load_checkpoint(checkpoint_path) if rank == 0 and checkpoint_path.exists() else None
+    if world > 1:  # rank 0's run folder decides: every rank resumes from the state it read (or none starts from it)
+        box = [state]
+        dist.broadcast_object_list(box, src=0)
+        state = box[0]
     if state is not None and config.max_steps is not None and state["step"] > config.max_steps:
         say(f"{checkpoint_path} is at step {state['step']}, past max_steps={config.max_steps}; starting afresh")
         state = None

@@ -111,3 +111,58 @@ def test_two_gloo_processes_reproduce_one_process(tmp_path):
     w2 = load_checkpoint(row["model_path"])["model"]
     for k in w1:
         assert torch.allclose(w1[k], w2[k], rtol=1e-4, atol=1e-6), k
+
+
+RESUME_CHILD = """
+import os, sys
+import torch
+sys.path.insert(0, {tests!r})
+from test_distributed import ddp_config
+from test_train import fake_splits
+import alexnet_book.train as T
+
+torch.set_num_threads(1)
+if os.environ["RANK"] != "0":  # a rank on another node, without the run folder: it must not need it
+    def no_folder(*a, **k):
+        raise AssertionError("only rank 0 reads the checkpoint")
+    T.load_checkpoint = no_folder
+steps = None if sys.argv[2] == "all" else int(sys.argv[2])
+config = ddp_config(sys.argv[1])
+T.train(T.TrainConfig.from_dict({{**config.__dict__, "max_steps": steps}}), splits=fake_splits(n_val=41),
+        progress=False)
+"""
+
+
+def test_a_resumed_run_under_torchrun_takes_rank_0s_checkpoint(tmp_path):
+    """Rank 0 reads the run folder and broadcasts the state: the other ranks resume from it without reading
+    anything (on a node without the folder they used to start at step 0 and the job deadlocked); a run stopped
+    after 3 steps and continued equals the uninterrupted run."""
+    script = tmp_path / "child.py"
+    script.write_text(RESUME_CHILD.format(tests=str(TESTS)))
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env.update(OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
+
+    def torchrun(folder, steps):
+        done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                               str(script), str(folder), steps], env=env, capture_output=True, text=True,
+                              timeout=240)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    torchrun(tmp_path / "whole", "all")
+    torchrun(tmp_path / "parts", "3")
+    torchrun(tmp_path / "parts", "all")
+    rows = {name: ResultsStore(tmp_path / name / "results.jsonl").find(ddp_config(tmp_path / name).hash())
+            for name in ("whole", "parts")}
+    a, b = (load_checkpoint(rows[n]["model_path"])["model"] for n in ("whole", "parts"))
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_rank_seeds_never_collide_across_seeds():
+    from alexnet_book.train import rank_seed
+
+    assert rank_seed(7, 0) == 7 and rank_seed(7, 0, stream=1) == 7 + 1_000_003  # one process: as before
+    streams = [(s, r, t) for s in range(200) for r in range(8) for t in (0, 1)]
+    values = [rank_seed(s, r, t) for s, r, t in streams]
+    assert len(set(values)) == len(values)  # seed 0 rank 1 no longer shares seed 1 rank 0's masks
+    assert all(0 <= v < 2 ** 63 for v in values)
