@@ -500,12 +500,28 @@ def ensemble_results(runs, results: dict, store=None, *, splits=None) -> dict:
 def cached_results(runs, store=None) -> dict:
     """The finished runs among ``runs`` (from ``plan_runs``) found in the results store: {(variant, seed): metrics}."""
     store = _store(store, runs[0][2].out_dir if runs else "runs")
-    found = {}
+    found, identities = {}, {}
     for name, seed, config in runs:
         row = store.find(config.hash())
-        if row is not None:
+        if row is not None and _on_the_same_data(row, config, identities):
             found[(name, seed)] = _row_metrics(row)
     return found
+
+
+def _on_the_same_data(row: dict, config, identities: dict) -> bool:
+    """Whether a stored run was trained on the data ``config`` opens now (rows without a data identity pass);
+    ``identities`` memoises the current identity per data set, so a table lists each set once."""
+    from .data import dataset_identity, same_data
+
+    if not row.get("data_identity"):
+        return True
+    key = (config.data, config.root, config.scale, config.limit)
+    if key not in identities:
+        try:
+            identities[key] = dataset_identity(config.data, config.root, scale=config.scale, limit=config.limit)
+        except FileNotFoundError:
+            identities[key] = None
+    return identities[key] is None or same_data(row["data_identity"], identities[key])
 
 
 def _row_metrics(row: dict) -> dict:
@@ -563,6 +579,10 @@ def run_ablations(data: str = "auto", scale: str | None = "scaled", budget_epoch
     for i, (name, seed, config) in enumerate(bar, start=1):
         bar.set_postfix_str(f"{name} seed {seed}")
         row = store.find(config.hash()) if reuse else None
+        if row is not None:  # finished before on other data (another archive under the same name): refused
+            from .train import check_same_data
+
+            check_same_data(row.get("data_identity"), config, None, f"the finished run in {row.get('run_dir')}")
         if row is not None:  # finished before: its metrics are all the table needs
             result = SimpleNamespace(config=config, metrics=_row_metrics(row), reused=True)
             reused += 1

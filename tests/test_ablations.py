@@ -432,3 +432,24 @@ def test_the_committed_study_table_is_evidence_every_row_n3_with_a_verdict():
     assert len(checks) == 2 * len(ab.PRESETS["study"]["seeds"])
     assert (checks["state"] != "constant").all()  # no LRN layer of a compared network is a mere rescale
     assert (checks.query("layer == 'features.lrn1'")["state"] == "normalises").all()
+
+
+def test_a_stored_run_on_other_data_is_neither_reused_nor_listed(tmp_path, monkeypatch):
+    """The table's store lookup checks the data identity as train() does: a finished run recorded on another
+    archive under the same name is refused in one line, and left out of cached_results."""
+    import alexnet_book.data as D
+
+    store = ResultsStore(tmp_path / "results.jsonl")
+    runs = ab.plan_runs("synthetic", "scaled", 1, seeds=(0,), ablations="lrn", limit=16)
+    name, seed, config = runs[0]
+    here = D.dataset_identity("synthetic", scale="scaled", limit=16)
+    store.add(dict(config_hash=config.hash(), metrics=dict(val_top1_error=0.3, val_top5_error=0.1),
+                   data_identity={"source": "cifar10 /elsewhere/other.tar.gz", "cache_key": "other-key"}))
+    assert ab.cached_results(runs, store) == {}
+    with pytest.raises(ValueError, match="other.tar.gz"):
+        ab.run_ablations("synthetic", "scaled", 1, seeds=(0,), ablations="lrn", limit=16, store=store,
+                         progress=False, train_fn=lambda c, **k: pytest.fail("must not train"))
+    store.path.unlink()
+    store.add(dict(config_hash=config.hash(), metrics=dict(val_top1_error=0.3, val_top5_error=0.1),
+                   data_identity=here))
+    assert set(ab.cached_results(runs, store)) == {(name, seed)}
