@@ -141,3 +141,17 @@ def test_fig1_snapshot_reports_a_run_in_progress_without_a_ratio(tmp_path):
     assert names == ["fig1_relu_vs_tanh"]
     caption = json.loads((tmp_path / "figs" / "index.json").read_text())["figures"]["fig1_relu_vs_tanh"]["caption"]
     assert "none at 25% yet" in caption and "tanh/ReLU =" not in caption
+
+
+def test_the_committed_figures_of_figs_1_3_4_are_evidence():
+    """Every committed figure that reproduces Fig. 1, 3 or 4 was drawn by the evidence command from committed
+    result files (issue 16): its manifest entry names them, and they are in the repository."""
+    root = evidence.results_dir().parent
+    index = json.loads((root / "figures" / "index.json").read_text())["figures"]
+    paper_figures = {name: e for name, e in index.items() if e.get("paper_figure") in ("Fig. 1", "Fig. 3", "Fig. 4")}
+    assert paper_figures, "no committed Fig. 1/3/4"
+    for name, entry in paper_figures.items():
+        assert "evidence" in entry, f"{name} was not drawn from the evidence results"
+        assert entry["evidence"]["command"] == evidence.EVIDENCE_COMMAND
+        for source in entry["evidence"]["results"]:
+            assert (root / source).exists(), f"{name}: {source} is not in the repository"
