@@ -4,8 +4,8 @@
 ablations, press Run.  Runs go through ``ablations.run_ablations`` (so finished runs are reused from the
 results store and interrupted ones resume); the progress bar, the table and the chart update as each run
 finishes, and runs already in the store are shown as soon as the panel is displayed -- or, while the store
-holds none for the chosen settings, the committed study (``results/ablations_study.csv``), with a line saying so.  A bad choice shows a
-one-line message in the panel instead of a traceback.
+holds none for the chosen settings, the committed study (``results/ablations_study.csv``), with a line saying
+so.  A bad choice shows a one-line message in the panel instead of a traceback.
 """
 from __future__ import annotations
 
