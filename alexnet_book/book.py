@@ -327,11 +327,17 @@ def _failure(name: str, executed: Path, error: BaseException) -> NotebookFailure
 
 def export_html(executed: str | Path, html: str | Path) -> Path:
     """Render an executed notebook to one self-contained HTML page (nbconvert's lab template); links to the
-    book's other notebooks are pointed at their HTML pages."""
+    book's other notebooks are pointed at their HTML pages.
+
+    Widgets are drawn as static snapshots of their last state (``widget_snapshot``): nbconvert would load the
+    widget manager from a CDN, so offline the panels were blank."""
     import nbformat
     from nbconvert import HTMLExporter
 
+    from .widget_snapshot import snapshot_notebook
+
     nb = nbformat.read(executed, as_version=4)
+    snapshot_notebook(nb)
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
     # links between the book's notebooks point at their HTML pages, which sit side by side in build/book/
     body = re.sub(r'href="(\d\d_[\w-]+)\.ipynb(#[^"]*)?"', r'href="\1.html\2"', body)

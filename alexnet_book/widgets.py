@@ -3,22 +3,54 @@
 ``AblationPanel()`` is an ipywidgets box: pick the data set and scale, the budget, the seeds and the
 ablations, press Run.  Runs go through ``ablations.run_ablations`` (so finished runs are reused from the
 results store and interrupted ones resume); the progress bar, the table and the chart update as each run
-finishes, and runs already in the store are shown as soon as the panel is displayed.  A bad choice shows a
-one-line message in the panel instead of a traceback.
+finishes, and runs already in the store are shown as soon as the panel is displayed -- or, while the store
+holds none for the chosen settings, the committed study (``results/ablations_study.csv``), with a line saying
+so.  A bad choice shows a one-line message in the panel instead of a traceback.
 """
 from __future__ import annotations
 
 import base64
 import html
 import io
+import numbers
 import re
 
 import ipywidgets as W
+import numpy as np
 
 from . import ablations as ab
 
 DATA_SETS = ("cifar10", "synthetic", "imagenet-subset", "imagenette", "imagewoof", "imagenet", "auto")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+COMMITTED = "ablations_study.csv"  # the committed evidence the panel shows until the reader's own runs exist
+LABEL_WIDTH = "11em"  # room for the longest description, "steps (0: epochs)", without an ellipsis
+CELL = "padding:2px 10px;border-bottom:1px solid #ddd;vertical-align:top"
+
+
+def table_html(frame) -> str:
+    """A DataFrame as an HTML table whose cells carry their own padding and rules (inline styles: no stylesheet
+    is needed, so the columns stay apart in JupyterLab, in the classic notebook and in exported pages)."""
+    head = "".join(f'<th style="{CELL};text-align:left;border-bottom:2px solid #888">{html.escape(str(c))}</th>'
+                   for c in frame.columns)
+    rows = []
+    for row in frame.itertuples(index=False):
+        cells = []
+        for value in row:
+            numeric = isinstance(value, numbers.Number) and not isinstance(value, (bool, np.bool_))
+            text = "" if value is None or (isinstance(value, float) and value != value) else str(value)
+            cells.append(f'<td style="{CELL};text-align:{"right" if numeric else "left"}">{html.escape(text)}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<table class="ablation-table" style="border-collapse:collapse;font-size:0.9em">'
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def committed_table(path=None):
+    """The committed study table (``ablations.load_csv``) or None when it is not there or unreadable."""
+    path = ab.results_dir() / COMMITTED if path is None else path
+    try:
+        return ab.load_csv(path)
+    except (FileNotFoundError, ValueError, OSError):
+        return None
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -49,15 +81,20 @@ class AblationPanel(W.VBox):
     a ``runs.ResultsStore``; default: train's, ``runs/results.jsonl``); ``check_data(name)`` raises
     ``FileNotFoundError`` when a data set is missing (default: ``data.open_source``, which locates without
     decoding); ``recipe`` and ``base`` are the training recipe every run starts from (``run_ablations``).
+    ``committed`` is the table shown while the store holds no runs of the chosen settings: a path of a table
+    written by ``ablations.save_csv`` (default: ``results/ablations_study.csv``), or None for none.
     Other keywords set the initial values of the controls.
     """
 
     def __init__(self, *, train_fn=None, store=None, check_data=None, data: str = "cifar10", scale: str = "scaled",
                  epochs: int = 2, steps: int = 0, limit: int = 0, seeds: str = "0", ablations=None,
-                 device: str = "auto", recipe: str = "quick", base: dict | None = None):
+                 device: str = "auto", recipe: str = "quick", base: dict | None = None, committed="default"):
         self.train_fn, self.store, self.base, self.recipe = train_fn, store, base, recipe
+        self.committed_path = (ab.results_dir() / COMMITTED if committed == "default"
+                               else None if committed is None else committed)
+        self.committed = committed_table(self.committed_path) if self.committed_path is not None else None
         self.check_data = check_data if check_data is not None else _default_check_data
-        style = {"description_width": "7em"}
+        style = {"description_width": LABEL_WIDTH}
         self.data = W.Dropdown(options=DATA_SETS if data in DATA_SETS else (data, *DATA_SETS), value=data,
                                description="data set", style=style)
         self.scale = W.Dropdown(options=("scaled", "full"), value=scale, description="scale", style=style)
@@ -75,13 +112,14 @@ class AblationPanel(W.VBox):
         self.progress = W.IntProgress(value=0, min=0, max=1, description="runs", style=style)
         self.status = W.Label(value="")
         self.message = W.HTML(value="")
+        self.source = W.HTML(value="")  # which table is shown: the reader's runs, or the committed study
         self.table = W.HTML(value="")
         self.chart = W.Output()
         self.last_table = None
         controls = W.HBox([W.VBox([self.data, self.scale, self.epochs, self.steps, self.limit, self.seeds,
                                    self.device]), self.ablations])
         super().__init__([controls, W.HBox([self.run_button, self.progress, self.status]), self.message,
-                          self.table, self.chart])
+                          self.source, self.table, self.chart])
         self.run_button.on_click(self.run)
         for control in (self.data, self.scale, self.epochs, self.steps, self.limit, self.seeds, self.ablations):
             control.observe(self._changed, names="value")
@@ -126,7 +164,7 @@ class AblationPanel(W.VBox):
         import matplotlib.pyplot as plt
 
         self.last_table = table
-        self.table.value = ab.display_table(table).to_html(index=False, border=0, classes="ablation-table")
+        self.table.value = table_html(ab.display_table(table))
         fig = ab.plot_ablations(table)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=90)
@@ -150,10 +188,25 @@ class AblationPanel(W.VBox):
             self.show_table(ab.ablation_table(found, s["ablations"], s["seeds"], data=s["data"], scale=s["scale"],
                                               budget=ab.budget_text(s["budget_epochs"], s["budget_steps"],
                                                                     runs[0][2].limit)))
+            self.source.value = _note("Shown: your runs of the settings above, from the results store.")
         else:
-            self.table.value = ""
-            self.chart.outputs = ()
+            self.show_committed()
         return len(found)
+
+    def show_committed(self) -> bool:
+        """Show the committed study table (or nothing when there is none), with a line saying what it is."""
+        if self.committed is None:
+            self.table.value, self.chart.outputs, self.source.value = "", (), ""
+            return False
+        self.show_table(self.committed)
+        t = self.committed
+        made = ", ".join(x for x in (t.attrs.get("command", ""), t.attrs.get("date", "")[:10]) if x)
+        what = ", ".join(str(t[c].iloc[0]) for c in ("data", "scale", "budget") if len(t) and t[c].iloc[0])
+        self.source.value = _note(
+            f"Shown: the committed study, {_shown_path(self.committed_path)} ({what}; made by {made}). The results "
+            f"store holds no runs of the settings above yet: press Run to re-run the chosen ablations at that "
+            f"budget (finished runs are reused); the table and chart then show your runs.")
+        return True
 
     # --- running ---------------------------------------------------------------------------------------------
     def run(self, button=None):
@@ -166,6 +219,7 @@ class AblationPanel(W.VBox):
             self.show_message(str(err))
             return None
         self.show_message("")
+        self.source.value = _note("Shown: your runs of the settings above, as they finish (reused ones at once).")
         self.progress.max, self.progress.value = len(runs), 0
         self.progress.bar_style = ""
         self.status.value = f"0 of {len(runs)} runs"
@@ -192,6 +246,22 @@ class AblationPanel(W.VBox):
         self.show_table(table)
         self.show_message(f"done: {len(runs)} runs", "done")
         return table
+
+
+def _note(text: str) -> str:
+    return f'<span style="color:#555">{html.escape(text)}</span>'
+
+
+def _shown_path(path) -> str:
+    """``path`` relative to the project when it lies inside it (results/ablations_study.csv), else as given."""
+    from pathlib import Path
+
+    from .data import project_root
+
+    try:
+        return str(Path(path).resolve().relative_to(project_root().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _default_check_data(name: str) -> None:

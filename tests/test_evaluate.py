@@ -142,3 +142,62 @@ def test_cli_train_then_evaluate_a_checkpoint(tmp_path, capsys):
     top1 = float(centre.split("top-1 error")[1].split("%")[0])
     assert f"top-1 error {top1:.2f}%" in trained
     assert "n=20" in ten
+
+
+def test_cli_ten_crop_scores_as_the_run_did(tmp_path, capsys, monkeypatch):
+    """`evaluate --ten-crop` reproduces train's own 10-crop numbers: the same precision (the run's bf16 here,
+    not fp32), input scale, memory format and batch size, and says so beside the recorded ones."""
+    import json
+
+    import alexnet_book.evaluate as evaluate_module
+    import alexnet_book.train as train_module
+
+    calls = {"train": [], "cli": []}
+
+    def spy(who, real):
+        def wrapped(model, *args, **kwargs):
+            if kwargs.get("ten_crop"):
+                weight = next(p for p in model.parameters() if p.dim() == 4)
+                calls[who].append({"precision": kwargs.get("precision"), "input_scale": kwargs.get("input_scale"),
+                                   "batch_size": kwargs.get("batch_size"),
+                                   "nhwc": weight.is_contiguous(memory_format=torch.channels_last)})
+            return real(model, *args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(train_module, "evaluate", spy("train", evaluate))
+    monkeypatch.setattr(evaluate_module, "evaluate", spy("cli", evaluate))
+    torch.set_num_threads(1)
+    assert train_module.cli_main(["--data", "synthetic", "--limit", "20", "--epochs", "1", "--batch-size", "8",
+                                  "--model", "fourlayer", "--precision", "bf16", "--input-scale", "0.02",
+                                  "--out-dir", str(tmp_path), "--quiet"]) == 0
+    capsys.readouterr()
+    row = json.loads((tmp_path / "results.jsonl").read_text().splitlines()[-1])
+    assert row["precision"] == "bf16"
+    for name in ("checkpoint.pt", "model-*.pt"):
+        calls["cli"].clear()
+        checkpoint = next(tmp_path.glob(f"synthetic-fourlayer-*/{name}"))
+        assert cli_main(["--checkpoint", str(checkpoint), "--ten-crop", "--device", "cpu"]) == 0
+        out = capsys.readouterr().out
+        assert "bf16 autocast" in out.splitlines()[0]
+        assert calls["cli"] == calls["train"] and calls["train"][0]["precision"] == torch.bfloat16
+        assert calls["train"][0]["input_scale"] == 0.02
+        ten = next(line for line in out.splitlines() if line.startswith("10 crops"))
+        top1 = float(ten.split("top-1 error")[1].split("%")[0])
+        top5 = float(ten.split("top-5 error")[1].split("%")[0])
+        assert top1 == round(100 * row["metrics"]["val_top1_error_10crop"], 2)
+        assert top5 == round(100 * row["metrics"]["val_top5_error_10crop"], 2)
+        assert "the run recorded" in out and "differs" not in out
+
+
+def test_why_different_names_the_setting_that_differs():
+    from types import SimpleNamespace
+
+    from alexnet_book.evaluate import why_different
+    from alexnet_book.train import TrainConfig
+
+    args = SimpleNamespace(data=None, root=None, limit=None, batch_size=None)
+    line = why_different(args, TrainConfig(), {"precision": "bf16", "device": "cuda:0"}, torch.device("cpu"),
+                         None, None)
+    assert "bf16" in line and "fp32" in line and "cuda:0" in line and "\n" not in line
+    args.limit = 10
+    assert "--limit" in why_different(args, TrainConfig(), {}, torch.device("cpu"), None, None)

@@ -45,6 +45,7 @@ def store(tmp_path):
 
 def make_panel(store, train_fn, **kwargs):
     kwargs = {"data": "synthetic", "epochs": 1, "seeds": "0", "ablations": "lrn,dropout,ten_crop", **kwargs}
+    kwargs.setdefault("committed", None)  # no committed table: what is shown comes from the store alone
     return AblationPanel(train_fn=train_fn, store=store, check_data=no_check, **kwargs)
 
 
@@ -145,3 +146,47 @@ def test_a_preset_panel_runs_the_presets_configuration(store):
     assert all(c.data == "synthetic" and c.limit == ab.PRESETS["smoke"]["limit"] for c in fake.trained)
     with pytest.raises(ValueError, match="unknown preset"):
         AblationPanel.from_preset("huge")
+
+
+def test_labels_have_room_for_their_descriptions(store):
+    panel = make_panel(store, never_train)
+    width = float(panel.steps.style.description_width.removesuffix("em"))
+    for control in (panel.data, panel.scale, panel.epochs, panel.steps, panel.limit, panel.seeds, panel.device):
+        # ~0.6em a character in JupyterLab's 13px UI font; "steps (0: epochs)" needs about 10em
+        assert control.style.description_width == panel.steps.style.description_width
+        assert 0.6 * len(control.description) <= width, control.description
+
+
+def test_table_columns_are_padded_apart(store):
+    make_panel(store, FakeTrain()).run_button.click()
+    panel = make_panel(store, never_train)
+    page = panel.table.value
+    assert "<th" in page and ">n</th>" in page and ">verdict</th>" in page
+    # every cell carries its own padding (inline: no stylesheet needed in Lab, the classic notebook or a page)
+    assert page.count("<td") == page.count("padding:2px 10px") - page.count("<th ")
+    assert 'text-align:right">2</td>' not in page and 'text-align:right">1</td>' in page  # n, one seed
+
+
+def test_the_committed_study_is_shown_on_arrival(store):
+    study = ab.results_dir() / "ablations_study.csv"
+    panel = AblationPanel.from_preset("quick", train_fn=never_train, store=store, check_data=no_check)
+    assert panel.status.value.startswith("0 of ")  # nothing of the quick settings in this (empty) store...
+    assert panel.committed is not None and panel.table.value and panel.chart.outputs  # ...so the study is shown
+    assert "results/ablations_study.csv" in panel.source.value and "press Run" in panel.source.value
+    assert "12 epochs" in panel.source.value and "alexnet-book ablate --study" in panel.source.value
+    expected = ab.display_table(ab.load_csv(study))
+    for verdict in set(expected["verdict"]):
+        assert verdict in panel.table.value
+    # the reader's own runs replace it, and the line says so
+    fake = FakeTrain()
+    panel = make_panel(store, fake, committed=study)
+    assert "committed study" in panel.source.value
+    panel.train_fn = fake
+    panel.run_button.click()
+    assert "your runs" in panel.source.value and "−1.4" in panel.table.value
+    assert "dropout_iterations" not in panel.table.value  # the study's rows are gone
+
+
+def test_no_committed_table_shows_nothing(store, tmp_path):
+    panel = make_panel(store, never_train, committed=tmp_path / "missing.csv")
+    assert panel.committed is None and panel.table.value == "" and panel.source.value == ""
