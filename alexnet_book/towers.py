@@ -444,12 +444,22 @@ def kernel_table(model, **columns):
                          "near_grey": (colour_index(weights).numpy() < GREY_THRESHOLD)})
 
 
-def pooled_summary(kernels, *, n_permutations: int = 20_000) -> "pandas.DataFrame":
+def random_kernel_bounds(kernel_size: int = 5, n: int = 20_000, seed: int = 0) -> tuple[float, float]:
+    """The colour index below which, and the chromatic score above which, only 0.5% of random Gaussian kernels
+    of this size fall: a trained kernel beyond either bound has left the random-initialisation regime."""
+    w = torch.randn(n, 3, kernel_size, kernel_size, generator=torch.Generator().manual_seed(seed))
+    return (float(torch.quantile(colour_index(w), 0.005)), float(torch.quantile(chromatic_score(w), 0.995)))
+
+
+def pooled_summary(kernels, *, n_permutations: int = 20_000, kernel_size: int = 5) -> "pandas.DataFrame":
     """Per kernels-per-tower group of ``kernel_table`` rows (over seeds): runs, the pooled permutation p of the
     chromatic score and of the near-grey share (``pooled_test``), the median |Cliff's delta| of the chromatic
-    score, and in how many runs each tower was the more chromatic one."""
+    score, in how many runs each tower was the more chromatic one, and ``structured_share``: the share of kernels
+    that have left the random-initialisation regime (``random_kernel_bounds``) -- is there structure to
+    specialise at all?"""
     import pandas as pd
 
+    grey_bound, chroma_bound = random_kernel_bounds(kernel_size)
     rows = []
     for k, group in kernels.groupby("kernels_per_tower"):
         chroma, grey, effects, higher = [], [], [], []
@@ -463,7 +473,9 @@ def pooled_summary(kernels, *, n_permutations: int = 20_000) -> "pandas.DataFram
                          p_pooled_chromatic=pooled_test(chroma, n_permutations=n_permutations),
                          p_pooled_grey=pooled_test(grey, n_permutations=n_permutations, seed=1),
                          median_effect=float(np.median(effects)), min_effect=float(np.min(effects)),
-                         max_effect=float(np.max(effects)), tower2_more_chromatic=int(sum(h == 2 for h in higher))))
+                         max_effect=float(np.max(effects)), tower2_more_chromatic=int(sum(h == 2 for h in higher)),
+                         structured_share=float(((group.colour_index < grey_bound)
+                                                 | (group.chromatic > chroma_bound)).mean())))
     return pd.DataFrame(rows)
 
 
@@ -488,6 +500,8 @@ def specialisation_evidence(results_dir=None, *, seeds=SPECIALISATION_EVIDENCE["
 
     folder = Path(results_dir or project_root() / "results") / "specialisation_study"
     folder.mkdir(parents=True, exist_ok=True)
+    # a run reused from the store has no per-epoch trace of its own: keep the one recorded when it trained
+    earlier = pd.read_csv(folder / "per_epoch.csv") if (folder / "per_epoch.csv").is_file() else pd.DataFrame()
     started = time.time()
     per_epoch, final, kernels, weights = [], [], [], {}
     for k in kernels_per_tower:
@@ -501,7 +515,11 @@ def specialisation_evidence(results_dir=None, *, seeds=SPECIALISATION_EVIDENCE["
             if not result.reused:
                 tracker.rows[-1:] = []  # the last epoch's row is measured again below, with more permutations
             tracker.measure(result.model, epoch=cfg.epochs, step=None)
-            per_epoch.extend(tracker.rows)
+            recorded = earlier[(earlier.kernels_per_tower == k) & (earlier.seed == seed)] if len(earlier) else earlier
+            if result.reused and len(recorded) > len(tracker.rows):
+                per_epoch.extend(recorded.to_dict("records"))
+            else:
+                per_epoch.extend(tracker.rows)
             final.append({"kernels_per_tower": k, "seed": seed, "config_hash": cfg.hash(), "reused": result.reused,
                           "train_seconds": None if result.reused else round(time.time() - t0),
                           "val_top1_error": result.metrics.get("val_top1_error"), **final_row.as_row()})
