@@ -127,8 +127,10 @@ def plot_specialisation_study(kernels, per_epoch, *, title: str | None = None):
     """Fig. 3's towers over seeds: each run's chromatic scores per tower (left, one column per seed and tower
     size) and the mean chromatic score per tower after every epoch (right), from ``specialisation_evidence``."""
     import matplotlib.pyplot as plt
+    import torch
 
     from .figures import book_style
+    from .towers import chromatic_score
 
     groups = sorted(kernels.kernels_per_tower.unique())
     with book_style():
@@ -154,6 +156,9 @@ def plot_specialisation_study(kernels, per_epoch, *, title: str | None = None):
             rows = rows.sort_values("epoch")
             ax.plot(rows.epoch, rows.chromatic_tower1, "-", color=f"C{i}", lw=1, label=f"seed {seed}")
             ax.plot(rows.epoch, rows.chromatic_tower2, "--", color=f"C{i}", lw=1)
+        noise = float(chromatic_score(torch.randn(4000, 3, 5, 5, generator=torch.Generator().manual_seed(0))).mean())
+        ax.axhline(noise, color="0.5", lw=0.8, ls=":")
+        ax.text(0, noise, " random 5×5 kernels", fontsize=6, color="0.4", va="bottom")
         ax.set_xlabel("epoch (solid tower 1, dashed tower 2)")
         ax.set_ylabel("mean chromatic score")
         ax.set_title(f"during training, {max(groups)} per tower", fontsize=9)
