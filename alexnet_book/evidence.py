@@ -169,7 +169,9 @@ def plot_specialisation_study(kernels, per_epoch, *, title: str | None = None):
 
 
 def _fig1_caption(result, summary: dict, folder: str) -> str:
-    done, planned = len(result.epochs), len(summary.get("seeds_planned", result.epochs.seed))
+    both = [c for c in ("relu", "tanh") if c in result.epochs]
+    done = int(result.epochs[both].notna().all(axis=1).sum()) if len(both) == 2 else 0  # seeds with both curves
+    planned = len(summary.get("seeds_planned", result.epochs.seed))
     state = "" if summary.get("complete", True) else f" [partial: {done} of {planned} seeds finished]"
     if summary.get("status"):  # a snapshot of a run still going: its own words, no ratio yet
         return f"{_LAYOUT_NAMES.get(result.layout, result.layout)}: {summary['status']}{state} ({folder})"
@@ -347,8 +349,8 @@ def describe(which: str, results=None) -> str:
                     tried = ", ".join(
                         f"{r.lr:g}: {r.epochs_to_target:.1f}" if r.epochs_to_target == r.epochs_to_target
                         and r.epochs_to_target != float("inf") else
-                        f"{r.lr:g}: not within {int(r.epochs_run)}" + (" (stopped: could no longer win)"
-                                                                        if getattr(r, "capped", False) else "")
+                        f"{r.lr:g}: not within {int(getattr(r, 'epochs_run', summary.get('epochs_run', 0)))}"
+                        + (" (stopped: could no longer win)" if getattr(r, "capped", False) else "")
                         for r in rows.itertuples())
                     lines.append(f"  tuning {activation} (epochs to 25%): {tried}; chosen {result.lr.get(activation)}")
     elif which == "fig3":

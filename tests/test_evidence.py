@@ -136,7 +136,7 @@ def test_fig1_snapshot_reports_a_run_in_progress_without_a_ratio(tmp_path):
     assert back.epochs.seed.tolist() == [0]  # seed 1 is not finished
     assert set(back.curves.activation) == {"relu", "tanh"}  # the tanh tuning curve is shown as far as it got
     words = evidence.describe("fig1", tmp_path / "results")
-    assert "0.008: not within 3 (stopped: could no longer win)" in words and "[partial: 1 of 5" in words
+    assert "0.008: not within 3 (stopped: could no longer win)" in words and "[partial: 0 of 5" in words
     names = evidence.draw_evidence(tmp_path / "figs", tmp_path / "results", progress=False)
     assert names == ["fig1_relu_vs_tanh"]
     caption = json.loads((tmp_path / "figs" / "index.json").read_text())["figures"]["fig1_relu_vs_tanh"]["caption"]
