@@ -295,11 +295,15 @@ def scan_folder(split_dir: str | Path, classes: list[str] | None = None,
     return ImageList(keys, labels, "files"), classes
 
 
+def _state_tag(path: Path) -> str:
+    """A short name for one state of a file: its resolved path, size and modification time, hashed."""
+    st = path.stat()
+    return hashlib.sha1(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
 def _listing_path(archive: Path) -> Path:
     """Where the member list of ``archive`` is remembered, keyed by its path, size and modification time."""
-    st = archive.stat()
-    tag = hashlib.sha1(f"{archive.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    return data_dir() / "cache" / "listings" / f"{archive.name}-{tag}.json"
+    return data_dir() / "cache" / "listings" / f"{archive.name}-{_state_tag(archive)}.json"
 
 
 def _save_listing(listing: Path, names: list[str]) -> None:
@@ -750,8 +754,7 @@ def archive_digest(path) -> str:
     Remembered per (path, size, modification time) under data/cache/digests/, so each state is read once."""
     path = Path(path)
     st = path.stat()
-    tag = hashlib.sha1(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    memo = data_dir() / "cache" / "digests" / f"{path.name}-{tag}.json"
+    memo = data_dir() / "cache" / "digests" / f"{path.name}-{_state_tag(path)}.json"
     with contextlib.suppress(OSError, ValueError):
         return json.loads(memo.read_text())["digest"]
     h = hashlib.sha1(str(st.st_size).encode())

@@ -103,20 +103,10 @@ def _even_queries(labels, n: int):
 
 def _preprocess(model, splits):
     """The centre crop minus the mean image, × the network's input scale (as it was trained)."""
-    import torch
+    from .augment import centre_batch
 
     scale = float(getattr(model, "input_scale", 1.0))
-    mean = torch.as_tensor(splits.mean_image, dtype=torch.float32)
-    crop = splits.crop
-
-    def preprocess(images):
-        x = torch.as_tensor(images)
-        s = x.shape[1]
-        o = (s - crop) // 2
-        x = x[:, o:o + crop, o:o + crop, :].float() - mean[o:o + crop, o:o + crop, :]
-        return (x * scale).permute(0, 3, 1, 2).contiguous()
-
-    return preprocess
+    return lambda images: centre_batch(images, splits.mean_image, splits.crop) * scale
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -59,6 +59,25 @@ def conv1_kernels(model) -> tuple[torch.Tensor, int]:
     return weights, towers
 
 
+def _centred(weights) -> tuple[torch.Tensor, bool]:
+    """(N, 3, k, k) float64 kernels with each kernel's mean over all 3·k·k weights removed (a uniform offset is
+    brightness, not colour), and whether a single (3, k, k) kernel was given."""
+    w = torch.as_tensor(weights, dtype=torch.float64)
+    single = w.ndim == 3
+    if single:
+        w = w[None]
+    if w.ndim != 4 or w.shape[1] != 3:
+        raise ValueError(f"weights must have shape (N, 3, k, k), not {tuple(w.shape)}")
+    return w - w.mean(dim=(1, 2, 3), keepdim=True), single
+
+
+def _share(part: torch.Tensor, w: torch.Tensor, single: bool) -> torch.Tensor:
+    """``part`` (per kernel) over each kernel's energy; 0 for a kernel that is zero after removing its mean."""
+    energy = w.pow(2).sum(dim=(1, 2, 3))
+    share = torch.where(energy > 0, part / energy.clamp_min(1e-300), torch.zeros_like(energy)).float()
+    return share[0] if single else share
+
+
 def colour_index(weights: torch.Tensor) -> torch.Tensor:
     """Per kernel, the share of its energy that is colour rather than grey: a number in [0, 1] (Fig. 3, §6.1).
 
@@ -74,19 +93,8 @@ def colour_index(weights: torch.Tensor) -> torch.Tensor:
 
     A kernel that is zero after removing its mean gets 0.  ``weights``: (N, 3, k, k) or (3, k, k).
     """
-    w = torch.as_tensor(weights, dtype=torch.float64)
-    single = w.ndim == 3
-    if single:
-        w = w[None]
-    if w.ndim != 4 or w.shape[1] != 3:
-        raise ValueError(f"weights must have shape (N, 3, k, k), not {tuple(w.shape)}")
-    w = w - w.mean(dim=(1, 2, 3), keepdim=True)
-    grey = w.mean(dim=1, keepdim=True)
-    energy = w.pow(2).sum(dim=(1, 2, 3))
-    colour = (w - grey).pow(2).sum(dim=(1, 2, 3))
-    index = torch.where(energy > 0, colour / energy.clamp_min(1e-300), torch.zeros_like(energy))
-    index = index.float()
-    return index[0] if single else index
+    w, single = _centred(weights)
+    return _share((w - w.mean(dim=1, keepdim=True)).pow(2).sum(dim=(1, 2, 3)), w, single)
 
 
 # A kernel is "near-grey" (colour-agnostic) when less than a quarter of its energy is colour.  A random kernel
@@ -114,19 +122,10 @@ def chromatic_score(weights: torch.Tensor) -> torch.Tensor:
     ``colour_index`` (colour energy, coherent or not) scores a red blob and noise alike; this does not.
     ``weights``: (N, 3, k, k) or (3, k, k).  A kernel that is zero after removing its mean gets 0.
     """
-    w = torch.as_tensor(weights, dtype=torch.float64)
-    single = w.ndim == 3
-    if single:
-        w = w[None]
-    if w.ndim != 4 or w.shape[1] != 3:
-        raise ValueError(f"weights must have shape (N, 3, k, k), not {tuple(w.shape)}")
-    w = w - w.mean(dim=(1, 2, 3), keepdim=True)
+    w, single = _centred(weights)
     colour = (w - w.mean(dim=1, keepdim=True)).flatten(2)  # (N, 3, k²): the grey part removed at every pixel
-    energy = w.pow(2).sum(dim=(1, 2, 3))
     sv = torch.linalg.svdvals(colour)  # (N, 3); the third is 0: the colour part has rank ≤ 2
-    excess = (sv[:, 0].pow(2) - sv[:, 1].pow(2)).clamp_min(0)
-    score = torch.where(energy > 0, excess / energy.clamp_min(1e-300), torch.zeros_like(energy)).float()
-    return score[0] if single else score
+    return _share((sv[:, 0].pow(2) - sv[:, 1].pow(2)).clamp_min(0), w, single)
 
 
 def grey_share(index, threshold: float = GREY_THRESHOLD) -> float:
@@ -155,12 +154,22 @@ def _permutation_p(a: np.ndarray, b: np.ndarray, n_permutations: int, seed: int)
     and the difference of two medians of a random split of a bimodal pool is often as large as the observed
     one, so a median test loses nearly all its power exactly where the paper's claim lives.
     """
-    pooled = np.concatenate([a, b])
-    observed = abs(b.mean() - a.mean())
-    rng = np.random.default_rng(seed)
-    perms = rng.permuted(np.tile(pooled, (n_permutations, 1)), axis=1)
-    stats = np.abs(perms[:, len(a):].mean(axis=1) - perms[:, :len(a)].mean(axis=1))
-    return float((1 + np.sum(stats >= observed - 1e-12)) / (n_permutations + 1))
+    return pooled_test([(a, b)], n_permutations=n_permutations, seed=seed)
+
+
+def _observed_and_null(pairs, n_permutations: int, rng) -> tuple[float, np.ndarray]:
+    """Σ over runs of |mean b − mean a|, and its null distribution with the labels permuted within each run."""
+    observed, null = 0.0, np.zeros(n_permutations)
+    for a, b in pairs:
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        observed += abs(b.mean() - a.mean())
+        perms = rng.permuted(np.tile(np.concatenate([a, b]), (n_permutations, 1)), axis=1)
+        null += np.abs(perms[:, len(a):].mean(axis=1) - perms[:, :len(a)].mean(axis=1))
+    return observed, null
+
+
+def _p_value(observed: float, null: np.ndarray) -> float:
+    return float((1 + np.sum(null >= observed - 1e-12)) / (len(null) + 1))
 
 
 @dataclass
@@ -273,14 +282,7 @@ def pooled_test(pairs, *, n_permutations: int = 10_000, seed: int = 0) -> float:
     "modulo a renumbering" asks.  Null distribution: the kernels' tower labels permuted within each run.
     Returns the p-value ((1 + #{null ≥ observed}) / (1 + n_permutations)).
     """
-    rng = np.random.default_rng(seed)
-    observed, null = 0.0, np.zeros(n_permutations)
-    for a, b in pairs:
-        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-        observed += abs(b.mean() - a.mean())
-        perms = rng.permuted(np.tile(np.concatenate([a, b]), (n_permutations, 1)), axis=1)
-        null += np.abs(perms[:, len(a):].mean(axis=1) - perms[:, :len(a)].mean(axis=1))
-    return float((1 + np.sum(null >= observed - 1e-12)) / (n_permutations + 1))
+    return _p_value(*_observed_and_null(pairs, n_permutations, np.random.default_rng(seed)))
 
 
 def power(kernels_per_tower: int, effect: float, *, runs: int = 1, alpha: float = 0.05, simulations: int = 400,
@@ -295,13 +297,9 @@ def power(kernels_per_tower: int, effect: float, *, runs: int = 1, alpha: float 
     rng = np.random.default_rng(seed)
     n, hits = kernels_per_tower, 0
     for _ in range(simulations):
-        observed, null = 0.0, np.zeros(n_permutations)
-        for _run in range(runs):
-            a, b = rng.normal(0.0, 1.0, n), rng.normal(effect, 1.0, n)
-            observed += abs(b.mean() - a.mean())
-            perms = rng.permuted(np.tile(np.concatenate([a, b]), (n_permutations, 1)), axis=1)
-            null += np.abs(perms[:, n:].mean(axis=1) - perms[:, :n].mean(axis=1))
-        hits += (1 + np.sum(null >= observed - 1e-12)) / (n_permutations + 1) < alpha
+        # drawn lazily, run by run between the permutations: the same random stream as one loop over runs
+        pairs = ((rng.normal(0.0, 1.0, n), rng.normal(effect, 1.0, n)) for _run in range(runs))
+        hits += _p_value(*_observed_and_null(pairs, n_permutations, rng)) < alpha
     return hits / simulations
 
 
@@ -439,9 +437,10 @@ def kernel_table(model, **columns):
     weights, towers = conv1_kernels(model)
     towers = towers if towers == 2 else 1
     per = len(weights) // towers
+    index = colour_index(weights).numpy()
     return pd.DataFrame({**columns, "tower": np.arange(len(weights)) // per + 1, "kernel": np.arange(len(weights)),
-                         "colour_index": colour_index(weights).numpy(), "chromatic": chromatic_score(weights).numpy(),
-                         "near_grey": (colour_index(weights).numpy() < GREY_THRESHOLD)})
+                         "colour_index": index, "chromatic": chromatic_score(weights).numpy(),
+                         "near_grey": index < GREY_THRESHOLD})
 
 
 def random_kernel_bounds(kernel_size: int = 5, n: int = 20_000, seed: int = 0) -> tuple[float, float]:
