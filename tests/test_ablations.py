@@ -13,6 +13,7 @@ import torch
 
 from alexnet_book import ablations as ab
 from alexnet_book import paper
+from alexnet_book.commands import ablate
 from alexnet_book.runs import ResultsStore
 
 torch.set_num_threads(1)
@@ -307,13 +308,13 @@ def test_paper_tables_hold_the_papers_numbers_reproductions_and_your_runs(tmp_pa
 
 def test_cli_help_list_and_a_run_writing_the_csv(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_:
-        ab.cli_main(["--help"])
+        ablate.main(["--help"])
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     for option in ("--quick", "--full", "--smoke", "--data", "--scale", "--epochs", "--steps", "--limit", "--seeds",
                    "--only", "--device", "--store", "--out", "--list"):
         assert option in text
-    assert ab.cli_main(["--list"]) == 0
+    assert ablate.main(["--list"]) == 0
     assert "two_towers" in capsys.readouterr().out
 
     import alexnet_book.train as train_module
@@ -321,13 +322,13 @@ def test_cli_help_list_and_a_run_writing_the_csv(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(train_module, "train", FakeTrain())
     monkeypatch.setenv("ALEXNET_BOOK_FIGURES", str(tmp_path / "figures"))
     out = tmp_path / "results" / "abl.csv"
-    code = ab.cli_main(["--smoke", "--only", "lrn,dropout", "--seeds", "0", "1", "--store",
+    code = ablate.main(["--smoke", "--only", "lrn,dropout", "--seeds", "0", "1", "--store",
                         str(tmp_path / "r.jsonl"), "--out", str(out), "--no-progress"])
     assert code == 0
     table = ab.load_csv(out)
     assert table.attrs["command"].startswith("alexnet-book ablate --smoke --only lrn,dropout")
     assert list(table["n"]) == [2, 2]
-    assert ab.cli_main(["--only", "nonsense", "--store", str(tmp_path / "r.jsonl")]) == 2
+    assert ablate.main(["--only", "nonsense", "--store", str(tmp_path / "r.jsonl")]) == 2
     assert "unknown ablation 'nonsense'" in capsys.readouterr().err
 
 

@@ -154,7 +154,7 @@ def test_every_entry_point_resolves_the_same_runs_folder(tmp_path, monkeypatch):
         assert runs.runs_dir() == runs.runs_dir("runs") == expected
         cli = train.config_from_args(train.build_parser().parse_args(["--recipe", "quick"]))  # alexnet-book train
         assert cli.out_dir == "runs" and cli.run_dir().parent == expected  # the dataclass default is unchanged
-        assert ablations._store(None, cli.out_dir).path == expected / "results.jsonl"  # alexnet-book ablate
+        assert ablations.runner._store(None, cli.out_dir).path == expected / "results.jsonl"  # alexnet-book ablate
         assert figures.trained_config("quick").run_dir().parent == expected  # notebooks 05 and 08
         assert ResultsStore().path == expected / "results.jsonl"
     assert not (tmp_path / "runs").exists()

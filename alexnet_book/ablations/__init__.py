@@ -1,0 +1,36 @@
+"""The paper's ablations (§3.1–§7): each claim, the run that re-measures it, and the table beside the paper.
+
+The paper argues for a list of design choices, each credited with an error-rate gain (its §3.1–§4.2, §6, §7).
+``ABLATIONS`` holds them as data: a name (the ``paper.CLAIMS`` name where the paper states a number), the
+configuration change that removes the choice, and where the paper says so.  ``run_ablations`` trains the
+baseline and one network per variant and seed through ``train.train`` -- which reuses finished runs from the
+results store by config hash and resumes an interrupted run from its checkpoint -- and returns the table.
+
+Sign convention (the paper's):  delta = error(with the paper's choice) − error(without it), in percentage
+points.  The paper's claims are therefore negative ("LRN reduces top-1 error by 1.4%" is −1.4), and a
+measured delta agrees in sign when it is negative too.
+
+The package, one module per step (this ``__init__`` exports the public API, so ``from alexnet_book.ablations import
+X`` and ``ablations.X`` reach every name): ``presets`` (the rows, their measures, the presets), ``plan`` (which runs
+a table needs), ``runner`` (running them, reusing the results store), ``analysis`` (deltas and verdicts),
+``tables`` (text, Markdown, LaTeX, CSV), ``plot`` (the chart), ``published`` (Tables 1 and 2 and the reader's runs).
+"""
+from __future__ import annotations
+
+from .analysis import VERDICTS, ablation_table, epochs_to, iterations_ratio, t_critical, verdict
+from .plan import budget_text, plan_runs, select, variant_config
+from .plot import plot_ablations, save_ablation_figure
+from .presets import (ABLATION, ABLATIONS, BASELINE, CLAIM_ROWS, COLUMNS, MEASURES, PRESETS, Ablation,
+                      claims_table)
+from .published import paper_tables, your_runs
+from .runner import (baseline_networks, cached_results, ensemble_results, run_ablations,
+                     trained_lrn_activity)
+from .tables import (MEASURE_SHORT, display_table, export, load_csv, machine_description, results_dir, save_csv,
+                     to_latex, to_markdown)
+
+__all__ = ["ABLATION", "ABLATIONS", "BASELINE", "CLAIM_ROWS", "COLUMNS", "MEASURES", "MEASURE_SHORT", "PRESETS",
+           "VERDICTS", "Ablation", "ablation_table", "baseline_networks", "budget_text", "cached_results",
+           "claims_table", "display_table", "ensemble_results", "epochs_to", "export", "iterations_ratio",
+           "load_csv", "machine_description", "paper_tables", "plan_runs", "plot_ablations", "results_dir",
+           "run_ablations", "save_ablation_figure", "save_csv", "select", "t_critical", "to_latex", "to_markdown",
+           "trained_lrn_activity", "variant_config", "verdict", "your_runs"]

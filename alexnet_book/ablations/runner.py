@@ -1,0 +1,190 @@
+"""Running the table: finished runs read from the results store (on the same data), the others trained;
+the ensembles of Table 2 and the LRN activity of the trained baselines."""
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from .analysis import ablation_table
+from .plan import budget_text, plan_runs, select
+from .presets import BASELINE
+
+
+def baseline_networks(runs, store=None, *, splits=None):
+    """(seed, config, trained network, data) for every finished baseline among ``runs`` whose saved network is on
+    disk (the results store's ``model_path``); the data set is loaded once, from the first one's config."""
+    from ..runs import load_checkpoint
+    from ..train import build_network
+
+    store = _store(store, runs[0][2].out_dir if runs else "runs")
+    for name, seed, config in runs:
+        row = store.find(config.hash()) if name == BASELINE else None
+        path = Path(row.get("model_path", "")) if row else None
+        if path is None or not path.is_file():
+            continue
+        if splits is None:
+            from ..data import load_dataset
+
+            splits = load_dataset(config.data, config.root, scale=config.scale, limit=config.limit, progress=False)
+        state = load_checkpoint(path)
+        net = build_network(config, state["num_classes"], state["crop"])
+        net.load_state_dict(state["model"])
+        yield seed, config, net, splits
+
+
+def ensemble_results(runs, results: dict, store=None, *, splits=None) -> dict:
+    """Table 2's ensembles from the finished baseline runs: {("ensemble", seed_i): [pair, ...]}.
+
+    For every pair of seeds (i < j) the two baseline networks' centre-crop softmax outputs on the validation set
+    are averaged; a pair holds delta_top1/delta_top5 = error(ensemble) − mean error(the two networks), fractions.
+    With n seeds there are n(n−1)/2 pairs; ``all`` (under the first seed's key, as the row's note) the ensemble
+    of every seed.  Runs whose saved network is missing are left out.  ``splits`` may pass the loaded data.
+    """
+    from itertools import combinations
+
+    from ..evaluate import centre_probabilities, topk_errors
+
+    chosen = [(name, seed, config) for name, seed, config in runs if (BASELINE, seed) in results]
+    probs, labels = {}, None
+    for seed, config, net, splits in baseline_networks(chosen, store, splits=splits):
+        probs[seed] = centre_probabilities(net, splits.val, splits.mean_image, splits.crop)
+        labels = splits.val.labels
+    out = {}
+    if len(probs) < 2:
+        return out
+
+    def errors(p):
+        e = topk_errors(p, labels)
+        return e["top1_error"], e["top5_error"]
+
+    single = {s: errors(p) for s, p in probs.items()}
+    for i, j in combinations(sorted(probs), 2):
+        e1, e5 = errors((probs[i] + probs[j]) / 2)
+        out.setdefault(("ensemble", i), []).append(dict(
+            seeds=(i, j), delta_top1=e1 - (single[i][0] + single[j][0]) / 2,
+            delta_top5=e5 - (single[i][1] + single[j][1]) / 2))
+    all1, all5 = errors(sum(probs.values()) / len(probs))
+    out["ensemble_all"] = dict(seeds=tuple(sorted(probs)), top1=all1, top5=all5,
+                               mean_single_top1=sum(v[0] for v in single.values()) / len(single),
+                               mean_single_top5=sum(v[1] for v in single.values()) / len(single))
+    return out
+
+
+def cached_results(runs, store=None) -> dict:
+    """The finished runs among ``runs`` (from ``plan_runs``) found in the results store: {(variant, seed): metrics}."""
+    store = _store(store, runs[0][2].out_dir if runs else "runs")
+    found, identities = {}, {}
+    for name, seed, config in runs:
+        row = store.find(config.hash())
+        if row is not None and _on_the_same_data(row, config, identities):
+            found[(name, seed)] = _row_metrics(row)
+    return found
+
+
+def _on_the_same_data(row: dict, config, identities: dict) -> bool:
+    """Whether a stored run was trained on the data ``config`` opens now (rows without a data identity pass);
+    ``identities`` memoises the current identity per data set, so a table lists each set once."""
+    from ..data import dataset_identity, same_data
+
+    if not row.get("data_identity"):
+        return True
+    key = (config.data, config.root, config.scale, config.limit)
+    if key not in identities:
+        try:
+            identities[key] = dataset_identity(config.data, config.root, scale=config.scale, limit=config.limit)
+        except FileNotFoundError:
+            identities[key] = None
+    return identities[key] is None or same_data(row["data_identity"], identities[key])
+
+
+def _row_metrics(row: dict) -> dict:
+    """A results-store row's final metrics (nested under "metrics" or flat)."""
+    return dict(row.get("metrics") or row)
+
+
+def _store(store, out_dir="runs"):
+    """The results store: the one given (or its path), else train's default for ``out_dir``."""
+    from ..runs import ResultsStore, runs_dir
+
+    if store is None:
+        return ResultsStore(runs_dir(out_dir) / "results.jsonl")
+    if isinstance(store, (str, Path)):
+        return ResultsStore(store)
+    return store
+
+
+def run_ablations(data: str = "auto", scale: str | None = "scaled", budget_epochs: int | None = 2,
+                  budget_steps: int | None = None, seeds=(0,), device: str = "auto", ablations=None,
+                  limit: int | None = None, store=None, progress: bool = True, on_update=None, *,
+                  base: dict | None = None, recipe: str = "paper", train_fn=None, on_run=None, reuse: bool = True):
+    """Train the baseline and every variant for each seed, and return the ablation table (§3.1–§7).
+
+    A run already in the results store (same config hash) is read from it, not repeated (``reuse=False``
+    hands every run to the trainer); the others go through ``train.train`` (or ``train_fn``, same
+    signature, for tests and widgets), which resumes an interrupted run from its checkpoint: calling this
+    again after an interruption picks up where it stopped.  ``on_update(table)`` is called
+    after each finished run; ``on_run(i, n, name, seed, result)`` too, for progress displays.
+    Budget: ``budget_epochs`` epochs, or ``budget_steps`` optimiser steps when given.  ``recipe`` and
+    ``base``: the training recipe shared by every run (see ``plan_runs``).
+    """
+    from tqdm.auto import tqdm
+
+    if train_fn is None:
+        from ..train import train as train_fn
+    chosen = select(ablations)
+    runs = plan_runs(data, scale, budget_epochs, budget_steps, seeds, device, chosen, limit, base, recipe)
+    store = _store(store, runs[0][2].out_dir)
+    seeds = tuple(int(s) for s in seeds)
+    meta = dict(data=data, scale=scale or "", budget=budget_text(budget_epochs, budget_steps, runs[0][2].limit))
+    results, reused = {}, 0
+
+    def table():
+        t = ablation_table(results, chosen, seeds, **meta)
+        # the training time of the runs in the table (as each run recorded it, reused or not)
+        t.attrs.update(runs=sum(isinstance(v, dict) and "val_top1_error" in v for v in results.values()),
+                       runs_reused=reused,
+                       train_wall_s=round(sum(m.get("wall_s") or 0.0 for m in results.values()
+                                          if isinstance(m, dict)), 1))
+        return t
+
+    bar = tqdm(runs, desc="ablation runs", unit="run", disable=not progress)
+    wants_ensemble = any(a.kind == "ensemble" for a in chosen)
+    for i, (name, seed, config) in enumerate(bar, start=1):
+        bar.set_postfix_str(f"{name} seed {seed}")
+        row = store.find(config.hash()) if reuse else None
+        if row is not None:  # finished before on other data (another archive under the same name): refused
+            from ..train import check_same_data
+
+            check_same_data(row.get("data_identity"), config, None, f"the finished run in {row.get('run_dir')}")
+        if row is not None:  # finished before: its metrics are all the table needs
+            result = SimpleNamespace(config=config, metrics=_row_metrics(row), reused=True)
+            reused += 1
+        else:
+            result = train_fn(config, progress=progress, store=store)
+        results[(name, seed)] = dict(result.metrics)
+        if on_run is not None:
+            on_run(i, len(runs), name, seed, result)
+        if on_update is not None:
+            on_update(table())
+    bar.close()
+    if wants_ensemble and len(seeds) > 1:
+        ensembles = ensemble_results(runs, results, store)
+        results.update(ensembles)
+        if ensembles and on_update is not None:
+            on_update(table())
+    return table()
+
+
+def trained_lrn_activity(runs, store=None):
+    """``mechanisms.lrn_activity`` of every finished baseline network among ``runs`` (one row per seed and LRN
+    layer): is LRN really normalising in the networks the table compares?  Empty when none is on disk."""
+    import pandas as pd
+
+    from ..mechanisms import recipe_lrn_activity
+
+    tables = []
+    for seed, config, net, splits in baseline_networks(runs, store):
+        t = recipe_lrn_activity(config, splits, net)
+        t.insert(0, "seed", seed)
+        tables.append(t)
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

@@ -1,0 +1,192 @@
+"""The table as the reader sees it: text, Markdown, LaTeX, the CSV with its header (and back), all of them
+written at once by ``export``; ``results_dir``, where the committed tables live."""
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+from .plot import plot_ablations, save_ablation_figure
+from .presets import COLUMNS
+
+
+def results_dir(path: str | Path | None = None) -> Path:
+    """Where committed result tables live: ``path``, else env ``ALEXNET_BOOK_RESULTS``, else ``<project>/results``."""
+    if path is not None:
+        return Path(path)
+    if os.environ.get("ALEXNET_BOOK_RESULTS"):
+        return Path(os.environ["ALEXNET_BOOK_RESULTS"])
+    from ..data import project_root
+
+    return project_root() / "results"
+
+
+def _number(x, std=None, signed=True) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    text = f"{x:+.1f}" if signed else f"{x:.1f}"
+    if std is not None and not (isinstance(std, float) and math.isnan(std)):
+        text += f" ± {std:.1f}"
+    return text.replace("-", "−")
+
+
+MEASURE_SHORT = {"val": "val top-1", "train": "train error", "gap": "val − train error"}
+
+
+def display_table(table):
+    """The table as the reader sees it: paper and measured deltas (mean ± std) as text, in percentage points."""
+    import pandas as pd
+
+    def paper_text(r):
+        numbers = " / ".join(t for t in (_number(r.paper_top1), _number(r.paper_top5)) if t)
+        return numbers or r.paper_words
+
+    def judged(r):
+        if not r.n:
+            return "not run yet"
+        if r.verdict == "inconclusive" and r.measure == "gap" and r.testable is False:
+            return "inconclusive: nothing overfits without it"
+        return r.verdict or "no claim (a convention)"
+
+    return pd.DataFrame({
+        "ablation": table["ablation"], "section": table["section"], "without the paper's choice": table["change"],
+        "paper Δ top-1 / top-5": [paper_text(r) for r in table.itertuples()],
+        "measured Δ top-1": [_number(m, s) for m, s in zip(table["measured_top1"], table["measured_top1_std"])],
+        "measured Δ top-5": [_number(m, s) for m, s in zip(table["measured_top5"], table["measured_top5_std"])],
+        "sign judged on": [MEASURE_SHORT.get(m, m) for m in table["measure"]],
+        "measured Δ there": [_number(m, s) for m, s in zip(table["measured_claim"], table["measured_claim_std"])],
+        "n": table["n"], "verdict": [judged(r) for r in table.itertuples()],
+    })
+
+
+def to_markdown(table) -> str:
+    """A GitHub Markdown table of ``display_table(table)``."""
+    shown = display_table(table)
+    cells = [[str(c).replace("|", "\\|") for c in row] for row in shown.itertuples(index=False)]
+    lines = ["| " + " | ".join(shown.columns) + " |", "|" + "---|" * len(shown.columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    return "\n".join(lines) + "\n"
+
+
+def _latex_escape(text: str) -> str:
+    out = []
+    for ch in str(text):
+        out.append({"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+                    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
+                    "±": r"$\pm$", "−": "$-$", "→": r"$\to$", "α": r"$\alpha$", "β": r"$\beta$",
+                    "×": r"$\times$", "§": r"\S{}", "ε": r"$\epsilon$"}.get(ch, ch))
+    return "".join(out)
+
+
+def to_latex(table, caption: str = "The paper's ablations, measured (delta in percentage points).") -> str:
+    """A LaTeX ``table`` of ``display_table(table)`` (booktabs rules; no jinja2 needed)."""
+    shown = display_table(table)
+    lines = [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{ll p{4.5cm} p{3cm} r r r l}",
+             r"\toprule", " & ".join(_latex_escape(c) for c in shown.columns) + r" \\", r"\midrule"]
+    lines += [" & ".join(_latex_escape(c) for c in row) + r" \\" for row in shown.itertuples(index=False)]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\caption{" + _latex_escape(caption) + "}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def machine_description() -> str:
+    """This machine in a few words (``runs.machine``) and the torch version."""
+    import torch
+
+    from ..runs import machine
+
+    return f"{machine()}, torch {torch.__version__}"
+
+
+def save_csv(table, path, *, command: str | None = None, configuration: dict | None = None,
+             wall_s: float | None = None) -> Path:
+    """Write the table as CSV with commented header lines: machine, date, configuration, command, times (atomically).
+
+    ``wall_s`` is the command's wall time; the table's ``attrs`` (from ``run_ablations``) add how many runs it
+    holds, how many were reused from the store, and ``train_wall_s``: the training time the runs recorded.
+    """
+    path = Path(path)
+    head = {
+        "alexnet-book ablations": "delta = error(with the paper's choice) - error(without it), percentage points",
+        "command": command or "",
+        "machine": machine_description(),
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "configuration": json.dumps(configuration or {}, sort_keys=True, default=str),
+    }
+    if wall_s is not None:
+        head["wall_s"] = f"{wall_s:.0f}"
+    for key in ("runs", "runs_reused", "train_wall_s"):
+        if key in table.attrs:
+            head[key] = str(table.attrs[key])
+    buffer = io.StringIO()
+    for key, value in head.items():
+        buffer.write(f"# {key}: {value}\n")
+    table.round(4).to_csv(buffer, index=False, lineterminator="\n")  # 0.0001 percentage points is plenty
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_text(path, buffer.getvalue())
+    return path
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    from ..runs import atomic_write_text
+
+    atomic_write_text(path, text)
+
+
+def load_csv(path):
+    """Read a table written by ``save_csv``; its header lines land in ``table.attrs`` (machine, date, command...)."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; produce it with `alexnet-book ablate --quick --out {path}`")
+    lines = path.read_text().splitlines(keepends=True)
+    meta, start = {}, 0
+    while start < len(lines) and lines[start].startswith("# "):
+        key, _, value = lines[start][2:].rstrip("\n").partition(": ")
+        meta[key] = value
+        start += 1
+    try:
+        table = pd.read_csv(io.StringIO("".join(lines[start:])))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ValueError(f"{path} is not an ablation table ({err}); regenerate it with `alexnet-book ablate`") from None
+    if "verdict" not in table.columns and "n" in table.columns:  # a table written before verdicts: one seed is inconclusive by the rule
+        table["verdict"] = ["inconclusive" if n and n < 2 else "" for n in table["n"]]
+    for column in ("testable", "without_gap"):
+        if column not in table.columns:
+            table[column] = math.nan
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path} lacks columns {missing}; regenerate it with `alexnet-book ablate`")
+    for column in ("sign_agrees", "testable"):
+        table[column] = table[column].map({True: True, False: False, "True": True, "False": False})
+    table = table.astype({"sign_agrees": object, "testable": object}).where(table.notna(), None)
+    for column in ("paper_top1", "paper_top5", "measured_top1", "measured_top1_std", "measured_top5",
+                   "measured_top5_std", "measured_claim", "measured_claim_std", "without_gap"):
+        table[column] = table[column].astype(float)
+    for column in ("claim", "paper_words", "data", "scale", "budget", "measure", "verdict"):
+        table[column] = table[column].fillna("")
+    table.attrs.update(meta)
+    return table
+
+
+
+def export(table, stem, *, command=None, configuration=None, wall_s=None, figure: bool = True) -> list[Path]:
+    """Write ``stem``.csv (with its header), .md and .tex, and the figure through ``figures.save_figure``."""
+    import matplotlib.pyplot as plt
+
+    stem = Path(stem)
+    stem = stem.with_suffix("") if stem.suffix in (".csv", ".md", ".tex") else stem
+    paths = [save_csv(table, stem.with_suffix(".csv"), command=command, configuration=configuration, wall_s=wall_s)]
+    for suffix, text in ((".md", to_markdown(table)), (".tex", to_latex(table))):
+        _atomic_write_text(stem.with_suffix(suffix), text)
+        paths.append(stem.with_suffix(suffix))
+    if figure:
+        fig = plot_ablations(table)
+        paths += save_ablation_figure(fig, table, stem.name if stem.name.startswith("ablations") else
+                                      f"ablations_{stem.name}")
+        plt.close(fig)
+    return paths
+
