@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 from alexnet_book import book
+from alexnet_book.commands import book as book_command
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = book.find_notebooks(ROOT / "notebooks")
@@ -199,9 +200,9 @@ def test_checker_rejects_a_file_that_is_not_a_notebook(tmp_path):
 
 def test_cli_check_fails_on_a_dirty_folder_and_passes_on_a_clean_one(tmp_path, capsys):
     make_notebook(tmp_path / "good" / "01_good.ipynb", ["print(mode)"])
-    assert book.cli_main(["--check", "--notebooks", str(tmp_path / "good")]) == 0
+    assert book_command.main(["--check", "--notebooks", str(tmp_path / "good")]) == 0
     make_notebook(tmp_path / "bad" / "01_bad.ipynb", ["print('x')"])
-    assert book.cli_main(["--check", "--notebooks", str(tmp_path / "bad")]) == 1
+    assert book_command.main(["--check", "--notebooks", str(tmp_path / "bad")]) == 1
     assert "01_bad.ipynb: the injected parameter 'mode' is never read" in capsys.readouterr().err
 
 
@@ -287,7 +288,7 @@ def test_cli_returns_non_zero_and_names_the_failing_notebook(tmp_path, capsys):
     notebooks = tmp_path / "notebooks"
     make_notebook(notebooks / "01_fails.ipynb", ["if mode == 'smoke':\n    raise RuntimeError('broken in smoke')"])
     make_notebook(notebooks / "02_never.ipynb", ["print(mode)"])
-    code = book.cli_main(["--mode", "smoke", "--notebooks", str(notebooks), "--out", str(tmp_path / "out"),
+    code = book_command.main(["--mode", "smoke", "--notebooks", str(notebooks), "--out", str(tmp_path / "out"),
                           "--figures", str(tmp_path / "f"), "--fail-fast"])
     assert code == 1
     err = capsys.readouterr().err

@@ -170,7 +170,7 @@ def test_notebooks_open_the_store_through_runs_dir():
 
     import nbformat
 
-    from alexnet_book.book import _code
+    from alexnet_book.book.notebooks import _code
 
     callers = set()
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
