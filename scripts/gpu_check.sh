@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check of issue 20: one run on an H100/H200, inside 8 minutes, no network needed.
-# The work is done by `alexnet-book gpu-check` (alexnet_book/gpu_check.py); this script only installs the
+# The work is done by `alexnet-book gpu-check` (alexnet_book/gpu_check/); this script only installs the
 # package and runs it:
 #   (a) the training step of the paper's network and torchvision's at 224 px, batch 128-1024 x fp32/bf16 x
 #       channels_last x torch.compile: images/s, TFLOP/s, MFU against the card's datasheet peak, peak memory;

@@ -1,4 +1,4 @@
-"""The GPU check (gpu_check.py): the dry run writes the JSON and Markdown with every section; a failing step is
+"""The GPU check (gpu_check/): the dry run writes the JSON and Markdown with every section; a failing step is
 recorded and the next one runs; the projections' arithmetic; the on-device resize."""
 import json
 
@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from alexnet_book import data, gpu_check
+from alexnet_book.commands import gpu_check as gpu_check_command
+from alexnet_book.gpu_check import run as check_run
 
 
 def test_dry_run_writes_json_and_markdown_with_every_section(tmp_path):
@@ -46,8 +48,8 @@ def test_a_failing_step_is_recorded_and_the_next_runs(tmp_path, monkeypatch):
             return {"made": name}
         return step
 
-    monkeypatch.setattr(gpu_check, "STEP_FUNCTIONS", {n: fake(n, fail=n == "end_to_end") for n in gpu_check.STEPS})
-    monkeypatch.setattr(gpu_check, "peaks", lambda device, plan: {"fp32": {"tflops": 1.0, "source": "test"}})
+    monkeypatch.setattr(check_run, "STEP_FUNCTIONS", {n: fake(n, fail=n == "end_to_end") for n in gpu_check.STEPS})
+    monkeypatch.setattr(check_run, "peaks", lambda device, plan: {"fp32": {"tflops": 1.0, "source": "test"}})
     report = gpu_check.run_check(dry_run=True, out=tmp_path, quiet=True)
     assert calls == list(gpu_check.STEPS)
     assert report["steps"]["end_to_end"]["status"] == "failed"
@@ -56,7 +58,7 @@ def test_a_failing_step_is_recorded_and_the_next_runs(tmp_path, monkeypatch):
         "end_to_end: RuntimeError: CUDA out of memory (pretend)"]
     text = (tmp_path / "gpu_check_cpu.md").read_text()
     assert "Status: **failed**" in text and gpu_check.TITLES["two_tower"] in text
-    assert gpu_check.cli_main(["--dry-run", "--out", str(tmp_path), "--quiet"]) == 1  # errors: exit status 1
+    assert gpu_check_command.main(["--dry-run", "--out", str(tmp_path), "--quiet"]) == 1  # errors: exit status 1
 
 
 def test_projections_and_targets_from_measured_numbers():

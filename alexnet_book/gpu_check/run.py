@@ -1,0 +1,166 @@
+"""Running the check: the steps in order within the time budget, each guarded, the report rewritten after each."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import tempfile
+import time
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from .plan import DEFAULT_BUDGET_S, STEPS, Plan, card_name, card_slug, peaks
+from .report import markdown, projections
+from .steps import STEP_FUNCTIONS
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running it
+
+
+class Check:
+    """One run's state: plan, device, where things go, the report so far, the clock."""
+
+    def __init__(self, plan: Plan, out: Path, work: Path, budget_s: float, cifar_path: str | None,
+                 quiet: bool = False):
+        self.plan, self.out, self.work, self.cifar_path = plan, out, work, cifar_path
+        self.start, self.budget_s = time.perf_counter(), budget_s
+        self.deadline = self.start + budget_s
+        self.device = torch.device(plan.device)
+        self.card = card_name(self.device)
+        self.slug = card_slug(self.card, self.device.type)
+        self.cifar = None
+        self.cache = work / "cache"
+        self.quiet = quiet
+        self.peaks: dict = {}
+        self.report: dict = {}
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(f"[gpu-check {time.perf_counter() - self.start:6.1f}s] {text}", flush=True)
+
+    @property
+    def json_path(self) -> Path:
+        return self.out / f"gpu_check_{self.slug}.json"
+
+    @property
+    def md_path(self) -> Path:
+        return self.out / f"gpu_check_{self.slug}.md"
+
+    def write(self) -> None:
+        from ..runs import atomic_write_text
+
+        self.report["wall_s"] = time.perf_counter() - self.start
+        try:
+            self.report["projections"] = projections(self.report)
+        except Exception as error:  # noqa: BLE001 -- the measurements are still written
+            self.report["projections"] = {"error": f"{type(error).__name__}: {error}"}
+        atomic_write_text(self.json_path, json.dumps(self.report, indent=1, default=_jsonable) + "\n")
+        try:
+            text = markdown(self.report)
+        except Exception as error:  # noqa: BLE001
+            text = (f"## GPU check: {self.card}\n\nThe section could not be written ({error!r}); "
+                    f"see {self.json_path.name}.")
+        atomic_write_text(self.md_path, text + "\n")
+
+    def until(self, name: str) -> float:
+        """The clock time by which step ``name`` should end: its cumulative share of the budget (a step that
+        ends early leaves its time to the next), the last step everything but the reserve."""
+        if self.plan.dry:  # the plumbing, all of it: no step is cut for time
+            return math.inf
+        end = self.deadline - self.plan.reserve_s
+        share = self.plan.shares.get(name)
+        return end if share is None else min(end, self.start + share * self.budget_s)
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def run_check(*, dry_run: bool = False, out: str | Path | None = None, work: str | Path | None = None,
+              budget_s: float | None = None, cifar: str | None = None, device: str = "cuda",
+              quiet: bool = False) -> dict:
+    """Run the check (see the module docstring); returns the report, also written to ``out``."""
+    from .. import data
+
+    plan = Plan.for_dry_run() if dry_run else Plan.for_gpu(device)
+    if not dry_run and not torch.device(device).type == "cuda":
+        raise ValueError("the check is for a GPU (device cuda); use --dry-run to try it on a CPU")
+    if not dry_run and not torch.cuda.is_available():
+        raise RuntimeError("no CUDA device here; use --dry-run to try the check on a CPU")
+    root = data.project_root()
+    out = Path(out) if out else (root / "runs" / "gpu_check_dry" if dry_run else root / "results")
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = None
+    if work is None:  # run folders (checkpoints every epoch: memory is faster than disk) and, dry, the cache
+        shm = Path("/dev/shm")
+        scratch = Path(tempfile.mkdtemp(prefix="alexnet-gpu-check-",
+                                        dir=shm if shm.is_dir() and os.access(shm, os.W_OK) else None))
+        work = scratch
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    ctx = Check(plan, out, work, budget_s or (120.0 if dry_run else DEFAULT_BUDGET_S), cifar, quiet)
+    ctx.cache = work / "cache" if dry_run else root / ".gpu" / "cache"  # CIFAR-10 decoded once at 32 px
+    cuda = torch.version.cuda if ctx.device.type == "cuda" else None
+    ctx.report = {"card": ctx.card, "card_slug": ctx.slug, "device": str(ctx.device), "dry_run": dry_run,
+                  "date": time.strftime("%Y-%m-%d %H:%M"), "torch": torch.__version__, "cuda": cuda,
+                  "budget_s": ctx.budget_s, "plan": asdict(plan), "peaks": {}, "steps": {}, "errors": []}
+    previous = signal.getsignal(signal.SIGTERM)
+    threads = torch.get_num_threads()
+    if dry_run:
+        torch.set_num_threads(1)  # toy sizes: one thread does them fastest, and leaves a shared CI machine alone
+
+    def stop(signum, frame):  # a `timeout` that runs out: record what was done
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread
+        previous = None
+    ctx.say(f"{ctx.card}: {'dry run, CPU, toy sizes' if dry_run else 'GPU check'}; budget {ctx.budget_s:.0f} s; "
+            f"writing {ctx.json_path}")
+    try:
+        ctx.peaks = peaks(ctx.device, plan)
+        ctx.report["peaks"] = ctx.peaks
+        for name in STEPS:
+            entry = ctx.report["steps"][name] = {"status": "running"}
+            t0 = time.perf_counter()
+            try:
+                entry.update(STEP_FUNCTIONS[name](ctx, ctx.until(name)))
+                entry["status"] = "ok"
+            except Exception as error:  # noqa: BLE001 -- recorded; the next step still runs
+                entry.update(status="failed", error=f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
+                             if str(error) else type(error).__name__,
+                             traceback=traceback.format_exc(limit=6)[-3000:])
+                ctx.report["errors"].append(f"{name}: {entry['error']}")
+                ctx.say(f"{name} failed: {entry['error']}")
+            finally:
+                entry["seconds"] = round(time.perf_counter() - t0, 2)
+                if ctx.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                ctx.write()
+    except KeyboardInterrupt as stopped:
+        ctx.report["errors"].append(f"interrupted: {stopped}")
+        for entry in ctx.report["steps"].values():
+            if entry.get("status") == "running":
+                entry["status"] = "interrupted"
+        ctx.write()
+        raise
+    finally:
+        torch.set_num_threads(threads)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        ctx.cifar = None
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    ctx.say(f"done in {ctx.report['wall_s']:.0f} s: {ctx.json_path}, {ctx.md_path}")
+    return ctx.report
