@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .runs import atomic_write_text, machine
+from .files import atomic_write_text, machine
 
 MODES = ("smoke", "quick", "full")
 # The names run_book injects into each notebook's parameters cell; each must be read by the notebook.
