@@ -20,37 +20,17 @@ More cores scale each pipeline about linearly (DataLoader workers, or the cache 
 from __future__ import annotations
 
 import os
+import tempfile
+import time
+from pathlib import Path
 
-# PyTorch's own knob for large CPU tensors on transparent huge pages (fewer page faults when each batch is freshly
-# allocated).  It is read when torch first allocates, so it only takes effect when this module imports torch
-# first (the `alexnet-book bench` command); both pipelines run under the same setting.
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+import numpy as np
+import torch
+from PIL import Image
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from . import augment, data, throughput  # noqa: E402
-
-
-def machine() -> str:
-    """A one-line description of this machine (CPU model, cores) for recording measurements."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, torch {torch.__version__}"
+from . import augment, data
+from .data.listing import _is_image_name
+from .files import machine
 
 
 def make_jpegs(folder: str | Path, n: int, *, classes: int = 4, seed: int = 0, quality: int = 90) -> Path:
@@ -179,7 +159,7 @@ def list_images(folder: str | Path, images: int | None = None) -> tuple[data.Ima
         parts = Path(dirpath).relative_to(top).parts
         cls = parts[0] if parts else "."
         entries += [(cls, os.path.join(dirpath, f)) for f in sorted(filenames)
-                    if data._is_image_name(f) and not f.startswith(".")]
+                    if _is_image_name(f) and not f.startswith(".")]
     if not entries:
         raise ValueError(f"{top}: no images ({', '.join(data.IMAGE_SUFFIXES)}) in it or its subfolders; pass a "
                          "folder of JPEGs")
@@ -260,53 +240,10 @@ def bench_data(quick: bool = True, *, images: int | None = None, seconds: float 
         }
         n = len(source.train)
         result.update(images=n, seconds_each=seconds, generate_s=made, cache_build_s=built,
-                      cache_build_images_per_s=(n + len(source.val)) / built, machine=machine(),
+                      cache_build_images_per_s=(n + len(source.val)) / built, machine=machine(torch_version=True),
                       where=f"generated JPEGs ({shape})" if listing is None else f"images from {jpegs} ({shape})")
         return result
     finally:
         torch.set_num_threads(threads)
         if tmp is not None:
             tmp.cleanup()
-
-
-def cli_main(argv: list[str]) -> int:
-    """`alexnet-book bench {data,train}`: throughput benchmarks (not tests)."""
-    parser = argparse.ArgumentParser(prog="alexnet-book bench", description=cli_main.__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("data", help="input pipeline images/s per core: torchvision reference vs the paper's "
-                       "pipeline from JPEG and from the uint8 cache")
-    p.add_argument("--quick", action="store_true", help="small run that finishes within 60 s")
-    p.add_argument("--images", type=int, default=None, help="JPEGs to generate, or at most this many read from "
-                   "--folder (default 96 quick, 600 full)")
-    p.add_argument("--folder", default=None, metavar="DIR", help="measure your own JPEGs in DIR (an ImageFolder "
-                   "root, <class>/ folders or a folder of images) instead of generated ones; DIR is only read")
-    p.add_argument("--seconds", type=float, default=None, help="seconds timed per pipeline (default 6 / 20)")
-    p = sub.add_parser("train", help="training step images/s, TFLOP/s, MFU and memory: the paper's network vs "
-                       "torchvision's; last line paper_vs_torchvision_per_mac=<ratio>")
-    throughput.add_arguments(p)
-    args = parser.parse_args(argv)
-    return COMMANDS[args.command](args)
-
-
-def _cli_data(args) -> int:
-    if args.images is not None and args.images < 1:
-        print(f"alexnet-book bench: --images must be at least 1, not {args.images}", file=sys.stderr)
-        return 2
-    try:
-        r = bench_data(args.quick, images=args.images, seconds=args.seconds, jpegs=args.folder)
-    except (ValueError, OSError) as e:
-        print(f"alexnet-book bench: {str(e).splitlines()[0]}", file=sys.stderr)
-        return 1
-    print(f"machine: {r['machine']}; THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', '0')}")
-    print(f"{r['images']} {r['where']}, {r['seconds_each']:g} s per pipeline, 1 process, 1 thread; "
-          "images per CPU-second")
-    print(f"cache build: {r['cache_build_images_per_s']:.0f} images/s with {os.cpu_count()} worker processes")
-    for key, label in (("reference", "torchvision reference (RandomResizedCrop+flip+ToTensor+Normalize)"),
-                       ("jpeg", f"paper pipeline from JPEG ({data.DECODER} decode, 256, crops+flips+PCA+mean)"),
-                       ("cache", "paper pipeline from the uint8 cache")):
-        print(f"{label:<74} {r[key]:>9.0f} images/s per core")
-    print(f"jpeg_vs_reference={r['jpeg'] / r['reference']:.2f} cache_vs_reference={r['cache'] / r['reference']:.2f}")
-    return 0
-
-
-COMMANDS = {"data": _cli_data, "train": throughput.cli_train}

@@ -26,7 +26,7 @@ FIG4_QUERIES = 500  # validation images whose neighbours are measured (5 of them
 
 
 def results_dir(path=None) -> Path:
-    from .data import project_root
+    from .files import project_root
 
     return Path(path) if path is not None else project_root() / "results"
 
@@ -52,7 +52,7 @@ def fig4_evidence(results=None, *, seed: int = 0, kernels_per_tower: int = 16, q
     import pandas as pd
 
     from .figures import nearest_neighbours
-    from .runs import atomic_write_text, machine
+    from .files import atomic_write_text, machine
     from .towers import study_config
     from .train import train
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import matplotlib
 
 from . import paper
-from .runs import atomic_write_bytes, file_lock
+from .files import atomic_write_bytes, file_lock
 
 # One look for every figure in the book: small, clean, readable when printed beside the paper.
 BOOK_STYLE = {
@@ -879,7 +879,7 @@ class ReluVsTanh:
     def save(self, folder, **provenance) -> Path:
         """Write the evidence files (each atomically): tuning.csv, epochs.csv, curves.csv and summary.json (the
         summary plus ``layout``, ``data`` and ``provenance``: command, machine, seeds, ...).  ``load`` reads them."""
-        from .runs import atomic_write_text
+        from .files import atomic_write_text
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -1330,8 +1330,7 @@ def fig1_evidence(layout: str = "18pct", results_dir: str | Path | None = None, 
     import platform
     import time
 
-    from .data import project_root
-    from .runs import machine
+    from .files import machine, project_root
 
     if layout not in FIG1_EVIDENCE:
         raise ValueError(f"no Fig. 1 evidence settings for layout {layout!r}; choose one of {sorted(FIG1_EVIDENCE)}")

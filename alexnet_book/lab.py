@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from .runs import atomic_write_text
+from .files import atomic_write_text
 
 ANNOUNCEMENTS = "@jupyterlab/apputils-extension:announcements"
 FIRST_NOTEBOOK = "00_overview.ipynb"

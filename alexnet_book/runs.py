@@ -18,14 +18,14 @@ import io
 import json
 import os
 import pickle
-import platform
 import socket
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
+
+from .files import atomic_write_bytes, atomic_write_text, file_lock, machine, project_root
 
 
 def config_hash(config) -> str:
@@ -34,21 +34,6 @@ def config_hash(config) -> str:
         config = dataclasses.asdict(config)
     text = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-@contextlib.contextmanager
-def file_lock(path, timeout: float = -1):
-    """Hold an exclusive lock between processes while the block runs (POSIX flock, Windows LockFileEx).
-
-    ``path`` is the lock file, created (with its folder) if missing and left in place afterwards; put it beside
-    what it guards.  ``timeout`` in seconds (-1: wait as long as it takes) raises ``filelock.Timeout``.
-    """
-    from filelock import FileLock
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path), timeout=timeout):
-        yield
 
 
 @contextlib.contextmanager
@@ -83,44 +68,6 @@ def run_lock(run_dir):
         with contextlib.suppress(OSError):
             note.unlink()
         lock.release()
-
-
-def _umask() -> int:
-    """The process's umask (read without changing it where /proc says it; else set and restored at once)."""
-    try:
-        with open("/proc/self/status") as f:
-            return int(next(line for line in f if line.startswith("Umask:")).split()[1], 8)
-    except (OSError, StopIteration, ValueError):
-        mask = os.umask(0o022)
-        os.umask(mask)
-        return mask
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half of one.
-
-    The bytes go to a temporary file in the same folder, are flushed to disk, and the file is renamed over
-    ``path`` (``os.replace`` is atomic on one file system).  The file gets the mode a plain ``open`` would give
-    it (0666 less the umask: usually 0644), not the temporary file's private 0600.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.chmod(tmp, 0o666 & ~_umask())
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def save_checkpoint(path, state: dict) -> None:
@@ -174,23 +121,6 @@ def _first_sentence(error: Exception) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def machine() -> str:
-    """Where a run ran, in words: the platform, the CPU and the GPU (if any)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    text = f"{platform.system()} {platform.machine()}, {cpu} ({os.cpu_count()} cores)"
-    if torch.cuda.is_available():
-        n = torch.cuda.device_count()
-        text += f", {n}× {torch.cuda.get_device_name(0)}"
-    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        text += ", Apple MPS"
-    return text
-
-
 RUNS_ENV = "ALEXNET_BOOK_RUNS"
 DEFAULT_OUT_DIR = "runs"  # TrainConfig.out_dir's default: it stands for the book's one runs folder
 
@@ -207,8 +137,6 @@ def runs_dir(out_dir: str | Path | None = None) -> Path:
     env = os.environ.get(RUNS_ENV)
     if env:
         return Path(env).expanduser()
-    from .data import project_root
-
     return project_root() / DEFAULT_OUT_DIR
 
 

@@ -307,7 +307,7 @@ def bench_train(*, device: str = "auto", quick: bool = False, batch_sizes=None, 
     }
     report.update(summarise(report["results"]))
     if out:
-        from .runs import atomic_write_text
+        from .files import atomic_write_text
 
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(out), json.dumps(report, indent=2))

@@ -493,8 +493,7 @@ def specialisation_evidence(results_dir=None, *, seeds=SPECIALISATION_EVIDENCE["
 
     import pandas as pd
 
-    from .data import project_root
-    from .runs import atomic_write_bytes, atomic_write_text, machine
+    from .files import atomic_write_bytes, atomic_write_text, machine, project_root
     from .train import train
 
     folder = Path(results_dir or project_root() / "results") / "specialisation_study"

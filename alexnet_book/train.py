@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from . import paper
 from .augment import train_batch
 from .evaluate import evaluate, shard
-from .runs import MetricsLog, ResultsStore, atomic_write_text, config_hash, load_checkpoint, save_checkpoint
+from .files import atomic_write_text
+from .runs import MetricsLog, ResultsStore, config_hash, load_checkpoint, save_checkpoint
 from .runs import run_lock
 
 # TrainConfig fields added after results were first recorded, with their defaults (see ``TrainConfig.hash``).

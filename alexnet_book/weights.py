@@ -15,13 +15,9 @@ Nothing here unpickles an untrusted file: a caffemodel is parsed as protobuf, a 
 """
 from __future__ import annotations
 
-import hashlib
-import http.client
 import math
 import os
 import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import caffe_proto, paper
+from . import caffe_proto, files, paper
 from .layers import LocalResponseNorm, scale_lrn_alpha_
 from .model import AlexNet, TorchvisionAlexNet, build_model
 
@@ -110,19 +106,10 @@ def manual_steps(source: str | WeightsFile, dest: str | Path | None = None) -> s
 
 
 # ------------------------------------------------------------------------------------------------------- download
-def file_digest(path: str | Path, algorithm: str) -> str:
-    """Hex digest of a file, read in 1 MiB chunks."""
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def verify(path: str | Path, source: str | WeightsFile) -> bool:
     """Whether a file has the published checksum."""
     spec = WEIGHTS[source] if isinstance(source, str) else source
-    return file_digest(path, spec.algorithm).startswith(spec.digest.lower())
+    return files.digest(path, spec.algorithm).startswith(spec.digest.lower())
 
 
 def fetch(source: str | WeightsFile, dest: str | Path | None = None, *, timeout: float = 10.0,
@@ -134,62 +121,14 @@ def fetch(source: str | WeightsFile, dest: str | Path | None = None, *, timeout:
     network the first connection fails within ``timeout`` seconds with a ConnectionError giving the manual steps;
     a checksum mismatch deletes the download and raises ValueError.
     """
-    from tqdm.auto import tqdm
-
     spec = WEIGHTS[source] if isinstance(source, str) else source
     if len(spec.digest) < 8:
         raise ValueError(f"{spec.name}: a checksum of at least 8 hex digits is needed, not {spec.digest!r}")
     folder = Path(dest).expanduser() if dest else weights_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    final = folder / spec.filename
-    part = folder / (spec.filename + ".part")
-    if final.is_file():
-        if verify(final, spec):
-            return final
-        os.replace(final, part)  # a short copy is resumed; a damaged one fails the checksum below and is deleted
-
-    have = part.stat().st_size if part.is_file() else 0
-    headers = {"User-Agent": "alexnet-book"}
-    if have:
-        headers["Range"] = f"bytes={have}-"
-    request = urllib.request.Request(spec.url, headers=headers)
-    response = None
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as error:
-        if not (error.code == 416 and have):  # 416: nothing left to send, the .part is whole
-            raise ConnectionError(f"{spec.url}: HTTP {error.code} {error.reason}. {manual_steps(spec, folder)}") from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise ConnectionError(f"cannot reach {spec.url} ({reason}); no internet here? "
-                              f"{manual_steps(spec, folder)}") from None
-    if response is not None:
-        with response:
-            resumed = response.status == 206 and response.headers.get("Content-Range", "").startswith(f"bytes {have}-")
-            start = have if resumed else 0
-            length = response.headers.get("Content-Length")
-            total = start + int(length) if length is not None else None
-            with open(part, "ab" if resumed else "wb") as out, \
-                    tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=spec.filename,
-                         disable=not progress) as bar:
-                try:
-                    while chunk := response.read(1 << 20):
-                        out.write(chunk)
-                        bar.update(len(chunk))
-                except (OSError, http.client.HTTPException) as error:
-                    raise ConnectionError(f"download of {spec.url} broke off after {out.tell():,} bytes "
-                                          f"({type(error).__name__}); run the same command again to resume") from None
-        if total is not None and part.stat().st_size != total:
-            raise ConnectionError(f"download of {spec.url} stopped at {part.stat().st_size:,} of {total:,} bytes; "
-                                  f"run the same command again to resume")
-    got = file_digest(part, spec.algorithm)
-    if not got.startswith(spec.digest.lower()):
-        part.unlink()
-        raise ValueError(f"{final}: checksum mismatch ({spec.algorithm} {got}, published {spec.digest}); the "
-                         f"download was damaged or the server sent another file, so it was deleted. Run "
-                         f"`alexnet-book weights fetch {spec.name}` again. {manual_steps(spec, folder)}")
-    os.replace(part, final)
-    return final
+    return files.download(spec.url, folder / spec.filename, **{spec.algorithm: spec.digest}, timeout=timeout,
+                          progress=progress, partial_suffix=".part", by_hand=manual_steps(spec, folder),
+                          again=f"Run `alexnet-book weights fetch {spec.name}` again. {manual_steps(spec, folder)}")
 
 
 # ----------------------------------------------------------------------------------------------------- torchvision
@@ -672,7 +611,7 @@ def describe(path: str | Path) -> str:
             lines.append("  fits bvlc_model() (AlexNet(lrn='caffe', lrn_across_towers=True)): "
                          + ("yes" if found == expected else "no"))
             spec = WEIGHTS["bvlc"]
-            digest = file_digest(path, spec.algorithm)
+            digest = files.digest(path, spec.algorithm)
             lines.append(f"  {spec.algorithm} {digest} ({'the published file' if digest.startswith(spec.digest) else 'not the published ' + spec.filename})")
             return "\n".join(lines)
     obj = load_torch_file(path)
@@ -687,7 +626,7 @@ def describe(path: str | Path) -> str:
             lines.append(f"  {key:<28} {'×'.join(map(str, value.shape))}")
     lines.append(f"  {sum(v.numel() for v in state.values() if isinstance(v, torch.Tensor)):,} parameters")
     spec = WEIGHTS["torchvision"]
-    digest = file_digest(path, spec.algorithm)
+    digest = files.digest(path, spec.algorithm)
     lines.append(f"  {spec.algorithm} {digest[:16]}… "
                  f"({'the published file' if digest.startswith(spec.digest) else 'not the published ' + spec.filename})")
     return "\n".join(lines)

@@ -256,7 +256,7 @@ def _shown_path(path) -> str:
     """``path`` relative to the project when it lies inside it (results/ablations_study.csv), else as given."""
     from pathlib import Path
 
-    from .data import project_root
+    from .files import project_root
 
     try:
         return str(Path(path).resolve().relative_to(project_root().resolve()))

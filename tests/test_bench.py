@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from alexnet_book import bench
+from alexnet_book.commands import bench as bench_command
 
 torch.set_num_threads(1)
 
@@ -41,7 +42,7 @@ def snapshot(folder: Path) -> dict:
 def test_bench_data_on_a_readers_folder_reads_it_only(tmp_path, scratch, capsys):
     mine = bench.make_jpegs(tmp_path / "mine", 6, classes=2)  # an ImageFolder root: mine/train/class0/...
     before = snapshot(mine)
-    code = bench.cli_main(["data", "--folder", str(mine), "--images", "4", "--seconds", "0.01"])
+    code = bench_command.main(["data", "--folder", str(mine), "--images", "4", "--seconds", "0.01"])
     out = capsys.readouterr().out
     assert code == 0
     assert snapshot(mine) == before  # same files, sizes and modification times: nothing written into it
@@ -67,12 +68,12 @@ def test_list_images_takes_a_split_or_a_flat_folder(tmp_path):
 
 
 def test_bench_data_refuses_a_missing_or_empty_folder_in_one_line(tmp_path, scratch, capsys):
-    assert bench.cli_main(["data", "--folder", str(tmp_path / "missing")]) == 1
+    assert bench_command.main(["data", "--folder", str(tmp_path / "missing")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing: no such folder" in err and "Traceback" not in err
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     (tmp_path / "empty" / "readme.txt").write_text("no images here")
-    assert bench.cli_main(["data", "--folder", str(tmp_path / "empty")]) == 1
+    assert bench_command.main(["data", "--folder", str(tmp_path / "empty")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{tmp_path / 'empty'}: no images" in err
     assert not list(scratch.glob("alexnet-bench-*"))

@@ -16,10 +16,11 @@ import pytest
 import torch
 from PIL import Image
 
-from alexnet_book import data
+from alexnet_book import data, files
+from alexnet_book.commands import data as data_command
 
 torch.set_num_threads(1)
-CIFAR = data.project_root().parent / "shared" / "data" / "cifar10-jpg.tar.gz"
+CIFAR = files.project_root().parent / "shared" / "data" / "cifar10-jpg.tar.gz"
 IMAGENETTE = [w for w, _ in data.read_class_list("imagenette")]
 
 
@@ -351,7 +352,7 @@ def test_download_verifies_md5(server, tmp_path):
     served, url = server
     payload = write_fastai_tgz(served / "imagenette2-160.tgz", "imagenette2-160")
     md5 = hashlib.md5(payload).hexdigest()
-    out = data.download(f"{url}/imagenette2-160.tgz", tmp_path / "dl" / "a.tgz", md5=md5, progress=False)
+    out = files.download(f"{url}/imagenette2-160.tgz", tmp_path / "dl" / "a.tgz", md5=md5, progress=False)
     assert out.read_bytes() == payload and RangeHandler.requests == [None]
 
 
@@ -362,7 +363,7 @@ def test_download_resumes_a_partial_file_with_http_range(server, tmp_path):
     dest.parent.mkdir()
     half = len(payload) // 2
     (dest.parent / "x.tgz.partial").write_bytes(payload[:half])
-    data.download(f"{url}/x.tgz", dest, sha256=hashlib.sha256(payload).hexdigest(), progress=False)
+    files.download(f"{url}/x.tgz", dest, sha256=hashlib.sha256(payload).hexdigest(), progress=False)
     assert dest.read_bytes() == payload and RangeHandler.requests == [f"bytes={half}-"]
     assert not (dest.parent / "x.tgz.partial").exists()
 
@@ -372,20 +373,20 @@ def test_download_checksum_mismatch_deletes_and_names_both_digests(server, tmp_p
     payload = write_fastai_tgz(served / "x.tgz", "imagenette2-160")
     dest = tmp_path / "dl" / "x.tgz"
     with pytest.raises(ValueError, match=f"md5 {hashlib.md5(payload).hexdigest()} does not match the expected 0+"):
-        data.download(f"{url}/x.tgz", dest, md5="0" * 32, progress=False)
+        files.download(f"{url}/x.tgz", dest, md5="0" * 32, progress=False)
     assert not dest.exists() and not dest.with_name("x.tgz.partial").exists()
 
 
 def test_download_unreachable_server_says_so(tmp_path):
     with pytest.raises(OSError, match="cannot download"):
-        data.download("http://127.0.0.1:9/nothing.tgz", tmp_path / "n.tgz", timeout=2, progress=False)
+        files.download("http://127.0.0.1:9/nothing.tgz", tmp_path / "n.tgz", timeout=2, progress=False)
 
 
 def test_imagenette_downloads_extracts_and_loads(server, tmp_path, monkeypatch):
     served, url = server
     payload = write_fastai_tgz(served / "imagenette2-160.tgz", "imagenette2-160")
-    monkeypatch.setattr(data, "FASTAI_URL", url + "/{name}{size}.tgz")
-    monkeypatch.setitem(data.FASTAI_MD5, "imagenette2-160.tgz", hashlib.md5(payload).hexdigest())
+    monkeypatch.setattr(data.fastai, "FASTAI_URL", url + "/{name}{size}.tgz")
+    monkeypatch.setitem(data.fastai.FASTAI_MD5, "imagenette2-160.tgz", hashlib.md5(payload).hexdigest())
     src = data.open_fastai("imagenette", None, size="160")
     assert src.classes == sorted(IMAGENETTE[:3]) and src.class_names[0] == "tench"
     d = data.load_dataset("imagenette", None, scale="scaled", progress=False)  # now local: no second download
@@ -398,10 +399,10 @@ def test_imagewoof_download_checks_the_pinned_sha256(server, tmp_path, monkeypat
     assert all(len(v) == 64 and int(v, 16) >= 0 for v in data.FASTAI_SHA256.values())
     served, url = server
     write_fastai_tgz(served / "imagewoof2-160.tgz", "imagewoof2-160")  # not the real archive: wrong digest
-    monkeypatch.setattr(data, "FASTAI_URL", url + "/{name}{size}.tgz")
+    monkeypatch.setattr(data.fastai, "FASTAI_URL", url + "/{name}{size}.tgz")
     with pytest.raises(ValueError, match="sha256 .* does not match the expected 663c22f6.*--sha256"):
         data.open_fastai("imagewoof", None, size="160")
-    assert not list(data.data_dir().glob("imagewoof2-160.tgz*"))  # nothing half-downloaded is kept
+    assert not list(files.data_dir().glob("imagewoof2-160.tgz*"))  # nothing half-downloaded is kept
 
 
 # ------------------------------------------------------------------------------------------------- bad input
@@ -450,7 +451,7 @@ def test_missing_and_wrong_layout_roots_name_the_path(tmp_path, capsys):
     (tmp_path / "nofiles" / "val" / "a").mkdir(parents=True)
     with pytest.raises(ValueError, match="hold no images"):
         data.load_dataset("folder", tmp_path / "nofiles", progress=False)
-    assert data.cli_main(["info", "--data", "folder", "--root", str(tmp_path / "missing")]) == 1
+    assert data_command.main(["info", "--data", "folder", "--root", str(tmp_path / "missing")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing" in err and "Traceback" not in err
 
@@ -485,9 +486,9 @@ def test_cache_is_resumable_and_never_used_half_written(tmp_path, monkeypatch):
     root = write_folder(tmp_path / "set", ["a", "b", "c"], 6)
     reference = data.load_dataset("folder", root, progress=False)
     monkeypatch.setenv("ALEXNET_BOOK_DATA", str(tmp_path / "other"))
-    monkeypatch.setattr(data, "CHUNK", 4)
+    monkeypatch.setattr(data.cache, "CHUNK", 4)
     calls = []
-    real = data._decode_task
+    real = data.cache._decode_task
 
     def flaky(task):
         calls.append(task[3])
@@ -495,7 +496,7 @@ def test_cache_is_resumable_and_never_used_half_written(tmp_path, monkeypatch):
             raise KeyboardInterrupt  # the user stops the build in the middle of the third chunk
         return real(task)
 
-    monkeypatch.setattr(data, "_decode_task", flaky)
+    monkeypatch.setattr(data.cache, "_decode_task", flaky)
     with pytest.raises(KeyboardInterrupt):
         data.load_dataset("folder", root, progress=False)
     cache_root = tmp_path / "other" / "cache"
@@ -505,8 +506,8 @@ def test_cache_is_resumable_and_never_used_half_written(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="not a finished cache"):
         data.load_cache(partial)
     calls.clear()
-    monkeypatch.setattr(data, "_decode_task", real)
-    monkeypatch.setattr(data, "_decode_task", lambda t: (calls.append(t[3]), real(t))[1])
+    monkeypatch.setattr(data.cache, "_decode_task", real)
+    monkeypatch.setattr(data.cache, "_decode_task", lambda t: (calls.append(t[3]), real(t))[1])
     resumed = data.load_dataset("folder", root, progress=False)
     assert len(calls) == 18 + 18 - 8  # only what was not yet recorded is decoded again
     assert torch.equal(resumed.train.images, reference.train.images)
@@ -539,7 +540,7 @@ def test_jpeg_dataset_gives_the_cached_pixels(tmp_path):
 
 
 def test_auto_without_any_data_falls_back_loudly_to_synthetic(monkeypatch, capsys):
-    monkeypatch.setattr(data, "project_root", lambda: Path("/nonexistent-root"))
+    monkeypatch.setattr(data.cifar, "project_root", lambda: Path("/nonexistent-root"))
     monkeypatch.setattr(data, "download_cifar10", lambda root, timeout=5.0: None)
     with pytest.warns(UserWarning, match="SYNTHETIC"):
         d = data.load_dataset("auto", limit=20, progress=False)
@@ -574,13 +575,13 @@ def test_real_cifar10_from_the_shared_archive():
 def test_cli_subset_then_cache(tmp_path, capsys):
     root = write_folder(tmp_path / "in", ["n03000000", "n01000000", "n02000000"], 3)
     out = tmp_path / "sub.json"
-    assert data.cli_main(["subset", "--data", "imagenet", "--root", str(root), "--classes", "2", "--images", "2",
+    assert data_command.main(["subset", "--data", "imagenet", "--root", str(root), "--classes", "2", "--images", "2",
                           "--seed", "3", "--out", str(out)]) == 0
     assert len(json.loads(out.read_text())["classes"]) == 2
-    assert data.cli_main(["cache", "--data", "imagenet-subset", "--root", str(out), "--scale", "scaled"]) == 0
+    assert data_command.main(["cache", "--data", "imagenet-subset", "--root", str(out), "--scale", "scaled"]) == 0
     printed = capsys.readouterr().out
     assert "train 4, val 6 images at 36px" in printed
-    assert data.cli_main(["info", "--data", "imagenet-subset", "--root", str(out), "--build", "--scale",
+    assert data_command.main(["info", "--data", "imagenet-subset", "--root", str(out), "--build", "--scale",
                           "scaled", "--classes"]) == 0
     assert "PCA λ" in capsys.readouterr().out
 
@@ -588,7 +589,7 @@ def test_cli_subset_then_cache(tmp_path, capsys):
 def test_info_says_whether_the_cache_exists_and_lists_classes_without_building(tmp_path, capsys):
     root = data.make_synthetic(tmp_path / "syn", classes=3, train_per_class=4, val_per_class=2)
     args = ["info", "--data", "synthetic", "--root", str(root)]
-    assert data.cli_main(args + ["--classes"]) == 0
+    assert data_command.main(args + ["--classes"]) == 0
     out = capsys.readouterr().out
     source = data.open_source("synthetic", root)
     folder = data.cache_folder(source, 36)
@@ -599,18 +600,18 @@ def test_info_says_whether_the_cache_exists_and_lists_classes_without_building(t
                     ["class02", "class02", "4", "2"]]  # per-class counts from the listing, without --build
     splits = data.load_dataset("synthetic", root, progress=False)
     assert Path(splits.cache) == folder  # info found the folder load_dataset builds
-    assert data.cli_main(args) == 0
+    assert data_command.main(args) == 0
     out = capsys.readouterr().out
     assert f"cache    built for scale scaled (36px): {folder} (train 12, val 6 images)" in out
     assert "class00 " not in out  # the class table only with --classes
-    assert data.cli_main(args + ["--limit", "5", "--classes"]) == 0  # another limit: another cache
+    assert data_command.main(args + ["--limit", "5", "--classes"]) == 0  # another limit: another cache
     out = capsys.readouterr().out
     assert "cache    not built for scale scaled (36px), limit 5:" in out and "--limit 5` or add --build" in out
     assert [line.split()[2:] for line in out.splitlines() if line.startswith("class0")] == [
         ["2", "2"], ["2", "2"], ["1", "1"]]
-    assert data.cli_main(args + ["--scale", "full"]) == 0
+    assert data_command.main(args + ["--scale", "full"]) == 0
     assert "cache    not built for scale full (256px):" in capsys.readouterr().out
-    assert data.cli_main(args + ["--limit", "0"]) == 1
+    assert data_command.main(args + ["--limit", "0"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "limit must be a positive" in err
 
@@ -619,7 +620,7 @@ def test_info_sees_a_partly_built_cache(tmp_path, capsys):
     root = data.make_synthetic(tmp_path / "syn", classes=2, train_per_class=3, val_per_class=1)
     folder = data.cache_folder(data.open_source("synthetic", root), 36)
     (folder.parent / (folder.name + ".partial")).mkdir(parents=True)
-    assert data.cli_main(["info", "--data", "synthetic", "--root", str(root)]) == 0
+    assert data_command.main(["info", "--data", "synthetic", "--root", str(root)]) == 0
     assert "cache    partly built for scale scaled (36px):" in capsys.readouterr().out
     assert data.cache_status(data.open_source("synthetic", root), 36) == ("partial", folder)
 
@@ -628,7 +629,7 @@ def test_mean_and_pca_pass_shows_a_bar_only_with_progress(tmp_path, capsys):
     root = data.make_synthetic(tmp_path / "syn", classes=2, train_per_class=5, val_per_class=2)
     data.load_dataset("synthetic", root, progress=False)
     assert capsys.readouterr().err == ""
-    shutil.rmtree(data.data_dir() / "cache")
+    shutil.rmtree(files.data_dir() / "cache")
     d = data.load_dataset("synthetic", root, progress=True)
     err = capsys.readouterr().err
     assert "mean image and PCA" in err and "decoding train" in err  # (how far a bar got depends on timing)
@@ -648,18 +649,18 @@ def test_large_listings_show_a_bar_small_ones_do_not(tmp_path, capsys, monkeypat
     data.open_source("folder", root)
     data.open_source("folder", archive)
     assert capsys.readouterr().err == ""  # 8 and 16 members: under the threshold
-    monkeypatch.setattr(data, "LISTING_BAR_AFTER", 5)
+    monkeypatch.setattr(data.listing, "LISTING_BAR_AFTER", 5)
     data.load_dataset("folder", root, progress=False)
     assert "listing" not in capsys.readouterr().err
     data.open_source("folder", root)
     err = capsys.readouterr().err
     assert f"listing {root / 'train'}" in err and "8 files" in err
-    listings = data.data_dir() / "cache" / "listings"
+    listings = files.data_dir() / "cache" / "listings"
     shutil.rmtree(listings)  # archives are listed once and remembered: forget it, so it is listed again
     data.open_source("folder", archive)
     assert "listing set.tar" in capsys.readouterr().err
     shutil.rmtree(listings)
-    with data._listing_progress(False):
+    with data.listing._listing_progress(False):
         data.open_source("folder", archive)
     assert "listing" not in capsys.readouterr().err
 
@@ -677,7 +678,7 @@ def test_the_shipped_1000_class_list_is_ilsvrc_2012_in_class_index_order():
     differ = [(n, t) for (_, n), t in zip(pairs, _IMAGENET_CATEGORIES) if n.lower() != t.lower()]
     assert differ == [("crane", "crane bird"), ("maillot", "maillot tank suit")]
     # used when there is no devkit
-    assert data._imagenet_names(["n01440764", "n99999999"], None) == ["tench", "n99999999"]
+    assert data.imagenet._imagenet_names(["n01440764", "n99999999"], None) == ["tench", "n99999999"]
 
 
 # ------------------------------------------------------------------------------------------------- faults (issue 17)
@@ -686,15 +687,15 @@ BUILD_CHILD = """
 import sys, time
 from alexnet_book import data
 root, cache_root, slow = sys.argv[1], sys.argv[2], sys.argv[3] == "slow"
-data.CHUNK = 64
-real = data._decode_task
+data.cache.CHUNK = 64
+real = data.cache._decode_task
 
 def decode(task):  # the first chunk decodes at full speed, the rest slowly: a long build to stop in the middle
     if slow and task[0] >= 64:
         time.sleep(0.5)
     return real(task)
 
-data._decode_task = decode
+data.cache._decode_task = decode
 folder = data.build_cache(data.open_source("folder", root), 36, cache_root, workers=2, progress=False)
 print("BUILT", folder, flush=True)
 """
@@ -710,7 +711,7 @@ def test_one_ctrl_c_stops_the_cache_build_promptly_and_it_resumes(tmp_path):
 
     root = write_folder(tmp_path / "set", ["a", "b"], 150, size=(24, 18))
     cache_root = tmp_path / "cache"
-    env = {**os.environ, "PYTHONPATH": str(data.project_root()), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(files.project_root()), "OMP_NUM_THREADS": "1"}
 
     def child(mode):
         return subprocess.Popen([sys.executable, "-c", BUILD_CHILD, str(root), str(cache_root), mode], env=env,
@@ -755,9 +756,9 @@ def test_one_ctrl_c_stops_the_cache_build_promptly_and_it_resumes(tmp_path):
 def test_a_disk_without_room_for_the_cache_is_refused_before_it_is_mapped(tmp_path, monkeypatch, capsys,
                                                                             private_data_dir):
     root = write_folder(tmp_path / "set", ["a", "b"], 3)
-    real = data.shutil.disk_usage
+    real = data.cache.shutil.disk_usage
     free = 5 * 2**20
-    monkeypatch.setattr(data.shutil, "disk_usage", lambda path: real(path)._replace(free=free))
+    monkeypatch.setattr(data.cache.shutil, "disk_usage", lambda path: real(path)._replace(free=free))
     with pytest.raises(OSError) as info:
         data.load_dataset("folder", root, progress=False)
     text = str(info.value)
@@ -765,13 +766,13 @@ def test_a_disk_without_room_for_the_cache_is_refused_before_it_is_mapped(tmp_pa
     assert str(private_data_dir / "cache") in text and f"{need} bytes" in text and f"{free} bytes" in text
     assert "free space" in text and "ALEXNET_BOOK_DATA" in text
     assert not list((private_data_dir / "cache").glob("*.partial"))  # refused before any folder or memory map
-    assert data.cli_main(["cache", "--data", "folder", "--root", str(root)]) == 1
+    assert data_command.main(["cache", "--data", "folder", "--root", str(root)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not enough free disk space" in err and "Bus error" not in err
     source = data.open_source("folder", root)
     with pytest.raises(OSError, match="pass another cache_root"):  # the caller chose the folder: say that
         data.build_cache(source, 36, tmp_path / "mine", progress=False)
-    monkeypatch.setattr(data.shutil, "disk_usage", real)
+    monkeypatch.setattr(data.cache.shutil, "disk_usage", real)
     assert len(data.load_dataset("folder", root, progress=False).train) == 6  # with room, the same call builds
 
 

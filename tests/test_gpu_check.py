@@ -91,6 +91,6 @@ def test_resize_on_device_is_the_cache_builders_resize_within_a_grey_level():
     small = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     for size in (36, 256):
         got = gpu_check.resize_on_device(torch.from_numpy(small), size, torch.device("cpu"))
-        want = np.stack([data._centre_square_resize(a, size) for a in small])
+        want = np.stack([data.decode._centre_square_resize(a, size) for a in small])
         assert got.shape == (3, size, size, 3) and got.dtype == torch.uint8
         assert np.abs(got.numpy().astype(int) - want.astype(int)).max() <= 1

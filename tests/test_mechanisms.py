@@ -6,11 +6,11 @@ import dataclasses
 import pytest
 import torch
 
-from alexnet_book import data, mechanisms
+from alexnet_book import data, files, mechanisms
 from alexnet_book.layers import LocalResponseNorm, fast_local_response_norm
 from alexnet_book.train import recipe, train
 
-CIFAR = data.project_root().parent / "shared" / "data" / "cifar10-jpg.tar.gz"
+CIFAR = files.project_root().parent / "shared" / "data" / "cifar10-jpg.tar.gz"
 needs_cifar = pytest.mark.skipif(not CIFAR.exists(), reason=f"{CIFAR} not present (the real CIFAR-10 archive)")
 
 

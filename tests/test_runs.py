@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from alexnet_book import runs
-from alexnet_book.runs import (MetricsLog, ResultsStore, atomic_write_bytes, atomic_write_text, config_hash,
-                               load_checkpoint, save_checkpoint)
+from alexnet_book import files, runs
+from alexnet_book.files import atomic_write_bytes, atomic_write_text
+from alexnet_book.runs import MetricsLog, ResultsStore, config_hash, load_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -44,7 +44,7 @@ def test_atomic_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(runs.os, "replace", broken_replace)
+    monkeypatch.setattr(files.os, "replace", broken_replace)
     with pytest.raises(OSError):
         atomic_write_bytes(path, b"new" * 1000)
     assert path.read_bytes() == b"old"
@@ -144,7 +144,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_every_entry_point_resolves_the_same_runs_folder(tmp_path, monkeypatch):
     from alexnet_book import ablations, figures, train
-    from alexnet_book.data import project_root
+    from alexnet_book.files import project_root
 
     monkeypatch.delenv(runs.RUNS_ENV, raising=False)
     expected = project_root() / "runs"

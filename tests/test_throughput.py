@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from alexnet_book import bench, layers, paper, throughput
+from alexnet_book import layers, paper, throughput
+from alexnet_book.commands import bench as bench_command
 from alexnet_book.throughput import StepResult
 
 torch.set_num_threads(1)
@@ -115,8 +116,8 @@ def test_bench_train_cpu_clock_and_threads_are_recorded_and_restored():
 
 def test_cli_quick_prints_the_ratio_last(tmp_path, capsys):
     out = tmp_path / "quick.json"
-    code = bench.cli_main(["train", "--quick", "--device", "cpu", "--scale", "scaled", "--batch-sizes", "4",
-                           "--precisions", "fp32", "--rounds", "1", "--out", str(out)])
+    code = bench_command.main(["train", "--quick", "--device", "cpu", "--scale", "scaled", "--batch-sizes", "4",
+                               "--precisions", "fp32", "--rounds", "1", "--out", str(out)])
     printed = capsys.readouterr().out.strip().splitlines()
     assert code == 0 and out.exists()
     assert re.fullmatch(r"paper_vs_torchvision_per_mac=\d+\.\d{3}", printed[-1])

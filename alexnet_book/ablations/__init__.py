@@ -25,12 +25,12 @@ from .presets import (ABLATION, ABLATIONS, BASELINE, CLAIM_ROWS, COLUMNS, MEASUR
 from .published import paper_tables, your_runs
 from .runner import (baseline_networks, cached_results, ensemble_results, run_ablations,
                      trained_lrn_activity)
-from .tables import (MEASURE_SHORT, display_table, export, load_csv, machine_description, results_dir, save_csv,
+from .tables import (MEASURE_SHORT, display_table, export, load_csv, results_dir, save_csv,
                      to_latex, to_markdown)
 
 __all__ = ["ABLATION", "ABLATIONS", "BASELINE", "CLAIM_ROWS", "COLUMNS", "MEASURES", "MEASURE_SHORT", "PRESETS",
            "VERDICTS", "Ablation", "ablation_table", "baseline_networks", "budget_text", "cached_results",
            "claims_table", "display_table", "ensemble_results", "epochs_to", "export", "iterations_ratio",
-           "load_csv", "machine_description", "paper_tables", "plan_runs", "plot_ablations", "results_dir",
+           "load_csv", "paper_tables", "plan_runs", "plot_ablations", "results_dir",
            "run_ablations", "save_ablation_figure", "save_csv", "select", "t_critical", "to_latex", "to_markdown",
            "trained_lrn_activity", "variant_config", "verdict", "your_runs"]

@@ -9,6 +9,7 @@ import math
 import os
 from pathlib import Path
 
+from ..files import atomic_write_text, machine
 from .plot import plot_ablations, save_ablation_figure
 from .presets import COLUMNS
 
@@ -19,7 +20,7 @@ def results_dir(path: str | Path | None = None) -> Path:
         return Path(path)
     if os.environ.get("ALEXNET_BOOK_RESULTS"):
         return Path(os.environ["ALEXNET_BOOK_RESULTS"])
-    from ..data import project_root
+    from ..files import project_root
 
     return project_root() / "results"
 
@@ -91,15 +92,6 @@ def to_latex(table, caption: str = "The paper's ablations, measured (delta in pe
     return "\n".join(lines) + "\n"
 
 
-def machine_description() -> str:
-    """This machine in a few words (``runs.machine``) and the torch version."""
-    import torch
-
-    from ..runs import machine
-
-    return f"{machine()}, torch {torch.__version__}"
-
-
 def save_csv(table, path, *, command: str | None = None, configuration: dict | None = None,
              wall_s: float | None = None) -> Path:
     """Write the table as CSV with commented header lines: machine, date, configuration, command, times (atomically).
@@ -111,7 +103,7 @@ def save_csv(table, path, *, command: str | None = None, configuration: dict | N
     head = {
         "alexnet-book ablations": "delta = error(with the paper's choice) - error(without it), percentage points",
         "command": command or "",
-        "machine": machine_description(),
+        "machine": machine(torch_version=True),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "configuration": json.dumps(configuration or {}, sort_keys=True, default=str),
     }
@@ -125,14 +117,8 @@ def save_csv(table, path, *, command: str | None = None, configuration: dict | N
         buffer.write(f"# {key}: {value}\n")
     table.round(4).to_csv(buffer, index=False, lineterminator="\n")  # 0.0001 percentage points is plenty
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())
     return path
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    from ..runs import atomic_write_text
-
-    atomic_write_text(path, text)
 
 
 def load_csv(path):
@@ -181,7 +167,7 @@ def export(table, stem, *, command=None, configuration=None, wall_s=None, figure
     stem = stem.with_suffix("") if stem.suffix in (".csv", ".md", ".tex") else stem
     paths = [save_csv(table, stem.with_suffix(".csv"), command=command, configuration=configuration, wall_s=wall_s)]
     for suffix, text in ((".md", to_markdown(table)), (".tex", to_latex(table))):
-        _atomic_write_text(stem.with_suffix(suffix), text)
+        atomic_write_text(stem.with_suffix(suffix), text)
         paths.append(stem.with_suffix(suffix))
     if figure:
         fig = plot_ablations(table)

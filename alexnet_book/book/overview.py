@@ -8,7 +8,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..runs import machine
+from ..files import machine
 from .notebooks import FIGURES_ENV, MODES, ROOT, find_notebooks
 from .run import read_timings
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..runs import atomic_write_text, machine
+from ..files import atomic_write_text, machine
 from .notebooks import CELL_TIMEOUT, FIGURES_ENV, KERNEL_NAME, MODES, find_notebooks
 
 

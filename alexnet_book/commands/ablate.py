@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ..ablations import (ABLATION, ABLATIONS, PRESETS, budget_text, display_table, export, plan_runs, results_dir,
                          run_ablations, save_csv, select, trained_lrn_activity)
-from ..ablations.tables import _atomic_write_text, _number
+from ..ablations.tables import _number
+from ..files import atomic_write_text
 from ..data import SCALES
 from . import common
 
@@ -146,7 +147,7 @@ def write_outputs(table, args, settings, only, base, *, command, configuration, 
                                          ablations=only, base=base, recipe=settings["recipe"]), args.store)
     if len(lrn):
         stem = Path(args.out).with_suffix("")
-        _atomic_write_text(stem.with_name(stem.name + "_lrn.csv"),
+        atomic_write_text(stem.with_name(stem.name + "_lrn.csv"),
                            f"# command: {command}\n# LRN activity of each seed's trained baseline network, "
                            f"on 256 validation images (alexnet_book.mechanisms)\n"
                            + lrn.round(6).to_csv(index=False, lineterminator="\n"))

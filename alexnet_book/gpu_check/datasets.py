@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def resize_on_device(images: torch.Tensor, size: int, device: torch.device, chunk: int = 2048) -> torch.Tensor:
     """uint8 (N, s, s, 3) → (N, size, size, 3) on ``device``: bilinear, antialiased (§2's rescale, as the cache
-    builder's ``data._centre_square_resize`` does on square images, within a grey level of it)."""
+    builder's ``data.decode._centre_square_resize`` does on square images, within a grey level of it)."""
     n = images.shape[0]
     out = torch.empty((n, size, size, 3), dtype=torch.uint8, device=device)
     for i in range(0, n, chunk):
@@ -56,11 +56,11 @@ def synthetic_imagenet(plan: Plan, device: torch.device, seed: int = 0):
 def find_cifar10(explicit: str | None = None) -> Path | None:
     """The CIFAR-10 archive: ``explicit``, else .gpu/cifar10-jpg.tar.gz (or any .gpu/*cifar*), else the book's
     usual places (``data.find_cifar10``)."""
-    from .. import data
+    from .. import data, files
 
     if explicit:
         return Path(explicit)
-    gpu_dir = data.project_root() / ".gpu"
+    gpu_dir = files.project_root() / ".gpu"
     candidates = [gpu_dir / "cifar10-jpg.tar.gz", *sorted(gpu_dir.glob("*cifar*"))] if gpu_dir.is_dir() else []
     for path in candidates:
         if path.exists():

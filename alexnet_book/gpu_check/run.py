@@ -53,7 +53,7 @@ class Check:
         return self.out / f"gpu_check_{self.slug}.md"
 
     def write(self) -> None:
-        from ..runs import atomic_write_text
+        from ..files import atomic_write_text
 
         self.report["wall_s"] = time.perf_counter() - self.start
         try:
@@ -90,14 +90,14 @@ def run_check(*, dry_run: bool = False, out: str | Path | None = None, work: str
               budget_s: float | None = None, cifar: str | None = None, device: str = "cuda",
               quiet: bool = False) -> dict:
     """Run the check (see the module docstring); returns the report, also written to ``out``."""
-    from .. import data
+    from .. import files
 
     plan = Plan.for_dry_run() if dry_run else Plan.for_gpu(device)
     if not dry_run and not torch.device(device).type == "cuda":
         raise ValueError("the check is for a GPU (device cuda); use --dry-run to try it on a CPU")
     if not dry_run and not torch.cuda.is_available():
         raise RuntimeError("no CUDA device here; use --dry-run to try the check on a CPU")
-    root = data.project_root()
+    root = files.project_root()
     out = Path(out) if out else (root / "runs" / "gpu_check_dry" if dry_run else root / "results")
     out.mkdir(parents=True, exist_ok=True)
     scratch = None
