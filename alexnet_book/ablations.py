@@ -17,7 +17,6 @@ import datetime
 import io
 import json
 import math
-import os
 import shlex
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from . import paper
+from .runs import results_dir
 
 BASELINE = "baseline"
 
@@ -164,17 +164,6 @@ def claims_table():
                               paper_top1=a.paper_top1, paper_top5=a.paper_top5, paper_words=a.paper_words,
                               run="evaluation of the baseline" if a.evaluation else "retrained")
                          for a in ABLATIONS])
-
-
-def results_dir(path: str | Path | None = None) -> Path:
-    """Where committed result tables live: ``path``, else env ``ALEXNET_BOOK_RESULTS``, else ``<project>/results``."""
-    if path is not None:
-        return Path(path)
-    if os.environ.get("ALEXNET_BOOK_RESULTS"):
-        return Path(os.environ["ALEXNET_BOOK_RESULTS"])
-    from .data import project_root
-
-    return project_root() / "results"
 
 
 def select(ablations=None) -> tuple[Ablation, ...]:
