@@ -63,7 +63,7 @@ _PUBLIC = {
     # figures and the two towers (Figs. 1, 3, 4)
     "save_figure": "alexnet_book.figures",
     "plot_conv1_filters": "alexnet_book.figures",
-    "nearest_neighbours": "alexnet_book.figures",
+    "nearest_neighbours": "alexnet_book.neighbours",
     "colour_index": "alexnet_book.towers",
     "tower_specialisation": "alexnet_book.towers",
     # ablations and the book
