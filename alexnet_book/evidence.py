@@ -3,13 +3,16 @@
 Three evidence runs write their numbers under ``results/`` (each resumable; finished training runs are reused
 from the results store):
 
-* ``figures.fig1_evidence``        → ``results/fig1_authors_<layout>/``  (Fig. 1 in the authors' configuration)
-* ``towers.specialisation_evidence`` → ``results/specialisation_study/`` (Fig. 3's two towers, five seeds)
-* ``fig4_evidence``                → ``results/fig4_study/``            (Fig. 4's neighbours of a study network)
+* ``relu_tanh.fig1_evidence``      → ``results/fig1_authors_<layout>/``  (Fig. 1 in the authors' configuration)
+* ``towers_study.specialisation_evidence`` → ``results/specialisation_study/`` (Fig. 3's two towers, five seeds)
+* ``neighbours.fig4_evidence``     → ``results/fig4_study/``            (Fig. 4's neighbours of a study network)
 
 ``draw_evidence`` turns whichever of them are present into the committed ``figures/`` with a manifest entry
 naming the results folder, the seeds, the budget and the command (``alexnet-book figures --evidence``).  The
 notebooks open with these figures; their own runs are the reader's quick re-run and draw into build/.
+
+This module sits above the experiments (``relu_tanh``, ``towers_study``, ``neighbours``) and the drawing
+(``figures``): it reads their result files and draws with them.
 """
 from __future__ import annotations
 
@@ -18,95 +21,22 @@ from pathlib import Path
 
 import numpy as np
 
+from .figures import book_style, figures_dir, per_epoch, plot_conv1_filters, plot_neighbours, save_figure
+from .neighbours import FIG4_FOLDER, Neighbours, subset
+from .relu_tanh import FIG1_EVIDENCE, ReluVsTanh, epochs_to_error, plot_relu_vs_tanh
+from .runs import results_dir
+from .towers import chromatic_score
+from .towers_study import study_config
+
 EVIDENCE_COMMAND = "alexnet-book figures --evidence"
 FIG1_FOLDERS = ("fig1_authors_18pct", "fig1_full_paper_init")  # the authors' net first, then the book's
 SPECIALISATION_FOLDER = "specialisation_study"
-FIG4_FOLDER = "fig4_study"
-FIG4_QUERIES = 500  # validation images whose neighbours are measured (5 of them drawn)
-
-
-def results_dir(path=None) -> Path:
-    from .files import project_root
-
-    return Path(path) if path is not None else project_root() / "results"
 
 
 def _read_csv(path):
     import pandas as pd
 
     return pd.read_csv(path) if Path(path).is_file() and Path(path).read_text().strip() else pd.DataFrame()
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Fig. 4 as evidence
-
-
-def fig4_evidence(results=None, *, seed: int = 0, kernels_per_tower: int = 16, queries: int = FIG4_QUERIES,
-                  progress: bool = True) -> dict:
-    """Fig. 4 with the study's trained network (``towers.study_config(seed)``, reused from the results store or
-    trained): the six nearest training images of ``queries`` validation images (chosen evenly over the classes)
-    in fc7 and in pixel space.  Writes ``results/fig4_study/neighbours.csv`` (query, val_index, space, rank,
-    train_index, distance) and ``summary.json`` (label agreement per space, overlap, config hash, command)."""
-    import platform
-
-    import pandas as pd
-
-    from .figures import nearest_neighbours
-    from .files import atomic_write_text, machine
-    from .towers import study_config
-    from .train import train
-
-    config = study_config(seed, kernels_per_tower)
-    run = train(config, progress=progress)
-    from .data import load_dataset
-
-    splits = load_dataset(config.data, config.root, scale=config.scale, limit=config.limit, progress=False)
-    index = _even_queries(splits.val.labels, queries)
-    from .figures import subset
-
-    preprocess = _preprocess(run.model, splits)
-    result = nearest_neighbours(run.model, subset(splits.val, index), splits.train, preprocess=preprocess,
-                                progress=progress)
-    rows = []
-    for q, val_index in enumerate(index.tolist()):
-        for space, (ind, dist) in (("fc7", (result.feature_indices, result.feature_distances)),
-                                   ("pixels", (result.pixel_indices, result.pixel_distances))):
-            for rank in range(ind.shape[1]):
-                rows.append(dict(query=q, val_index=val_index, space=space, rank=rank + 1,
-                                 train_index=int(ind[q, rank]), distance=float(dist[q, rank])))
-    folder = results_dir(results) / FIG4_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "neighbours.csv", pd.DataFrame(rows).to_csv(index=False))
-    summary = {**result.summary(), "seed": seed, "kernels_per_tower": kernels_per_tower,
-               "config_hash": config.hash(), "data": f"{config.data} (limit {config.limit})",
-               "val_top1_error": run.metrics.get("val_top1_error"), "recipe": "study (docs/ablations.md)",
-               "command": "alexnet-book figures --fig4-evidence", "machine": machine(),
-               "python": platform.python_version()}
-    atomic_write_text(folder / "summary.json", json.dumps(summary, indent=1, default=str) + "\n")
-    return summary
-
-
-def _even_queries(labels, n: int):
-    """``n`` validation indices spread evenly over the classes (the first of each class in turn)."""
-    import torch
-
-    labels = torch.as_tensor(labels)
-    per_class = [torch.nonzero(labels == c).flatten() for c in labels.unique().tolist()]
-    picked, i = [], 0
-    while len(picked) < min(n, len(labels)):
-        for members in per_class:
-            if i < len(members) and len(picked) < n:
-                picked.append(int(members[i]))
-        i += 1
-    return torch.tensor(sorted(picked))
-
-
-def _preprocess(model, splits):
-    """The centre crop minus the mean image, × the network's input scale (as it was trained)."""
-    from .augment import centre_batch
-
-    scale = float(getattr(model, "input_scale", 1.0))
-    return lambda images: centre_batch(images, splits.mean_image, splits.crop) * scale
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -118,9 +48,6 @@ def plot_specialisation_study(kernels, per_epoch, *, title: str | None = None):
     size) and the mean chromatic score per tower after every epoch (right), from ``specialisation_evidence``."""
     import matplotlib.pyplot as plt
     import torch
-
-    from .figures import book_style
-    from .towers import chromatic_score
 
     groups = sorted(kernels.kernels_per_tower.unique())
     with book_style():
@@ -176,9 +103,6 @@ def draw_evidence(figures=None, results=None, *, progress: bool = True) -> list[
     """Draw every evidence figure whose results are present into the committed ``figures/`` (or ``figures``);
     returns their names.  Missing results are reported and skipped, never drawn from other runs."""
     import matplotlib.pyplot as plt
-    import torch
-
-    from .figures import ReluVsTanh, plot_conv1_filters, plot_relu_vs_tanh, save_figure
 
     root = results_dir(results)
     drawn = []
@@ -192,7 +116,14 @@ def draw_evidence(figures=None, results=None, *, progress: bool = True) -> list[
         if progress:
             print(f"saved {name} (from {', '.join(sources)})")
 
-    # Fig. 1
+    _save_fig1(root, save, progress=progress)
+    _save_fig3(root, save, progress=progress)
+    _save_fig4(root, save, progress=progress)
+    return drawn
+
+
+def _save_fig1(root: Path, save, *, progress: bool) -> None:
+    """Fig. 1: ReLU vs tanh from every results folder present (the authors' net first, then the book's)."""
     fig1 = []
     for folder in FIG1_FOLDERS:
         if (root / folder / "summary.json").is_file():
@@ -216,7 +147,11 @@ def draw_evidence(figures=None, results=None, *, progress: bool = True) -> list[
              seeds={f: [int(x) for x in r.epochs.seed] for f, r, _ in fig1 if len(r.epochs)},
              budget="; ".join(budgets), data="cifar10 (50,000 training images)")
 
-    # Fig. 3: the two towers over seeds, and the conv1 kernels of one study network with 48 per tower
+
+def _save_fig3(root: Path, save, *, progress: bool) -> None:
+    """Fig. 3: the two towers over seeds, and the conv1 kernels of one study network with 48 per tower."""
+    import torch
+
     spec = root / SPECIALISATION_FOLDER
     if (spec / "kernels.csv").is_file():
         kernels, per_epoch = _read_csv(spec / "kernels.csv"), _read_csv(spec / "per_epoch.csv")
@@ -246,7 +181,9 @@ def draw_evidence(figures=None, results=None, *, progress: bool = True) -> list[
         print(f"no results/{SPECIALISATION_FOLDER}: run `alexnet-book figures --specialisation-evidence` "
               f"(Fig. 3 left out)")
 
-    # Fig. 4: the neighbours, with the images read from the data set by index
+
+def _save_fig4(root: Path, save, *, progress: bool) -> None:
+    """Fig. 4: the neighbours, with the images read from the data set by index."""
     f4 = root / FIG4_FOLDER
     if (f4 / "neighbours.csv").is_file():
         fig = _draw_fig4(f4, progress=progress)
@@ -262,7 +199,6 @@ def draw_evidence(figures=None, results=None, *, progress: bool = True) -> list[
                  data=summary.get("data"), config_hash=summary.get("config_hash"))
     elif progress:
         print(f"no results/{FIG4_FOLDER}: run `alexnet-book figures --fig4-evidence` (Fig. 4 left out)")
-    return drawn
 
 
 def _draw_fig4(folder: Path, *, progress: bool):
@@ -270,8 +206,6 @@ def _draw_fig4(folder: Path, *, progress: bool):
     import torch
 
     from .data import load_dataset
-    from .figures import Neighbours, plot_neighbours, subset
-    from .towers import study_config
 
     table = _read_csv(folder / "neighbours.csv")
     summary = json.loads((folder / "summary.json").read_text())
@@ -321,8 +255,6 @@ def describe(which: str, results=None) -> str:
     when they are not there yet."""
     import pandas as pd
 
-    from .figures import ReluVsTanh
-
     root = results_dir(results)
     lines = []
     if which == "fig1":
@@ -370,8 +302,6 @@ def show(which: str, figures=None, results=None) -> None:
     """In a notebook: the committed evidence figure(s) for ``which`` and their numbers (``describe``)."""
     from IPython.display import Image, display
 
-    from .figures import figures_dir
-
     folder = figures_dir(figures, committed=True)
     for name in SHOWN[which]:
         png = folder / f"{name}.png"
@@ -389,7 +319,6 @@ def fig1_snapshot(layout: str = "18pct", results=None, *, out_dir: str = "runs")
     folders only; trains nothing.  ``fig1_evidence`` overwrites it with the finished result."""
     import pandas as pd
 
-    from .figures import FIG1_EVIDENCE, ReluVsTanh, epochs_to_error, per_epoch
     from .runs import ResultsStore, runs_dir
     from .train import TrainConfig
 

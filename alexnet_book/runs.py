@@ -140,6 +140,16 @@ def runs_dir(out_dir: str | Path | None = None) -> Path:
     return project_root() / DEFAULT_OUT_DIR
 
 
+def results_dir(path: str | Path | None = None) -> Path:
+    """Where committed result tables live: ``path``, else env ``ALEXNET_BOOK_RESULTS``, else ``<project>/results``
+    (the committed results folder beside the runs folder: the evidence and the ablation tables)."""
+    if path is not None:
+        return Path(path)
+    if os.environ.get("ALEXNET_BOOK_RESULTS"):
+        return Path(os.environ["ALEXNET_BOOK_RESULTS"])
+    return project_root() / "results"
+
+
 class MetricsLog:
     """The metrics of one run as a CSV file, one row appended (and flushed) per logging point.
 

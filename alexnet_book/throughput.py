@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from . import paper
-from .model import AlexNet, TorchvisionAlexNet, count_macs
+from .model import AlexNet, TorchvisionAlexNet
+from .report import count_macs
 from .train import cpu_has_bf16, pick_device
 
 # Dense peak TFLOP/s from NVIDIA's datasheets (no sparsity), matched against torch.cuda.get_device_name in

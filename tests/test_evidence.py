@@ -13,7 +13,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from alexnet_book import evidence, figures, towers  # noqa: E402
+from alexnet_book import evidence, neighbours, relu_tanh, towers  # noqa: E402
+from alexnet_book.commands import figures as figures_command  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -25,12 +26,12 @@ def _fig1_result(layout):
         for activation, curve in (("relu", relu), ("tanh", tanh)):
             rows += [dict(activation=activation, seed=seed, lr=0.004, epoch=e, train_error=err)
                      for e, err in enumerate(curve, start=1)]
-        epochs.append(dict(seed=seed, relu=figures.epochs_to_error(relu), tanh=figures.epochs_to_error(tanh)))
+        epochs.append(dict(seed=seed, relu=relu_tanh.epochs_to_error(relu), tanh=relu_tanh.epochs_to_error(tanh)))
     epochs = pd.DataFrame(epochs)
     epochs["ratio"] = epochs.tanh / epochs.relu
     tuning = pd.DataFrame([dict(activation="relu", lr=0.004, epochs_to_target=3.0, final_train_error=0.24,
                                 epochs_run=3, capped=False)])
-    return figures.ReluVsTanh(init="paper", target=0.25, lr={"relu": 0.004, "tanh": 0.002}, tuning=tuning,
+    return relu_tanh.ReluVsTanh(init="paper", target=0.25, lr={"relu": 0.004, "tanh": 0.002}, tuning=tuning,
                               curves=pd.DataFrame(rows), epochs=epochs, config_hashes=[], layout=layout)
 
 
@@ -90,14 +91,14 @@ def test_evidence_figures_are_drawn_from_results_with_their_provenance(tmp_path,
 
 def test_evidence_cli_draws_nothing_without_results(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(evidence, "results_dir", lambda path=None: tmp_path / "empty")
-    assert figures.cli_main(["--evidence", "--out", str(tmp_path / "figs")]) == 0
+    assert figures_command.main(["--evidence", "--out", str(tmp_path / "figs")]) == 0
     assert "none (no results yet)" in capsys.readouterr().out
     assert not (tmp_path / "figs" / "index.json").exists()
 
 
 def test_even_queries_cover_every_class():
     labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
-    picked = evidence._even_queries(labels, 30)
+    picked = neighbours._even_queries(labels, 30)
     assert len(picked) == 30 and torch.bincount(labels[picked]).tolist() == [10, 10, 10]
     with pytest.raises(StopIteration):
         next(iter([]))
@@ -107,7 +108,7 @@ def test_fig1_snapshot_reports_a_run_in_progress_without_a_ratio(tmp_path):
     """While the evidence run goes on, the snapshot reads the run folders: finished tuning picks ReLU's rate, the
     reported seeds at that rate are listed, tanh's unfinished tuning run is shown as far as it got."""
     from alexnet_book.runs import ResultsStore
-    from alexnet_book.figures import fig1_config
+    from alexnet_book.relu_tanh import fig1_config
 
     runs = tmp_path / "runs"
 
@@ -132,7 +133,7 @@ def test_fig1_snapshot_reports_a_run_in_progress_without_a_ratio(tmp_path):
     out = evidence.fig1_snapshot("18pct", tmp_path / "results", out_dir=str(runs))
     assert "relu: rate 0.004 chosen on seed 100; seeds 0: median" in out["status"]
     assert "tanh: tuning on seed 100, none at 25% yet (0.002: 50.0% after 3 epochs (in progress))" in out["status"]
-    back = figures.ReluVsTanh.load(tmp_path / "results" / "fig1_authors_18pct")
+    back = relu_tanh.ReluVsTanh.load(tmp_path / "results" / "fig1_authors_18pct")
     assert back.epochs.seed.tolist() == [0]  # seed 1 is not finished
     assert set(back.curves.activation) == {"relu", "tanh"}  # the tanh tuning curve is shown as far as it got
     words = evidence.describe("fig1", tmp_path / "results")

@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from alexnet_book import figures  # noqa: E402
+from alexnet_book import features, figure_networks, figures, neighbours, relu_tanh  # noqa: E402
+from alexnet_book.commands import figures as figures_command  # noqa: E402
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,7 +176,7 @@ def test_nearest_neighbours_match_brute_force_in_both_spaces():
     train, labels = _constructed_images()
     queries = train[[10, 21, 33]] + 0.25  # slightly off the training images
     qlabels = labels[[10, 21, 33]]
-    result = figures.nearest_neighbours(net, queries, train, k=4, query_labels=qlabels, train_labels=labels,
+    result = neighbours.nearest_neighbours(net, queries, train, k=4, query_labels=qlabels, train_labels=labels,
                                         batch_size=7)  # several blocks: the running top-k must merge them
     feat = torch.relu(queries[:, 0].mean((1, 2)))[:, None]
     train_feat = torch.relu(train[:, 0].mean((1, 2)))[:, None]
@@ -200,9 +201,9 @@ def test_fc7_of_alexnet_is_after_relu_and_neighbours_find_themselves():
     torch.manual_seed(0)
     net = AlexNet(10, scale="scaled", init="default")
     images = torch.randn(12, 3, 32, 32) * 60
-    feats = figures.hidden_features(net, images, "fc7", batch_size=5)
+    feats = features.hidden_features(net, images, "fc7", batch_size=5)
     assert feats.shape == (12, 512) and feats.min() >= 0 and (feats == 0).any()
-    result = figures.nearest_neighbours(net, images[:4], images, k=3, batch_size=5)
+    result = neighbours.nearest_neighbours(net, images[:4], images, k=3, batch_size=5)
     assert result.feature_indices[:, 0].tolist() == [0, 1, 2, 3]  # each query is its own nearest neighbour
     assert result.pixel_indices[:, 0].tolist() == [0, 1, 2, 3]
     fig = figures.plot_neighbours(images[:4], images, result, max_queries=3)
@@ -226,13 +227,13 @@ def test_fig4_runs_at_full_scale_on_an_imagenet_subset_in_the_official_archive_f
     assert d.crop == 224 and len(d.train) == 4 and d.train.images.shape[1:] == (256, 256, 3)
     torch.manual_seed(0)
     net = AlexNet(len(d.classes), scale="full", init="default")
-    assert figures.hidden_features(net, d.train, "fc7", mean_image=d.mean_image, crop=d.crop).shape == (4, 4096)
+    assert features.hidden_features(net, d.train, "fc7", mean_image=d.mean_image, crop=d.crop).shape == (4, 4096)
     # each class's two training images are the same solid colour: in both spaces a query's two nearest
     # training images are its own class's (distance 0), never the other class's
-    result = figures.nearest_neighbours(net, d.train, d.train, k=2, mean_image=d.mean_image, crop=d.crop)
+    result = neighbours.nearest_neighbours(net, d.train, d.train, k=2, mean_image=d.mean_image, crop=d.crop)
     assert (result.pixel_label_agreement == 1).all() and (result.feature_label_agreement == 1).all()
     assert torch.allclose(result.pixel_distances, torch.zeros(4, 2), atol=1e-2)
-    queries = figures.nearest_neighbours(net, d.val, d.train, k=2, mean_image=d.mean_image, crop=d.crop)
+    queries = neighbours.nearest_neighbours(net, d.val, d.train, k=2, mean_image=d.mean_image, crop=d.crop)
     assert queries.feature_indices.shape == (len(d.val), 2) and (queries.pixel_label_agreement == 1).all()
 
 
@@ -240,12 +241,12 @@ def test_layer_output_module_resolves_names():
     from alexnet_book.model import AlexNet, TorchvisionAlexNet
 
     tv = TorchvisionAlexNet(10)
-    assert figures.layer_output_module(tv, "fc7") is tv.classifier[5]  # the ReLU after Linear(4096, 4096)
+    assert features.layer_output_module(tv, "fc7") is tv.classifier[5]  # the ReLU after Linear(4096, 4096)
     net = AlexNet(10, scale="scaled")
-    assert figures.layer_output_module(net, "fc7") is net.classifier.relu7
-    assert figures.layer_output_module(net, "pool5") is net.features.pool5
+    assert features.layer_output_module(net, "fc7") is net.classifier.relu7
+    assert features.layer_output_module(net, "pool5") is net.features.pool5
     with pytest.raises(ValueError, match="no layer"):
-        figures.layer_output_module(net, "fc9")
+        features.layer_output_module(net, "fc9")
 
 
 # --- inside the network ----------------------------------------------------------------------------------
@@ -254,8 +255,8 @@ def test_layer_statistics_sees_relu_sparsity_and_tanh_saturation():
     from alexnet_book.model import build_model
 
     images = torch.randn(16, 3, 32, 32) * 60
-    relu = figures.layer_statistics(build_model("fourlayer", activation="relu"), images)
-    tanh = figures.layer_statistics(build_model("fourlayer", activation="tanh"), images)
+    relu = features.layer_statistics(build_model("fourlayer", activation="relu"), images)
+    tanh = features.layer_statistics(build_model("fourlayer", activation="tanh"), images)
     assert relu.layer.tolist() == ["conv1", "conv2", "conv3", "fc4"]
     assert relu.zero_fraction.iloc[0] > 0.3 and tanh.zero_fraction.iloc[0] == 0
     assert tanh.saturated_fraction.iloc[0] > 0.1 and relu.saturated_fraction.iloc[0] == 0
@@ -289,9 +290,9 @@ def test_history_plot_and_per_epoch():
 # --- Fig. 1 ----------------------------------------------------------------------------------------------
 
 def test_epochs_to_error_interpolates():
-    assert figures.epochs_to_error([0.8, 0.5, 0.3, 0.2], 0.25) == pytest.approx(3.5)
-    assert figures.epochs_to_error([0.5, 0.4], 0.25) == float("inf")
-    assert figures.epochs_to_error([0.9, 0.25], 0.25) == pytest.approx(2.0)
+    assert relu_tanh.epochs_to_error([0.8, 0.5, 0.3, 0.2], 0.25) == pytest.approx(3.5)
+    assert relu_tanh.epochs_to_error([0.5, 0.4], 0.25) == float("inf")
+    assert relu_tanh.epochs_to_error([0.9, 0.25], 0.25) == pytest.approx(2.0)
 
 
 def _fake_fig1(relu_curve, tanh_curve, seeds=(0, 1, 2)):
@@ -302,10 +303,10 @@ def _fake_fig1(relu_curve, tanh_curve, seeds=(0, 1, 2)):
         for activation, curve in (("relu", relu_curve), ("tanh", tanh_curve)):
             rows += [dict(activation=activation, seed=seed, lr=0.01, epoch=e, train_error=err)
                      for e, err in enumerate(curve, start=1)]
-        epochs.append(dict(seed=seed, relu=figures.epochs_to_error(relu_curve), tanh=figures.epochs_to_error(tanh_curve)))
+        epochs.append(dict(seed=seed, relu=relu_tanh.epochs_to_error(relu_curve), tanh=relu_tanh.epochs_to_error(tanh_curve)))
     epochs = pd.DataFrame(epochs)
     epochs["ratio"] = epochs.tanh / epochs.relu
-    return figures.ReluVsTanh(init="paper", target=0.25, lr={"relu": 0.01, "tanh": 0.01}, tuning=pd.DataFrame(),
+    return relu_tanh.ReluVsTanh(init="paper", target=0.25, lr={"relu": 0.01, "tanh": 0.01}, tuning=pd.DataFrame(),
                               curves=pd.DataFrame(rows), epochs=epochs, config_hashes=[])
 
 
@@ -321,12 +322,12 @@ def test_relu_vs_tanh_summary_exact_bound_and_matched_target():
     neither = _fake_fig1([0.8, 0.6, 0.5], [0.85, 0.8, 0.6])  # both short: compare at 60%, reached by all
     s = neither.summary()
     assert not s["measured"] and s["matched_target"] == pytest.approx(0.6)
-    assert s["matched_ratio"] == pytest.approx(3 / figures.epochs_to_error([0.8, 0.6, 0.5], 0.6))
+    assert s["matched_ratio"] == pytest.approx(3 / relu_tanh.epochs_to_error([0.8, 0.6, 0.5], 0.6))
     assert "no ratio at the paper's target" in str(neither)
     stopped = _fake_fig1([0.9, 0.5, 0.24], [0.9, 0.8, 0.6, 0.4, 0.3, 0.2])  # runs ended at the target: shorter ReLU
     s = stopped.summary()
     assert s["relu_final_error"] == pytest.approx(0.24) and s["tanh_final_error"] == pytest.approx(0.2)
-    plt.close(figures.plot_relu_vs_tanh([short, neither]))
+    plt.close(relu_tanh.plot_relu_vs_tanh([short, neither]))
 
 
 def test_relu_vs_tanh_stop_at_target_ends_each_run_at_the_target(tmp_path):
@@ -336,10 +337,10 @@ def test_relu_vs_tanh_stop_at_target_ends_each_run_at_the_target(tmp_path):
     splits = load_dataset("synthetic", limit=64, progress=False)
     kwargs = dict(init="paper", data="synthetic", limit=64, epochs=4, seeds=(0,), batch_size=32,
                   lr_grid={"relu": (0.003,), "tanh": (0.01,)}, out_dir=str(tmp_path), splits=splits, progress=False)
-    whole = figures.relu_vs_tanh(**kwargs)
+    whole = relu_tanh.relu_vs_tanh(**kwargs)
     per_run = {a: c.train_error.tolist() for a, c in whole.curves.groupby("activation")}
     target = max(curve[1] for curve in per_run.values())  # a level both runs reach within 2 of the 4 epochs
-    stopped = figures.relu_vs_tanh(**{**kwargs, "target": target, "stop_at_target": True,
+    stopped = relu_tanh.relu_vs_tanh(**{**kwargs, "target": target, "stop_at_target": True,
                                       "out_dir": str(tmp_path / "stopped")})
     cut = 0
     for activation, curve in stopped.curves.groupby("activation"):
@@ -348,8 +349,8 @@ def test_relu_vs_tanh_stop_at_target_ends_each_run_at_the_target(tmp_path):
         assert curve.train_error.tolist() == pytest.approx(full[:first + 1]), activation
         cut += first + 1 < len(full)
     assert cut == 2  # both runs really ended early
-    assert stopped.epochs.relu[0] == pytest.approx(figures.epochs_to_error(per_run["relu"], target))
-    assert figures.fig1_settings("full")["stop_at_target"] and "stop_at_target" not in figures.fig1_settings("quick")
+    assert stopped.epochs.relu[0] == pytest.approx(relu_tanh.epochs_to_error(per_run["relu"], target))
+    assert relu_tanh.fig1_settings("full")["stop_at_target"] and "stop_at_target" not in relu_tanh.fig1_settings("quick")
 
 
 def _fake_trainer(monkeypatch, curve_of):
@@ -388,7 +389,7 @@ def test_tuning_brackets_the_optimum_on_an_unreported_seed_and_caps_losers(monke
     best = {"relu": 0.004, "tanh": 0.001}  # relu's optimum above the grid, tanh's inside it
     ran = _fake_trainer(monkeypatch, lambda a, lr, seed: _descent(3 + 2 * abs(math.log2(lr / best[a]))))
     splits = load_dataset("synthetic", limit=64, progress=False)
-    result = figures.relu_vs_tanh(data="synthetic", limit=64, epochs=12, seeds=(0, 1), tuning_seed=100,
+    result = relu_tanh.relu_vs_tanh(data="synthetic", limit=64, epochs=12, seeds=(0, 1), tuning_seed=100,
                                   batch_size=32, splits=splits, bracket=True, stop_at_target=True, progress=False,
                                   lr_grid={"relu": (0.0005, 0.001, 0.002), "tanh": (0.0005, 0.001, 0.002)})
     assert result.lr == {"relu": 0.004, "tanh": 0.001}
@@ -404,19 +405,19 @@ def test_tuning_brackets_the_optimum_on_an_unreported_seed_and_caps_losers(monke
 
 
 def test_fig1_authors_configuration(monkeypatch, tmp_path):
-    cfg = figures.fig1_config("tanh", 0.001, 3, layout="18pct", data="cifar10")
+    cfg = relu_tanh.fig1_config("tanh", 0.001, 3, layout="18pct", data="cifar10")
     assert (cfg.scale, cfg.precision, cfg.bias_like_authors) == ("native", "fp32", True)
     assert cfg.model_options == {"activation": "tanh", "init": "paper", "layout": "18pct"}
     assert (cfg.weight_decay, cfg.crops_flips, cfg.pca_colour, cfg.schedule) == (0.0, False, False, "constant")
-    book = figures.fig1_config("tanh", 0.001, 3)  # the earlier runs keep their hashes
+    book = relu_tanh.fig1_config("tanh", 0.001, 3)  # the earlier runs keep their hashes
     assert "layout" not in book.model_options and book.scale is None and book.precision == "auto"
     result = _fake_fig1([0.9, 0.25] + [0.2] * 4, [0.9] * 5 + [0.24])
     result.layout = "18pct"
-    back = figures.ReluVsTanh.load(result.save(tmp_path / "fig1", command="test"))
+    back = relu_tanh.ReluVsTanh.load(result.save(tmp_path / "fig1", command="test"))
     assert back.summary() == result.summary() and back.layout == "18pct"
     assert json.loads((tmp_path / "fig1" / "summary.json").read_text())["command"] == "test"
     with pytest.raises(FileNotFoundError, match="fig1-evidence"):
-        figures.ReluVsTanh.load(tmp_path / "nothing")
+        relu_tanh.ReluVsTanh.load(tmp_path / "nothing")
 
 
 # --- export: the CLI, end to end in smoke mode -------------------------------------------------------------
@@ -424,7 +425,7 @@ def test_fig1_authors_configuration(monkeypatch, tmp_path):
 def test_cli_regenerates_every_figure_in_smoke_mode(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out, runs = tmp_path / "figs", tmp_path / "runs"
-    assert figures.cli_main(["--mode", "smoke", "--out", str(out), "--runs", str(runs), "--no-pretrained",
+    assert figures_command.main(["--mode", "smoke", "--out", str(out), "--runs", str(runs), "--no-pretrained",
                              "--quiet"]) == 0
     index = figures.read_index(out)["figures"]
     expected = {"fig3_conv1_filters_kernel", "fig3_conv1_filters_global", "fig3_colour_index", "fig4_neighbours",
@@ -439,15 +440,15 @@ def test_cli_regenerates_every_figure_in_smoke_mode(tmp_path, monkeypatch):
     # missing imported weights: the notebooks' network falls back to the run trained above (reused, not retrained)
     monkeypatch.setattr("alexnet_book.weights.load_pretrained",
                         lambda *a, **k: (_ for _ in ()).throw(FileNotFoundError("no bvlc here: download it")))
-    net = figures.figure_network("bvlc", "smoke", progress=False,
-                                 config=figures.trained_config("smoke", out_dir=str(runs)))
+    net = figure_networks.figure_network("bvlc", "smoke", progress=False,
+                                 config=figure_networks.trained_config("smoke", out_dir=str(runs)))
     assert net.source == "trained" and net.run.reused and "no bvlc here" in net.note
     plt.close("all")
 
 
 def test_cli_rejects_bad_options():
     with pytest.raises(SystemExit):
-        figures.cli_main(["--mode", "nonsense"])
+        figures_command.main(["--mode", "nonsense"])
 
 
 def test_imported_network_is_fed_with_its_own_preprocessing(tmp_path):
@@ -455,7 +456,7 @@ def test_imported_network_is_fed_with_its_own_preprocessing(tmp_path):
 
     path = tmp_path / "alexnet-owt.pth"  # a torchvision-format state dict, as downloaded
     torch.save(TorchvisionAlexNet().state_dict(), path)
-    net = figures.figure_network(str(path), "smoke", progress=False)
+    net = figure_networks.figure_network(str(path), "smoke", progress=False)
     assert net.run is None and net.input_size == 224 and "torchvision" in net.note
     images = torch.full((2, 256, 256, 3), 128, dtype=torch.uint8)
     images[:, :, :, 0] = 255
@@ -475,7 +476,7 @@ def test_two_device_network_gives_the_grouped_networks_features():
     split = TwoDeviceAlexNet(10, scale="scaled", devices=("cpu", "cpu"))
     split.load_grouped_state_dict(grouped.state_dict())
     x = torch.randn(6, 3, 32, 32) * 50
-    assert torch.allclose(figures.hidden_features(split, x), figures.hidden_features(grouped, x))
+    assert torch.allclose(features.hidden_features(split, x), features.hidden_features(grouped, x))
     fig = figures.plot_conv1_filters(split)
     assert len([ax for ax in fig.axes if ax.images]) == 2
     plt.close(fig)
@@ -484,11 +485,11 @@ def test_two_device_network_gives_the_grouped_networks_features():
 def test_our_checkpoint_is_fed_as_it_was_trained(tmp_path):
     from alexnet_book.train import train
 
-    run = train(figures.trained_config("smoke", out_dir=str(tmp_path), max_steps=1), progress=False)
+    run = train(figure_networks.trained_config("smoke", out_dir=str(tmp_path), max_steps=1), progress=False)
     path = next(tmp_path.glob("*/model-*.pt"))
-    net = figures.figure_network(str(path), "smoke", progress=False)
+    net = figure_networks.figure_network(str(path), "smoke", progress=False)
     assert net.model.input_scale == run.config.input_scale  # the checkpoint's input scale, not 1
-    data = figures.figure_data(net, "smoke", progress=False)
+    data = figure_networks.figure_data(net, "smoke", progress=False)
     x = net.preprocess(data)(data.val.images[:2])
     from alexnet_book.augment import centre_batch
     expected = centre_batch(data.val.images[:2], data.mean_image, data.crop) * run.config.input_scale

@@ -9,9 +9,9 @@ from torch import nn
 
 from alexnet_book import cli, paper
 from alexnet_book.layers import LocalResponseNorm
-from alexnet_book.model import (AlexNet, CeilPad, TorchvisionAlexNet, TwoDeviceAlexNet, build_model,
-                                count_parameters, describe, input_size_rules, layer_specs, paper_comparison,
-                                summary, weighted_layers)
+from alexnet_book.model import AlexNet, CeilPad, TorchvisionAlexNet, TwoDeviceAlexNet, build_model, layer_specs
+from alexnet_book.report import (count_parameters, describe, input_size_rules, paper_comparison, summary,
+                                 weighted_layers)
 
 torch.set_num_threads(1)
 SCALED = dict(scale="scaled", num_classes=10)

@@ -143,7 +143,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_entry_point_resolves_the_same_runs_folder(tmp_path, monkeypatch):
-    from alexnet_book import ablations, figures, train
+    from alexnet_book import ablations, figure_networks, train
     from alexnet_book.files import project_root
 
     monkeypatch.delenv(runs.RUNS_ENV, raising=False)
@@ -155,7 +155,7 @@ def test_every_entry_point_resolves_the_same_runs_folder(tmp_path, monkeypatch):
         cli = train.config_from_args(train.build_parser().parse_args(["--recipe", "quick"]))  # alexnet-book train
         assert cli.out_dir == "runs" and cli.run_dir().parent == expected  # the dataclass default is unchanged
         assert ablations.runner._store(None, cli.out_dir).path == expected / "results.jsonl"  # alexnet-book ablate
-        assert figures.trained_config("quick").run_dir().parent == expected  # notebooks 05 and 08
+        assert figure_networks.trained_config("quick").run_dir().parent == expected  # notebooks 05 and 08
         assert ResultsStore().path == expected / "results.jsonl"
     assert not (tmp_path / "runs").exists()
     monkeypatch.setenv(runs.RUNS_ENV, str(tmp_path / "elsewhere"))

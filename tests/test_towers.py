@@ -206,7 +206,7 @@ def test_tracker_records_one_row_per_event_and_summary():
 
 def test_initial_network_is_where_train_starts(tmp_path):
     """Epoch 0 of the record must be the very network train() starts from (a zero learning rate keeps it)."""
-    from alexnet_book.figures import towers_config
+    from alexnet_book.figure_networks import towers_config
     from alexnet_book.towers import initial_network
     from alexnet_book.train import train
 

@@ -25,7 +25,8 @@ from .presets import (ABLATION, ABLATIONS, BASELINE, CLAIM_ROWS, COLUMNS, MEASUR
 from .published import paper_tables, your_runs
 from .runner import (baseline_networks, cached_results, ensemble_results, run_ablations,
                      trained_lrn_activity)
-from .tables import (MEASURE_SHORT, display_table, export, load_csv, results_dir, save_csv,
+from ..runs import results_dir  # the committed results folder (notebook 06 reads it as ab.results_dir)
+from .tables import (MEASURE_SHORT, display_table, export, load_csv, save_csv,
                      to_latex, to_markdown)
 
 __all__ = ["ABLATION", "ABLATIONS", "BASELINE", "CLAIM_ROWS", "COLUMNS", "MEASURES", "MEASURE_SHORT", "PRESETS",

@@ -1,28 +1,16 @@
 """The table as the reader sees it: text, Markdown, LaTeX, the CSV with its header (and back), all of them
-written at once by ``export``; ``results_dir``, where the committed tables live."""
+written at once by ``export`` (into ``runs.results_dir()``, where the committed tables live)."""
 from __future__ import annotations
 
 import datetime
 import io
 import json
 import math
-import os
 from pathlib import Path
 
 from ..files import atomic_write_text, machine
 from .plot import plot_ablations, save_ablation_figure
 from .presets import COLUMNS
-
-
-def results_dir(path: str | Path | None = None) -> Path:
-    """Where committed result tables live: ``path``, else env ``ALEXNET_BOOK_RESULTS``, else ``<project>/results``."""
-    if path is not None:
-        return Path(path)
-    if os.environ.get("ALEXNET_BOOK_RESULTS"):
-        return Path(os.environ["ALEXNET_BOOK_RESULTS"])
-    from ..files import project_root
-
-    return project_root() / "results"
 
 
 def _number(x, std=None, signed=True) -> str:
