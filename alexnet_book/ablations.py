@@ -218,7 +218,7 @@ def plan_runs(data: str = "auto", scale: str | None = "scaled", budget_epochs: i
     run (e.g. ``{"out_dir": "runs", "lr": 0.01}``).  Variants are trained without the 10-crop evaluation (only
     the baseline's is used, by ``ten_crop``).
     """
-    from .train import RECIPES, TrainConfig
+    from .config import RECIPES, TrainConfig
 
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
@@ -441,7 +441,7 @@ def baseline_networks(runs, store=None, *, splits=None):
     """(seed, config, trained network, data) for every finished baseline among ``runs`` whose saved network is on
     disk (the results store's ``model_path``); the data set is loaded once, from the first one's config."""
     from .runs import load_checkpoint
-    from .train import build_network
+    from .networks import build_network
 
     store = _store(store, runs[0][2].out_dir if runs else "runs")
     for name, seed, config in runs:
@@ -906,7 +906,7 @@ _NOT_RECIPE = {"data", "root", "scale", "limit", "epochs", "max_steps", "seed", 
 
 def _recipe_changes(config: dict) -> str:
     """How a run's training departs from §5 (TrainConfig's defaults), e.g. "lr=0.03, schedule=linear"."""
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     default = TrainConfig()
     return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(config.items())
@@ -915,7 +915,7 @@ def _recipe_changes(config: dict) -> str:
 
 def _is_paper_recipe(config: dict) -> bool:
     """A run of the paper's network with the paper's recipe: no ablation's change applied."""
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     default = TrainConfig()
     if config.get("model", "alexnet") != "alexnet" or (config.get("model_options") or {}):

@@ -37,7 +37,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from . import augment, data, throughput  # noqa: E402
+from . import augment, data  # noqa: E402
+from .commands import bench_train  # noqa: E402  (until commands/bench.py takes over this CLI)
 
 
 def machine() -> str:
@@ -283,7 +284,7 @@ def cli_main(argv: list[str]) -> int:
     p.add_argument("--seconds", type=float, default=None, help="seconds timed per pipeline (default 6 / 20)")
     p = sub.add_parser("train", help="training step images/s, TFLOP/s, MFU and memory: the paper's network vs "
                        "torchvision's; last line paper_vs_torchvision_per_mac=<ratio>")
-    throughput.add_arguments(p)
+    bench_train.add_arguments(p)
     args = parser.parse_args(argv)
     return COMMANDS[args.command](args)
 
@@ -309,4 +310,4 @@ def _cli_data(args) -> int:
     return 0
 
 
-COMMANDS = {"data": _cli_data, "train": throughput.cli_train}
+COMMANDS = {"data": _cli_data, "train": bench_train.run}

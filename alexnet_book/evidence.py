@@ -391,7 +391,7 @@ def fig1_snapshot(layout: str = "18pct", results=None, *, out_dir: str = "runs")
 
     from .figures import FIG1_EVIDENCE, ReluVsTanh, epochs_to_error, per_epoch
     from .runs import ResultsStore, runs_dir
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     settings = FIG1_EVIDENCE[layout]
     store_hashes = {row.get("config_hash") for row in ResultsStore(runs_dir(out_dir) / "results.jsonl").rows()}

@@ -955,7 +955,7 @@ def fig1_config(activation: str, lr: float, seed: int = 0, *, init: str = "paper
     (``model.FOURLAYER_LAYOUTS``): CIFAR-10's own 32×32 pixels (``scale="native"``), fp32, biases at 2× the
     learning rate (epsB = 2 epsW in their layer-params files).
     """
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     options = {"activation": activation, "init": init}
     authors = {}
@@ -1134,7 +1134,7 @@ def trained_config(mode: str = "quick", **overrides):
     """
     import tempfile
 
-    from .train import recipe
+    from .config import recipe
 
     if mode == "smoke":
         overrides.setdefault("out_dir", tempfile.mkdtemp(prefix="alexnet-book-smoke-"))

@@ -353,7 +353,7 @@ def initial_network(config):
     Epoch 0 of the specialisation record: at initialisation the towers' kernels are drawn alike, so any
     difference there is chance, and a difference later has to grow beyond it.
     """
-    from .train import build_network
+    from .networks import build_network
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)  # as train() does just before building the network
