@@ -71,9 +71,9 @@ _PUBLIC = {
     "AblationPanel": "alexnet_book.widgets",
     "run_book": "alexnet_book.book",
     # published weights
-    "load_pretrained": "alexnet_book.weights",
+    "load_pretrained": "alexnet_book.pretrained",
     "load_torchvision": "alexnet_book.weights",
-    "load_bvlc": "alexnet_book.weights",
+    "load_bvlc": "alexnet_book.bvlc",
     "predict_top5": "alexnet_book.weights",
 }
 

@@ -1215,7 +1215,7 @@ def figure_network(weights: str = "trained", mode: str = "quick", *, track: bool
 
     note = ""
     if weights != "trained":
-        from .weights import load_pretrained
+        from .pretrained import load_pretrained
 
         try:
             model, info = load_pretrained(weights, progress=progress)
@@ -1419,7 +1419,7 @@ def regenerate_all(mode: str = "quick", figures_dir: str | Path | None = None, *
                      "Median colour index per tower and |Cliff's delta| after every epoch", paper_figure="Fig. 3",
                      notebook="05_filters_and_towers", **meta)
             if pretrained:
-                from .weights import load_pretrained
+                from .pretrained import load_pretrained
 
                 for source in ("torchvision", "bvlc"):
                     try:
