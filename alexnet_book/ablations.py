@@ -580,7 +580,7 @@ def run_ablations(data: str = "auto", scale: str | None = "scaled", budget_epoch
         bar.set_postfix_str(f"{name} seed {seed}")
         row = store.find(config.hash()) if reuse else None
         if row is not None:  # finished before on other data (another archive under the same name): refused
-            from .train import check_same_data
+            from .checkpoints import check_same_data
 
             check_same_data(row.get("data_identity"), config, None, f"the finished run in {row.get('run_dir')}")
         if row is not None:  # finished before: its metrics are all the table needs

@@ -7,6 +7,9 @@ the network the run trained (``networks.build_network``, as ``train`` built it) 
 it: ``info["preprocess"]`` is a ``Preprocess`` (the input scale and crop; the mean is the training set's mean
 image, from its data).  A file without the class count and crop (``checkpoint.pt``, or one written by other code)
 is rebuilt from the shapes of its weights and the options its config states.
+
+``reused_result`` opens a finished run that ``train`` finds in the results store; ``check_same_data`` refuses to
+reuse or continue a run trained on other data than the data opened now.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import TrainConfig
+from .config import RunResult, TrainConfig
 from .layers import scale_lrn_alpha_
 from .model import build_model
 from .networks import build_network
@@ -115,3 +118,45 @@ def network_from_shapes(checkpoint: dict, config: dict, path) -> nn.Module:
     if config.get("lrn_follows_input_scale") and config.get("input_scale", 1.0) != 1.0:
         scale_lrn_alpha_(model, config["input_scale"])  # as networks.build_network does
     return model
+
+
+def reused_result(config: TrainConfig, row: dict, device: torch.device) -> RunResult:
+    """A RunResult rebuilt from the results store's row, its metrics log and its saved weights."""
+    import pandas as pd
+
+    run_dir = Path(row.get("run_dir", config.run_dir()))
+    history = pd.read_csv(run_dir / "metrics.csv") if (run_dir / "metrics.csv").exists() else pd.DataFrame()
+    model = None
+    model_path = Path(row.get("model_path", run_dir / f"model-{config.hash()}.pt"))
+    if model_path.exists():
+        model, _, _ = load_run(model_path)
+        model.to(device)
+    return RunResult(config=config, run_dir=run_dir, metrics=row["metrics"], history=history, model=model, reused=True)
+
+
+def check_same_data(recorded: dict | None, config: TrainConfig, splits, what: str) -> None:
+    """Refuse, in one line naming both, to reuse or resume ``what`` when it was trained on other data than the
+    data this run opens now (e.g. root unset and $ALEXNET_BOOK_CIFAR10 pointing elsewhere, or the synthetic
+    fallback).  Records without a data identity (written before it was recorded) and data that cannot be located
+    now are not checked."""
+    from .data import data_identity, dataset_identity, same_data
+
+    if not recorded:
+        return
+    try:
+        current = data_identity(splits) if splits is not None else \
+            dataset_identity(config.data, config.root, scale=config.scale, limit=config.limit)
+    except FileNotFoundError:
+        return
+    if not same_data(recorded, current) and splits is None:
+        # the keys differ: build (or open) today's cache, so that its decoded content can be compared with the
+        # recorded cache's (the same archive under a key made another way is the same data)
+        from .data import load_dataset
+
+        current = data_identity(load_dataset(config.data, config.root, scale=config.scale, limit=config.limit,
+                                             progress=False))
+    if not same_data(recorded, current):
+        raise ValueError(f"{what} was trained on {recorded.get('source')} (cache {recorded.get('cache_key') or '-'})"
+                         f", but this run opens {current['source']} (cache {current['cache_key'] or '-'}); give "
+                         f"--root to make it a run of its own, or another --out-dir, or --no-reuse to train again "
+                         f"in its place")

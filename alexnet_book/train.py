@@ -27,13 +27,12 @@ import os
 import sys
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from .augment import train_batch
-from .checkpoints import load_run
+from .checkpoints import check_same_data, reused_result
 from .config import SCHEDULES, RunResult, TrainConfig, check_config
 from .devices import all_sum, barrier, broadcast, end_processes, gather, pick_precision, rank_seed, \
     shard, start_processes
@@ -491,48 +490,6 @@ def record(run: Run, state: TrainState, metrics: dict) -> None:
                    "source": splits.source, "data_identity": run.data_id})
     run.say("final: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()
                                   if not isinstance(v, list)))
-
-
-def reused_result(config: TrainConfig, row: dict, device: torch.device) -> RunResult:
-    """A RunResult rebuilt from the results store's row, its metrics log and its saved weights."""
-    import pandas as pd
-
-    run_dir = Path(row.get("run_dir", config.run_dir()))
-    history = pd.read_csv(run_dir / "metrics.csv") if (run_dir / "metrics.csv").exists() else pd.DataFrame()
-    model = None
-    model_path = Path(row.get("model_path", run_dir / f"model-{config.hash()}.pt"))
-    if model_path.exists():
-        model, _, _ = load_run(model_path)
-        model.to(device)
-    return RunResult(config=config, run_dir=run_dir, metrics=row["metrics"], history=history, model=model, reused=True)
-
-
-def check_same_data(recorded: dict | None, config: TrainConfig, splits, what: str) -> None:
-    """Refuse, in one line naming both, to reuse or resume ``what`` when it was trained on other data than the
-    data this run opens now (e.g. root unset and $ALEXNET_BOOK_CIFAR10 pointing elsewhere, or the synthetic
-    fallback).  Records without a data identity (written before it was recorded) and data that cannot be located
-    now are not checked."""
-    from .data import data_identity, dataset_identity, same_data
-
-    if not recorded:
-        return
-    try:
-        current = data_identity(splits) if splits is not None else \
-            dataset_identity(config.data, config.root, scale=config.scale, limit=config.limit)
-    except FileNotFoundError:
-        return
-    if not same_data(recorded, current) and splits is None:
-        # the keys differ: build (or open) today's cache, so that its decoded content can be compared with the
-        # recorded cache's (the same archive under a key made another way is the same data)
-        from .data import load_dataset
-
-        current = data_identity(load_dataset(config.data, config.root, scale=config.scale, limit=config.limit,
-                                             progress=False))
-    if not same_data(recorded, current):
-        raise ValueError(f"{what} was trained on {recorded.get('source')} (cache {recorded.get('cache_key') or '-'})"
-                         f", but this run opens {current['source']} (cache {current['cache_key'] or '-'}); give "
-                         f"--root to make it a run of its own, or another --out-dir, or --no-reuse to train again "
-                         f"in its place")
 
 
 if __name__ == "__main__":  # python -m alexnet_book.train: what torchrun runs on every rank
