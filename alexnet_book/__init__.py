@@ -52,10 +52,10 @@ _PUBLIC = {
     "pca_colour_offsets": "alexnet_book.augment",
     # §5 training, §6 evaluation, records (the functions train() and evaluate() share their modules' names:
     # use `from alexnet_book.train import train` and `from alexnet_book.evaluate import evaluate`)
-    "TrainConfig": "alexnet_book.train",
-    "RunResult": "alexnet_book.train",
-    "recipe": "alexnet_book.train",
-    "RECIPES": "alexnet_book.train",
+    "TrainConfig": "alexnet_book.config",
+    "RunResult": "alexnet_book.config",
+    "recipe": "alexnet_book.config",
+    "RECIPES": "alexnet_book.config",
     "topk_errors": "alexnet_book.evaluate",
     "ResultsStore": "alexnet_book.runs",
     "MetricsLog": "alexnet_book.runs",
@@ -71,9 +71,9 @@ _PUBLIC = {
     "AblationPanel": "alexnet_book.widgets",
     "run_book": "alexnet_book.book",
     # published weights
-    "load_pretrained": "alexnet_book.weights",
+    "load_pretrained": "alexnet_book.pretrained",
     "load_torchvision": "alexnet_book.weights",
-    "load_bvlc": "alexnet_book.weights",
+    "load_bvlc": "alexnet_book.bvlc",
     "predict_top5": "alexnet_book.weights",
 }
 

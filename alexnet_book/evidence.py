@@ -320,7 +320,7 @@ def fig1_snapshot(layout: str = "18pct", results=None, *, out_dir: str = "runs")
     import pandas as pd
 
     from .runs import ResultsStore, runs_dir
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     settings = FIG1_EVIDENCE[layout]
     store_hashes = {row.get("config_hash") for row in ResultsStore(runs_dir(out_dir) / "results.jsonl").rows()}

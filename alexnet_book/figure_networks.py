@@ -18,12 +18,12 @@ def trained_config(mode: str = "quick", **overrides):
 
     smoke: a few steps on a few hundred images (any data: the synthetic set when CIFAR-10 is absent), in a
     scratch folder unless ``out_dir`` is given; quick: the book's CPU recipe on real CIFAR-10
-    (``train.recipe("quick")``, the run notebook 04 trains, so an identical finished run is reused); full: the
-    paper's recipe (``train.recipe("paper")``).
+    (``config.recipe("quick")``, the run notebook 04 trains, so an identical finished run is reused); full: the
+    paper's recipe (``config.recipe("paper")``).
     """
     import tempfile
 
-    from .train import recipe
+    from .config import recipe
 
     if mode == "smoke":
         overrides.setdefault("out_dir", tempfile.mkdtemp(prefix="alexnet-book-smoke-"))
@@ -54,7 +54,7 @@ class FigureNetwork:
     source: str                 # "trained", "torchvision", "bvlc" or a checkpoint path
     note: str                   # one line for the notebook: where it came from, any fallback taken
     config_hash: str | None = None
-    run: object | None = None   # train.RunResult when trained (or reused) here
+    run: object | None = None   # config.RunResult when trained (or reused) here
     tracking: "pandas.DataFrame | None" = None  # per-epoch specialisation, when trained here
     info: dict = field(default_factory=dict)   # weights.load_pretrained's info for imported networks
 
@@ -104,7 +104,7 @@ def figure_network(weights: str = "trained", mode: str = "quick", *, track: bool
 
     note = ""
     if weights != "trained":
-        from .weights import load_pretrained
+        from .pretrained import load_pretrained
 
         try:
             model, info = load_pretrained(weights, progress=progress)

@@ -156,7 +156,7 @@ def network_input(splits, config, count: int = 256, *, seed: int = 0) -> torch.T
 
 def recipe_lrn_activity(config, splits=None, model=None, *, count: int = 256):
     """``lrn_activity`` of the network a TrainConfig builds (or ``model``, e.g. trained by it) on its own data."""
-    from .train import build_network
+    from .networks import build_network
 
     if splits is None:
         from .data import load_dataset

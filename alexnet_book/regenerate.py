@@ -79,7 +79,7 @@ def _fig3(save, net, meta, *, pretrained: bool, progress: bool) -> None:
              "Median colour index per tower and |Cliff's delta| after every epoch", paper_figure="Fig. 3",
              notebook="05_filters_and_towers", **meta)
     if pretrained:
-        from .weights import load_pretrained
+        from .pretrained import load_pretrained
 
         for source in ("torchvision", "bvlc"):
             try:

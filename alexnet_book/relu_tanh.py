@@ -181,7 +181,7 @@ def fig1_config(activation: str, lr: float, seed: int = 0, *, init: str = "paper
     (``model.FOURLAYER_LAYOUTS``): CIFAR-10's own 32×32 pixels (``scale="native"``), fp32, biases at 2× the
     learning rate (epsB = 2 epsW in their layer-params files).
     """
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     options = {"activation": activation, "init": init}
     authors = {}

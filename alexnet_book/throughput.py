@@ -15,10 +15,8 @@ ratio far steadier than either speed alone.  ``alexnet-book bench train`` prints
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -28,9 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from . import paper
+from .devices import bf16_supported, device_name, pick_device, sync
 from .model import AlexNet, TorchvisionAlexNet
 from .report import count_macs
-from .train import cpu_has_bf16, pick_device
 
 # Dense peak TFLOP/s from NVIDIA's datasheets (no sparsity), matched against torch.cuda.get_device_name in
 # this order (most specific first).  Unknown devices get a measured matmul peak instead.
@@ -82,26 +80,6 @@ def per_mac_ratio(paper_result: StepResult | dict, reference: StepResult | dict)
     return (p["images_per_s"] * p["gmac_per_image"]) / (r["images_per_s"] * r["gmac_per_image"])
 
 
-def bf16_supported(device: torch.device) -> bool:
-    """Whether bf16 autocast pays here: CUDA with bf16, or a CPU with native bf16 instructions."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and cpu_has_bf16()
-
-
-def device_name(device: torch.device) -> str:
-    """The GPU's name, or the CPU's model name."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def datasheet_peak(name: str, precision: str, tf32: bool | None = None) -> float | None:
     """A known GPU's dense peak TFLOP/s for bf16 or fp32 (TF32's when cuDNN may use it: ``tf32``, default its flag)."""
     tf32 = torch.backends.cudnn.allow_tf32 if tf32 is None else tf32
@@ -120,12 +98,12 @@ def measured_peak(device: torch.device, precision: str, seconds: float = 1.0, cl
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     a @ b
-    _sync(device)
+    sync(device)
     runs, start = 0, clock()
     while runs == 0 or clock() - start < seconds:
         a @ b
         runs += 1
-        _sync(device)
+        sync(device)
     return 2 * n ** 3 * runs / (clock() - start) / 1e12
 
 
@@ -136,11 +114,6 @@ def peak_tflops(device: torch.device, precision: str, seconds: float = 1.0, cloc
         if peak:
             return peak, "datasheet"
     return measured_peak(device, precision, seconds, CLOCKS[clock]), f"measured matmul, {clock} clock"
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class TrainStep:
@@ -168,11 +141,11 @@ class TrainStep:
 
     def time(self, steps: int, clock=time.perf_counter) -> float:
         """Seconds per step over ``steps`` steps (``clock``: wall, or ``time.process_time`` for CPU seconds)."""
-        _sync(self.device)
+        sync(self.device)
         start = clock()
         for _ in range(steps):
             self()
-        _sync(self.device)
+        sync(self.device)
         return (clock() - start) / steps
 
 
@@ -366,47 +339,3 @@ def default_out(device_type: str, scale: str) -> Path:
     from .runs import runs_dir
 
     return runs_dir() / "bench" / f"train-{device_type}-{scale}.json"
-
-
-def _flags(text: str) -> tuple[bool, ...]:
-    return {"on": (True,), "off": (False,), "both": (False, True)}[text]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``alexnet-book bench train``."""
-    parser.add_argument("--quick", action="store_true",
-                        help="a small grid: on a CPU batch 8, fp32 and bf16, channels_last, within 60 s")
-    parser.add_argument("--device", default="auto", help="cuda, cpu, mps, ... (default: the best present)")
-    parser.add_argument("--scale", choices=("full", "scaled"), default="full",
-                        help="full: 224 px, the paper's network vs torchvision's; scaled: the 32 px CPU-track net")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=None,
-                        help="default 128 256 512 1024 on a GPU, 16 32 on a CPU (8 with --quick)")
-    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=None,
-                        help="fp32 and/or bf16 autocast (default both; bf16 only where the device has it)")
-    parser.add_argument("--channels-last", choices=("on", "off", "both"), default=None,
-                        help="NHWC activations (default both; on only with --quick on a GPU)")
-    parser.add_argument("--compile", choices=("on", "off", "both"), default=None,
-                        help="torch.compile the networks (default both on a GPU, off on a CPU: ~20 s per shape there)")
-    parser.add_argument("--compile-mode", default=None,
-                        help="torch.compile mode, e.g. max-autotune or reduce-overhead (CUDA graphs)")
-    parser.add_argument("--rounds", type=int, default=None, help="alternating timing rounds per setting (median kept)")
-    parser.add_argument("--steps", type=int, default=None, help="training steps per round")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's, one per core)")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                        help="wall time, or cpu: CPU seconds of this process -- steadier on a shared CPU with "
-                             "--threads 1 (images per CPU-second)")
-    parser.add_argument("--out", default=None, help="JSON report path (default runs/bench/train-<device>-<scale>.json)")
-
-
-def cli_train(args: argparse.Namespace) -> int:
-    """Run ``bench train`` from parsed ``add_arguments`` options; print the report, write the JSON."""
-    out = args.out or default_out(pick_device(args.device).type, args.scale)
-    report = bench_train(device=args.device, quick=args.quick, batch_sizes=args.batch_sizes,
-                         precisions=args.precisions,
-                         channels_last=_flags(args.channels_last) if args.channels_last else None,
-                         compile=_flags(args.compile) if args.compile else None, compile_mode=args.compile_mode,
-                         rounds=args.rounds, steps=args.steps, scale=args.scale, threads=args.threads,
-                         clock=args.clock, out=out)
-    print(f"wrote {out}")
-    print_report(report)
-    return 0 if report["results"] else 1

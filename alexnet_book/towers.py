@@ -352,7 +352,7 @@ def initial_network(config):
     Epoch 0 of the specialisation record: at initialisation the towers' kernels are drawn alike, so any
     difference there is chance, and a difference later has to grow beyond it.
     """
-    from .train import build_network
+    from .networks import build_network
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)  # as train() does just before building the network
@@ -363,7 +363,7 @@ def specialisation_over_seeds(config, seeds=(0, 1, 2), *, progress: bool = True,
                               n_permutations: int = 2000):
     """Train the same two-tower network from several seeds, tracking the specialisation per epoch (§6.1).
 
-    ``config``: a ``train.TrainConfig`` (its ``seed`` is replaced by each of ``seeds``; n ≥ 3 to say anything
+    ``config``: a ``config.TrainConfig`` (its ``seed`` is replaced by each of ``seeds``; n ≥ 3 to say anything
     about "every run").  Returns ``(per_epoch, final)``: one table with a row per seed and epoch (epoch 0: the
     initialisation, see ``initial_network``; both towers sit near 2/3 there, see ``colour_index``), and one row
     per seed with the trained network's numbers.  A finished identical run is

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from alexnet_book.runs import ResultsStore, load_checkpoint
-from alexnet_book.train import TrainConfig, train
+from alexnet_book.config import TrainConfig
+from alexnet_book.train import train
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
@@ -159,7 +160,7 @@ def test_a_resumed_run_under_torchrun_takes_rank_0s_checkpoint(tmp_path):
 
 
 def test_rank_seeds_never_collide_across_seeds():
-    from alexnet_book.train import rank_seed
+    from alexnet_book.devices import rank_seed
 
     assert rank_seed(7, 0) == 7 and rank_seed(7, 0, stream=1) == 7 + 1_000_003  # one process: as before
     streams = [(s, r, t) for s in range(200) for r in range(8) for t in (0, 1)]

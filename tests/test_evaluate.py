@@ -4,7 +4,9 @@ import torch
 from torch import nn
 
 from alexnet_book.data import ImageArrays
-from alexnet_book.evaluate import cli_main, evaluate, shard, ten_crop_probabilities, topk_correct, topk_errors
+from alexnet_book.commands.evaluate import main as cli_main
+from alexnet_book.devices import shard
+from alexnet_book.evaluate import evaluate, ten_crop_probabilities, topk_correct, topk_errors
 
 
 def test_topk_errors_on_constructed_logits():
@@ -126,7 +128,7 @@ def test_cli_refuses_a_foreign_checkpoint(tmp_path, capsys):
 
 
 def test_cli_train_then_evaluate_a_checkpoint(tmp_path, capsys):
-    from alexnet_book.train import cli_main as train_main
+    from alexnet_book.commands.train import main as train_main
 
     torch.set_num_threads(1)
     assert train_main(["--data", "synthetic", "--limit", "20", "--epochs", "1", "--batch-size", "8", "--model",
@@ -149,7 +151,8 @@ def test_cli_ten_crop_scores_as_the_run_did(tmp_path, capsys, monkeypatch):
     not fp32), input scale, memory format and batch size, and says so beside the recorded ones."""
     import json
 
-    import alexnet_book.evaluate as evaluate_module
+    import alexnet_book.commands.evaluate as evaluate_module
+    import alexnet_book.commands.train as train_command
     import alexnet_book.train as train_module
 
     calls = {"train": [], "cli": []}
@@ -167,7 +170,7 @@ def test_cli_ten_crop_scores_as_the_run_did(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(train_module, "evaluate", spy("train", evaluate))
     monkeypatch.setattr(evaluate_module, "evaluate", spy("cli", evaluate))
     torch.set_num_threads(1)
-    assert train_module.cli_main(["--data", "synthetic", "--limit", "20", "--epochs", "1", "--batch-size", "8",
+    assert train_command.main(["--data", "synthetic", "--limit", "20", "--epochs", "1", "--batch-size", "8",
                                   "--model", "fourlayer", "--precision", "bf16", "--input-scale", "0.02",
                                   "--out-dir", str(tmp_path), "--quiet"]) == 0
     capsys.readouterr()
@@ -192,8 +195,8 @@ def test_cli_ten_crop_scores_as_the_run_did(tmp_path, capsys, monkeypatch):
 def test_why_different_names_the_setting_that_differs():
     from types import SimpleNamespace
 
-    from alexnet_book.evaluate import why_different
-    from alexnet_book.train import TrainConfig
+    from alexnet_book.commands.evaluate import why_different
+    from alexnet_book.config import TrainConfig
 
     args = SimpleNamespace(data=None, root=None, limit=None, batch_size=None)
     line = why_different(args, TrainConfig(), {"precision": "bf16", "device": "cuda:0"}, torch.device("cpu"),

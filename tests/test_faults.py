@@ -202,7 +202,8 @@ TINY_RUN = dict(data="synthetic", model="fourlayer", scale="scaled", limit=40, e
 TRAIN_CHILD = """
 import json, sys, time
 from pathlib import Path
-from alexnet_book.train import TrainConfig, train
+from alexnet_book.config import TrainConfig
+from alexnet_book.train import train
 config, release = TrainConfig(**json.loads(sys.argv[1])), Path(sys.argv[2])
 
 def hold(event):  # after its first epoch the run waits (at most 5 minutes) for the test to let it go on
@@ -222,7 +223,7 @@ def test_two_identical_runs_in_one_out_dir_train_once(tmp_path):
     import pandas as pd
 
     from alexnet_book.runs import ResultsStore
-    from alexnet_book.train import TrainConfig
+    from alexnet_book.config import TrainConfig
 
     fields = {**TINY_RUN, "out_dir": str(tmp_path / "runs")}
     config = TrainConfig(**fields)
@@ -280,7 +281,7 @@ def write_cifar_like_archive(path, colour_shift: int) -> None:
 def test_a_finished_run_is_not_reused_for_other_data(tmp_path, monkeypatch, capsys):
     import torch
 
-    import alexnet_book.train as T
+    from alexnet_book.commands import train as train_command
     from alexnet_book.runs import ResultsStore, load_checkpoint
 
     torch.set_num_threads(1)
@@ -294,21 +295,21 @@ def test_a_finished_run_is_not_reused_for_other_data(tmp_path, monkeypatch, caps
     store = ResultsStore(out / "results.jsonl")
 
     monkeypatch.setenv("ALEXNET_BOOK_CIFAR10", str(first))  # root unset: the set comes from the environment
-    assert T.cli_main(args) == 0
+    assert train_command.main(args) == 0
     capsys.readouterr()
     [row] = store.rows()
     assert "first.tar.gz" in row["data_identity"]["source"] and row["data_identity"]["cache_key"]
     assert load_checkpoint(row["model_path"])["data_identity"] == row["data_identity"]
-    assert T.cli_main(args) == 0 and "(reused)" in capsys.readouterr().out  # the same data: reused
+    assert train_command.main(args) == 0 and "(reused)" in capsys.readouterr().out  # the same data: reused
 
     monkeypatch.setenv("ALEXNET_BOOK_CIFAR10", str(other))  # same configuration and hash, other data
-    err = one_line_refusal(capsys, T.cli_main(args))
+    err = one_line_refusal(capsys, train_command.main(args))
     assert "first.tar.gz" in err and "other.tar.gz" in err and "--root" in err
     assert store.rows() == [row]  # nothing recorded
     store.path.unlink()  # without the finished row, the checkpoint would be continued: refused too
-    err = one_line_refusal(capsys, T.cli_main(args))
+    err = one_line_refusal(capsys, train_command.main(args))
     assert "checkpoint.pt" in err and "first.tar.gz" in err and "other.tar.gz" in err
-    assert T.cli_main(args + ["--no-reuse"]) == 0  # asked to: trains again in its place, on the other data
+    assert train_command.main(args + ["--no-reuse"]) == 0  # asked to: trains again in its place, on the other data
     [row] = store.rows()
     assert "other.tar.gz" in row["data_identity"]["source"]
 

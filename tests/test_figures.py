@@ -438,7 +438,7 @@ def test_cli_regenerates_every_figure_in_smoke_mode(tmp_path, monkeypatch):
     assert index["fig3_conv1_filters_kernel"]["paper_figure"] == "Fig. 3"
     assert index["fig1_relu_vs_tanh"]["paper_figure"] == "Fig. 1" and index["fig4_neighbours"]["config_hash"]
     # missing imported weights: the notebooks' network falls back to the run trained above (reused, not retrained)
-    monkeypatch.setattr("alexnet_book.weights.load_pretrained",
+    monkeypatch.setattr("alexnet_book.pretrained.load_pretrained",
                         lambda *a, **k: (_ for _ in ()).throw(FileNotFoundError("no bvlc here: download it")))
     net = figure_networks.figure_network("bvlc", "smoke", progress=False,
                                  config=figure_networks.trained_config("smoke", out_dir=str(runs)))

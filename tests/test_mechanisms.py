@@ -8,7 +8,8 @@ import torch
 
 from alexnet_book import data, files, mechanisms
 from alexnet_book.layers import LocalResponseNorm, fast_local_response_norm
-from alexnet_book.train import recipe, train
+from alexnet_book.config import recipe
+from alexnet_book.train import train
 
 CIFAR = files.project_root().parent / "shared" / "data" / "cifar10-jpg.tar.gz"
 needs_cifar = pytest.mark.skipif(not CIFAR.exists(), reason=f"{CIFAR} not present (the real CIFAR-10 archive)")
@@ -29,7 +30,7 @@ def test_lrn_with_alpha_over_s_squared_is_lrn_of_the_unscaled_input_times_s():
 
 def test_a_recipe_network_with_matched_alpha_is_the_paper_unit_network_up_to_scale():
     """Through conv1 → ReLU → LRN the ×1/64 network equals 1/64 × the network fed 0-255 pixels (biases 0)."""
-    from alexnet_book.train import build_network
+    from alexnet_book.networks import build_network
 
     matched = recipe("quick", init_bias=0.0)
     assert matched.lrn_follows_input_scale and matched.input_scale == 1 / 64

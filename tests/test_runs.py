@@ -143,7 +143,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_entry_point_resolves_the_same_runs_folder(tmp_path, monkeypatch):
-    from alexnet_book import ablations, figure_networks, train
+    from alexnet_book import ablations, figure_networks
+    from alexnet_book.commands import train
     from alexnet_book.files import project_root
 
     monkeypatch.delenv(runs.RUNS_ENV, raising=False)

@@ -14,7 +14,12 @@ import torch
 import alexnet_book.train as T
 from alexnet_book.data import DataSplits, ImageArrays
 from alexnet_book.runs import ResultsStore, config_hash, load_checkpoint
-from alexnet_book.train import Plateau, TrainConfig, learning_rate, parameter_groups, recipe, train
+from alexnet_book.commands import train as train_command
+from alexnet_book.config import LATER_FIELDS, TrainConfig, recipe
+from alexnet_book.networks import build_network
+from alexnet_book.progress import LivePlot
+from alexnet_book.sgd import Plateau, learning_rate, parameter_groups
+from alexnet_book.train import train
 
 TESTS = Path(__file__).resolve().parent
 
@@ -102,20 +107,20 @@ def test_bias_like_authors_groups():
 
 
 def test_initialisation_options():
-    paper_net = T.build_network(TrainConfig(), 10, 32)  # §5: N(0, 0.01), biases 1 in conv2/4/5, fc6, fc7
+    paper_net = build_network(TrainConfig(), 10, 32)  # §5: N(0, 0.01), biases 1 in conv2/4/5, fc6, fc7
     assert paper_net.features.conv2.weight.std().item() == pytest.approx(0.01, rel=0.05)
     assert paper_net.features.conv2.bias.eq(1).all() and paper_net.features.conv3.bias.eq(0).all()
-    he = T.build_network(TrainConfig(init_std="he", init_bias=0.1), 10, 32)
+    he = build_network(TrainConfig(init_std="he", init_bias=0.1), 10, 32)
     fan_in = he.features.conv3.weight[0].numel()  # 3·3·64
     assert he.features.conv3.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.05)
     assert he.classifier.fc6.bias.eq(0.1).all() and he.classifier.fc8.bias.eq(0).all()
-    wide = T.build_network(TrainConfig(init_std=0.03), 10, 32)
+    wide = build_network(TrainConfig(init_std=0.03), 10, 32)
     assert wide.classifier.fc7.weight.std().item() == pytest.approx(0.03, rel=0.05)
-    assert wide.input_scale == 1.0 and T.build_network(TrainConfig(input_scale=0.5), 10, 32).input_scale == 0.5
+    assert wide.input_scale == 1.0 and build_network(TrainConfig(input_scale=0.5), 10, 32).input_scale == 0.5
     with pytest.raises(ValueError, match="init_std"):
-        T.build_network(TrainConfig(model="fourlayer", init_std="he"), 10, 32)
+        build_network(TrainConfig(model="fourlayer", init_std="he"), 10, 32)
     with pytest.raises(ValueError, match="init_std must be"):
-        T.build_network(TrainConfig(init_std="xavier"), 10, 32)
+        build_network(TrainConfig(init_std="xavier"), 10, 32)
 
 
 # -- a whole run ---------------------------------------------------------------------------------------------------
@@ -224,7 +229,7 @@ def test_stop_train_error_ends_the_run_at_the_first_epoch_at_or_below_it(tmp_pat
 
 def test_fields_added_later_leave_existing_hashes_alone():
     config = tiny_config("runs")
-    old = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("out_dir", *T.LATER_FIELDS)}
+    old = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("out_dir", *LATER_FIELDS)}
     assert config.hash() == config_hash(old)  # a store written before the field existed still matches
     assert tiny_config("runs", stop_train_error=0.25).hash() != config.hash()
     assert tiny_config("runs", stop_train_error=0.25).run_hash() == config.run_hash()  # a budget, like max_steps
@@ -309,7 +314,7 @@ def test_live_plot_updates_one_display_in_place(monkeypatch):
         return Handle()
 
     monkeypatch.setattr(IPython.display, "display", fake_display)
-    plot = T.LivePlot("test")
+    plot = LivePlot("test")
     history = [{"step": 1, "train_loss": 2.0, "train_error": 0.9},
                {"step": 2, "train_loss": 1.5, "train_error": 0.8, "val_top1": 0.7, "val_top5": 0.2}]
     for _ in range(3):
@@ -320,7 +325,7 @@ def test_live_plot_updates_one_display_in_place(monkeypatch):
 
 def test_cli_help_documents_every_config_field(capsys):
     with pytest.raises(SystemExit):
-        T.cli_main(["--help"])
+        train_command.main(["--help"])
     text = capsys.readouterr().out
     for name in TrainConfig.__dataclass_fields__:
         flag = "--model-option" if name == "model_options" else "--" + name.replace("_", "-")
@@ -329,18 +334,18 @@ def test_cli_help_documents_every_config_field(capsys):
 
 
 def test_cli_options_become_the_config():
-    args = T.build_parser().parse_args(["--recipe", "quick", "--epochs", "3", "--no-pca-colour", "--model-option",
+    args = train_command.build_parser().parse_args(["--recipe", "quick", "--epochs", "3", "--no-pca-colour", "--model-option",
                                         "towers=1", "--model-option", "lrn=null", "--max-steps", "10",
                                         "--data", "cifar10", "--lr", "0.05", "--init-std", "0.02",
                                         "--stop-train-error", "0.25"])
-    c = T.config_from_args(args)
+    c = train_command.config_from_args(args)
     assert c == recipe("quick", epochs=3, pca_colour=False, model_options={"towers": 1, "lrn": None}, max_steps=10,
                        lr=0.05, init_std=0.02, stop_train_error=0.25)
-    assert T.config_from_args(T.build_parser().parse_args([])) == TrainConfig()  # the paper's recipe by default
+    assert train_command.config_from_args(train_command.build_parser().parse_args([])) == TrainConfig()  # the paper's recipe by default
 
 
 def test_cli_reports_bad_input_in_one_line(capsys):
-    assert T.cli_main(["--data", "no-such-set"]) == 2
+    assert train_command.main(["--data", "no-such-set"]) == 2
     err = capsys.readouterr().err
     assert "no-such-set" in err and "Traceback" not in err
 
@@ -385,7 +390,7 @@ def test_a_readers_own_network_trains_through_the_same_recipe_store_and_ablation
 
 
 def test_loggers_receive_every_metrics_row_and_tensorboard_gets_scalars(tmp_path):
-    from alexnet_book.train import TensorBoardLogger
+    from alexnet_book.progress import TensorBoardLogger
 
     class FakeWriter:
         def __init__(self):

@@ -22,7 +22,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from alexnet_book import weights
+from alexnet_book import bvlc, pretrained, weights
+from alexnet_book.commands import weights as weights_command
 from alexnet_book.model import AlexNet
 
 torch.set_num_threads(1)
@@ -208,7 +209,7 @@ def test_every_blob_lands_in_its_module(tmp_path, fmt):
     model = scaled_bvlc_like()
     blobs = random_blobs(model, seed=1)
     path = write_caffemodel(tmp_path / f"net-{fmt}.caffemodel", model, blobs, fmt)
-    loaded = weights.load_bvlc(path, model)
+    loaded = bvlc.load_bvlc(path, model)
     assert loaded is model and not model.training
     w1 = model.features.conv1.weight.detach().numpy()
     # conv1: Caffe's input channel 0 is blue, ours is red -- the kernel's channel axis is reversed
@@ -227,9 +228,9 @@ def test_every_blob_lands_in_its_module(tmp_path, fmt):
 def test_outputs_equal_caffe_computation(tmp_path, fmt):
     model = scaled_bvlc_like()
     blobs = random_blobs(model, seed=2)
-    weights.load_bvlc(write_caffemodel(tmp_path / "net.caffemodel", model, blobs, fmt), model)
+    bvlc.load_bvlc(write_caffemodel(tmp_path / "net.caffemodel", model, blobs, fmt), model)
     g = torch.Generator().manual_seed(0)
-    x_rgb = torch.rand(2, 3, 32, 32, generator=g) * 255 - torch.tensor(weights.BVLC_MEAN_RGB).view(1, 3, 1, 1)
+    x_rgb = torch.rand(2, 3, 32, 32, generator=g) * 255 - torch.tensor(bvlc.BVLC_MEAN_RGB).view(1, 3, 1, 1)
     with torch.no_grad():
         ours = model(x_rgb).double()
     reference = caffe_forward(blobs, model, x_rgb.flip(1))  # Caffe is fed the same image as BGR
@@ -244,18 +245,18 @@ def test_architecture_mismatch_is_reported(tmp_path):
     path = write_caffemodel(tmp_path / "net.caffemodel", model, random_blobs(model), "layer")
     per_tower = AlexNet(10, scale="scaled", lrn="caffe", lrn_across_towers=False, init="default")
     with pytest.raises(ValueError, match="norm1"):
-        weights.load_bvlc(path, per_tower)  # cuda-convnet's per-tower LRN is not Caffe's
+        bvlc.load_bvlc(path, per_tower)  # cuda-convnet's per-tower LRN is not Caffe's
     with pytest.raises(ValueError, match="norm1"):
-        weights.load_bvlc(path, AlexNet(10, scale="scaled", lrn="authors", lrn_across_towers=True, init="default"))
+        bvlc.load_bvlc(path, AlexNet(10, scale="scaled", lrn="authors", lrn_across_towers=True, init="default"))
     with pytest.raises(ValueError, match="conv2"):
-        weights.load_bvlc(path, AlexNet(10, scale="scaled", towers=1, lrn="caffe", init="default"))
+        bvlc.load_bvlc(path, AlexNet(10, scale="scaled", towers=1, lrn="caffe", init="default"))
     with pytest.raises(ValueError, match="fc8"):
-        weights.load_bvlc(path, scaled_bvlc_like(num_classes=7))
+        bvlc.load_bvlc(path, scaled_bvlc_like(num_classes=7))
 
 
 def test_full_network_matches_bvlc_blobs_and_227_input():
-    model = weights.bvlc_model()
-    assert weights.caffe_blob_shapes(model) == BVLC_SHAPES
+    model = bvlc.bvlc_model()
+    assert bvlc.caffe_blob_shapes(model) == BVLC_SHAPES
     assert sum(np.prod(s) for pair in BVLC_SHAPES.values() for s in pair) == 60_965_224
     x = torch.zeros(1, 3, 227, 227)
     assert model.features.pad(x) is x  # Caffe's 227 crop needs no extra pixels: conv1 → 55×55
@@ -267,11 +268,11 @@ def test_bvlc_transform_is_rgb_0_255_minus_mean():
     from PIL import Image
 
     colour = (200, 100, 50)
-    x = weights.bvlc_transform()(Image.new("RGB", (300, 400), colour))
+    x = bvlc.bvlc_transform()(Image.new("RGB", (300, 400), colour))
     assert x.shape == (3, 227, 227) and x.dtype == torch.float32
-    expected = torch.tensor(colour, dtype=torch.float32) - torch.tensor(weights.BVLC_MEAN_RGB, dtype=torch.float32)
+    expected = torch.tensor(colour, dtype=torch.float32) - torch.tensor(bvlc.BVLC_MEAN_RGB, dtype=torch.float32)
     torch.testing.assert_close(x[:, 113, 113], expected)
-    assert weights.BVLC_MEAN_RGB == tuple(reversed(weights.BVLC_MEAN_BGR))
+    assert bvlc.BVLC_MEAN_RGB == tuple(reversed(bvlc.BVLC_MEAN_BGR))
 
 
 def test_truncated_or_garbage_caffemodel_is_refused(tmp_path):
@@ -280,31 +281,31 @@ def test_truncated_or_garbage_caffemodel_is_refused(tmp_path):
     cut = tmp_path / "cut.caffemodel"
     cut.write_bytes(good[: len(good) // 2])  # ends in the middle of fc6's blob
     with pytest.raises(ValueError, match="cut.caffemodel"):
-        weights.read_caffemodel(cut)
+        bvlc.read_caffemodel(cut)
     with pytest.raises(ValueError, match="cut.caffemodel"):
-        weights.load_bvlc(cut, scaled_bvlc_like())
+        bvlc.load_bvlc(cut, scaled_bvlc_like())
     junk = tmp_path / "junk.caffemodel"
     junk.write_bytes(np.random.default_rng(0).bytes(len(good)))
     with pytest.raises(ValueError, match="junk.caffemodel"):
-        weights.load_bvlc(junk, scaled_bvlc_like())
+        bvlc.load_bvlc(junk, scaled_bvlc_like())
     # a whole but small file cannot fill the full network: the size check speaks before parsing
     with pytest.raises(ValueError, match="truncated"):
-        weights.load_bvlc(tmp_path / "good.caffemodel")
+        bvlc.load_bvlc(tmp_path / "good.caffemodel")
     with pytest.raises(FileNotFoundError, match="curl"):
-        weights.load_bvlc(tmp_path / "absent.caffemodel")
+        bvlc.load_bvlc(tmp_path / "absent.caffemodel")
 
 
 def test_load_pretrained_bvlc_finds_the_file_and_says_how_to_feed_it(tmp_path, monkeypatch):
     # a 1000-class scaled network stands in for the 233 MiB original
-    monkeypatch.setattr(weights, "bvlc_model", lambda: scaled_bvlc_like(num_classes=1000))
+    monkeypatch.setattr(bvlc, "bvlc_model", lambda: scaled_bvlc_like(num_classes=1000))
     monkeypatch.setenv("ALEXNET_BOOK_WEIGHTS", str(tmp_path))
     stand_in = scaled_bvlc_like(num_classes=1000)
     blobs = random_blobs(stand_in, seed=4)
     write_caffemodel(tmp_path / "bvlc_alexnet.caffemodel", stand_in, blobs, "layers")
-    model, info = weights.load_pretrained("bvlc")
+    model, info = pretrained.load_pretrained("bvlc")
     np.testing.assert_array_equal(model.features.conv1.weight.detach().numpy(), blobs["conv1"][0][:, ::-1])
     assert info["source"] == "bvlc" and info["path"] == str(tmp_path / "bvlc_alexnet.caffemodel")
-    assert info["preprocessing"]["mean"] == weights.BVLC_MEAN_RGB and info["preprocessing"]["scale"] == 255
+    assert info["preprocessing"]["mean"] == bvlc.BVLC_MEAN_RGB and info["preprocessing"]["scale"] == 255
     assert info["preprocessing"]["crop"] == 227 and len(info["class_names"]) == 1000
     assert info["reference"]["top1_accuracy"] == pytest.approx(57.1)
 
@@ -340,7 +341,7 @@ def test_torchvision_state_dict_gives_torchvision_logits(torchvision_file):
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         torch.testing.assert_close(model(x), reference(x), rtol=0, atol=1e-6)
-    model2, info = weights.load_pretrained(path)
+    model2, info = pretrained.load_pretrained(path)
     assert info["source"] == "torchvision" and info["preprocessing"]["crop"] == 224
     assert info["class_names"][0] == "tench" and len(info["class_names"]) == 1000
     with torch.no_grad():
@@ -350,7 +351,7 @@ def test_torchvision_state_dict_gives_torchvision_logits(torchvision_file):
 def test_predict_top5_on_an_image_file(tmp_path, torchvision_file):
     from PIL import Image
 
-    model, info = weights.load_pretrained(torchvision_file[1])
+    model, info = pretrained.load_pretrained(torchvision_file[1])
     image = tmp_path / "cat.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)).save(image)
     top = weights.predict_top5(model, image, info["transform"], info["class_names"])
@@ -370,7 +371,7 @@ def test_our_checkpoint_loads_through_load_pretrained(tmp_path):
     path = tmp_path / "checkpoint.pt"
     runs.save_checkpoint(path, {"model": net.state_dict(), "config": {"model": "alexnet", "model_options": {}},
                                 "class_names": [f"c{i}" for i in range(10)]})
-    model, info = weights.load_pretrained(path)
+    model, info = pretrained.load_pretrained(path)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(model(x), net(x))
@@ -382,7 +383,7 @@ def test_missing_published_files_raise_file_not_found_with_steps(tmp_path, monke
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     for source in ("bvlc", "torchvision"):
         with pytest.raises(FileNotFoundError, match="curl"):
-            weights.load_pretrained(source)
+            pretrained.load_pretrained(source)
     with pytest.raises(FileNotFoundError, match="alexnet-book weights fetch"):
         weights.load_torchvision()
 
@@ -403,9 +404,9 @@ def test_a_pickle_posing_as_weights_is_never_executed(tmp_path):
         with pytest.raises(ValueError, match=path.name):
             weights.load_torchvision(path)
         with pytest.raises(ValueError, match=path.name):
-            weights.load_pretrained(path)
+            pretrained.load_pretrained(path)
         with pytest.raises(ValueError, match="refused"):
-            weights.describe(path)
+            weights_command.describe(path)
     assert not marker.exists()
     pickle.loads(legacy.read_bytes())  # the payload is live: unpickled naively it does run
     assert marker.exists()
@@ -542,6 +543,6 @@ def test_offline_fetch_fails_at_once_with_manual_steps(tmp_path, monkeypatch, ur
 def test_cli_fetch_offline_prints_one_clear_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(weights.WEIGHTS, "bvlc", dataclasses.replace(
         weights.WEIGHTS["bvlc"], url=f"http://127.0.0.1:{closed_port()}/bvlc_alexnet.caffemodel"))
-    assert weights.cli_main(["fetch", "bvlc", "--dest", str(tmp_path), "--timeout", "1", "--no-progress"]) == 1
+    assert weights_command.main(["fetch", "bvlc", "--dest", str(tmp_path), "--timeout", "1", "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("alexnet-book weights: cannot reach") and "Traceback" not in err

@@ -40,12 +40,12 @@ def plan_runs(data: str = "auto", scale: str | None = "scaled", budget_epochs: i
               limit: int | None = None, base: dict | None = None, recipe: str = "paper") -> list[tuple[str, int, object]]:
     """The runs an ablation table needs: (variant name, seed, TrainConfig), the baseline first for each seed.
 
-    Every run starts from ``train.RECIPES[recipe]`` ("paper" = §5 as written); data, scale, device, the budget
+    Every run starts from ``config.RECIPES[recipe]`` ("paper" = §5 as written); data, scale, device, the budget
     and ``limit`` (when given) replace the recipe's; ``base`` holds further TrainConfig fields shared by every
     run (e.g. ``{"out_dir": "runs", "lr": 0.01}``).  Variants are trained without the 10-crop evaluation (only
     the baseline's is used, by ``ten_crop``).
     """
-    from ..train import RECIPES, TrainConfig
+    from ..config import RECIPES, TrainConfig
 
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")

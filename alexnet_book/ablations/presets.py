@@ -112,7 +112,7 @@ MEASURES = {
     "epochs": "ratio of epochs to reach a common eval-mode training error (with ÷ without the paper's choice)",
 }
 
-# Presets for the CLI and the notebook; "recipe" names train.RECIPES, the shared starting point of every run.
+# Presets for the CLI and the notebook; "recipe" names config.RECIPES, the shared starting point of every run.
 # quick: the whole table on real CIFAR-10 with the scaled network, 1 seed, in 22 minutes on 2 CPU cores (measured;
 # the book's CPU recipe -- warm-up, linear decay, input scaled by 1/64 -- with a shorter budget); full: the 224
 # network on an ImageNet subset on a GPU with the paper's recipe (§5); smoke: seconds, synthetic data.

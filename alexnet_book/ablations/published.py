@@ -96,7 +96,7 @@ _NOT_RECIPE = {"data", "root", "scale", "limit", "epochs", "max_steps", "seed", 
 
 def _recipe_changes(config: dict) -> str:
     """How a run's training departs from §5 (TrainConfig's defaults), e.g. "lr=0.03, schedule=linear"."""
-    from ..train import TrainConfig
+    from ..config import TrainConfig
 
     default = TrainConfig()
     return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(config.items())
@@ -105,7 +105,7 @@ def _recipe_changes(config: dict) -> str:
 
 def _is_paper_recipe(config: dict) -> bool:
     """A run of the paper's network with the paper's recipe: no ablation's change applied."""
-    from ..train import TrainConfig
+    from ..config import TrainConfig
 
     default = TrainConfig()
     if config.get("model", "alexnet") != "alexnet" or (config.get("model_options") or {}):

@@ -14,7 +14,7 @@ def baseline_networks(runs, store=None, *, splits=None):
     """(seed, config, trained network, data) for every finished baseline among ``runs`` whose saved network is on
     disk (the results store's ``model_path``); the data set is loaded once, from the first one's config."""
     from ..runs import load_checkpoint
-    from ..train import build_network
+    from ..networks import build_network
 
     store = _store(store, runs[0][2].out_dir if runs else "runs")
     for name, seed, config in runs:
@@ -153,7 +153,7 @@ def run_ablations(data: str = "auto", scale: str | None = "scaled", budget_epoch
         bar.set_postfix_str(f"{name} seed {seed}")
         row = store.find(config.hash()) if reuse else None
         if row is not None:  # finished before on other data (another archive under the same name): refused
-            from ..train import check_same_data
+            from ..checkpoints import check_same_data
 
             check_same_data(row.get("data_identity"), config, None, f"the finished run in {row.get('run_dir')}")
         if row is not None:  # finished before: its metrics are all the table needs

@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                              + ", ".join(ONLY))
     common.add_device(parser, default=None, help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps "
                                                  "(default: the preset's, else auto)")
-    parser.add_argument("--recipe", default=None, help="training recipe every run starts from (train.RECIPES: "
+    parser.add_argument("--recipe", default=None, help="training recipe every run starts from (config.RECIPES: "
                         "paper = §5 as written, quick = the book's CPU recipe, smoke); default: the preset's, "
                         "else paper")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",

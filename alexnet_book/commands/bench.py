@@ -7,7 +7,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import throughput
+    from . import bench_train
 
     parser = argparse.ArgumentParser(prog="alexnet-book bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=None, help="seconds timed per pipeline (default 6 / 20)")
     p = sub.add_parser("train", help="training step images/s, TFLOP/s, MFU and memory: the paper's network vs "
                        "torchvision's; last line paper_vs_torchvision_per_mac=<ratio>")
-    throughput.add_arguments(p)
+    bench_train.add_arguments(p)
     return parser
 
 
@@ -49,9 +49,9 @@ def _data(args) -> int:
 
 
 def _train(args) -> int:
-    from .. import throughput
+    from . import bench_train
 
-    return throughput.cli_train(args)
+    return bench_train.run(args)
 
 
 COMMANDS = {"data": _data, "train": _train}

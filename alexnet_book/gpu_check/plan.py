@@ -78,7 +78,7 @@ class Plan:
 
 
 def card_name(device: torch.device) -> str:
-    from ..throughput import device_name
+    from ..devices import device_name
 
     return device_name(device)
 

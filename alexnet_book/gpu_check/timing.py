@@ -32,7 +32,8 @@ def timed_train(ctx: "Check", splits, name: str, *, model_scale: str, batch: int
     """``train()`` for ``steps`` steps (the book's quick recipe at constant lr unless ``changes`` say otherwise);
     its images/s and metrics.  ``keep``: leave the run folder (a later call with more steps continues it)."""
     from ..runs import ResultsStore
-    from ..train import recipe, train
+    from ..config import recipe
+    from ..train import train
 
     settings = dict(data=splits.name, scale=model_scale, batch_size=batch, epochs=epochs, max_steps=steps,
                     schedule="constant", warmup_epochs=0.0, lr=0.01, device=str(ctx.device),
