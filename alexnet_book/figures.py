@@ -310,7 +310,7 @@ def _displayable(image):
     return ((image - image.min()) / (image.max() - image.min()).clamp_min(1e-12)).numpy()
 
 
-def plot_neighbours(query_images, train_images, neighbours: "neighbours.Neighbours", *, class_names=None, query_labels=None,
+def plot_neighbours(query_images, train_images, neighbours, *, class_names=None, query_labels=None,
                     train_labels=None, max_queries: int = 5, title: str | None = None):
     """Fig. 4 (right half), twice: per query, its k nearest training images in ``layer`` and in pixel space (§6.1).
 

@@ -280,7 +280,7 @@ def test_markdown_latex_and_figure(tmp_path, monkeypatch):
 
 
 def test_paper_tables_hold_the_papers_numbers_reproductions_and_your_runs(tmp_path):
-    from alexnet_book.train import TrainConfig
+    from alexnet_book.config import TrainConfig
 
     store = ResultsStore(tmp_path / "results.jsonl")
     base = TrainConfig(data="cifar10", scale="scaled", epochs=3)
@@ -403,7 +403,7 @@ def test_the_study_preset_covers_every_claim_with_three_seeds():
     study = ab.PRESETS["study"]
     assert len(study["seeds"]) >= 3 and study["recipe"] == "study"
     assert {ab.ABLATION[name].claim for name in study["ablations"]} == {c.name for c in paper.CLAIMS}
-    from alexnet_book.train import recipe
+    from alexnet_book.config import recipe
 
     config = recipe("study")
     assert config.lrn_follows_input_scale and config.model_options == {"pool_rounding": "ceil"}
