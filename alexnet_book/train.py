@@ -11,7 +11,7 @@ torchrun all call it.  The pieces of the recipe (parameter groups, the plateau r
 Read this module top to bottom: ``train`` and its steps -- set-up, the lookup of a finished identical run, data and network, resume, ``train_one_epoch``, ``validate``,
 the end of an epoch, and ``finish`` (the final evaluation, recorded).  The configuration is
 :mod:`alexnet_book.config`, devices and processes :mod:`alexnet_book.devices`, the command line
-:mod:`alexnet_book.commands.train` (``python -m alexnet_book.train`` runs it, as torchrun does on every rank).
+:mod:`alexnet_book.commands.train` (``python -m alexnet_book.commands.train`` runs it, as torchrun does on every rank).
 
 Several processes (``torchrun --nproc_per_node=N``): each rank takes a disjoint share of every batch (the
 global batch stays ``batch_size``), gradients are averaged by DistributedDataParallel, every validation image
@@ -493,7 +493,6 @@ def record(run: Run, state: TrainState, metrics: dict) -> None:
                                   if not isinstance(v, list)))
 
 
-if __name__ == "__main__":  # python -m alexnet_book.train: what torchrun runs on every rank
-    from .commands.train import main
-
-    sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":  # the library does not import its command line: say where the command is
+    sys.exit("python -m alexnet_book.train: the command moved; run `python -m alexnet_book.commands.train ...` "
+             "(under torchrun: `torchrun ... -m alexnet_book.commands.train ...`) or `alexnet-book train ...`")

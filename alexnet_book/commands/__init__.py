@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(command(name).main(rest) or 0)
+    except SystemExit as exit_:  # --help (0) or a bad option, already said in one line (2)
+        return exit_.code if isinstance(exit_.code, int) else 1
     except KeyboardInterrupt:
         print("alexnet-book: interrupted", file=sys.stderr)
         return 130

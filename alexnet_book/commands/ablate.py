@@ -14,6 +14,7 @@ from ..ablations.tables import _number
 from ..files import atomic_write_text
 from ..data import SCALES
 from . import common
+from .common import Parser
 
 # the settings without a preset: the paper's recipe, 2 epochs, one seed
 DEFAULTS = dict(recipe="paper", data="auto", scale="scaled", budget_epochs=2, budget_steps=None, seeds=(0,),
@@ -35,7 +36,7 @@ def _only(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="alexnet-book ablate",
         description="Re-run the paper's ablations (§3.1-§7): the baseline and one run per variant and seed, "
                     "reusing finished runs from the results store and resuming interrupted ones. Delta = "

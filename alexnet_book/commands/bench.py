@@ -4,12 +4,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from .common import Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import bench_train
 
-    parser = argparse.ArgumentParser(prog="alexnet-book bench", description=__doc__)
+    parser = Parser(prog="alexnet-book bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("data", help="input pipeline images/s per core: torchvision reference vs the paper's "
                        "pipeline from JPEG and from the uint8 cache")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..book import MODES, BookError, check_notebooks, find_notebooks, run_book
+from .common import Parser
 
 
 def _names(text: str) -> list[str]:
@@ -15,7 +16,7 @@ def _names(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="alexnet-book book",
         description="Execute the book's notebooks in order (papermill, headless), write executed copies and "
                     "HTML to --out, figures to --figures, and the wall time per notebook to --out/timings.json.")

@@ -7,6 +7,8 @@
 - ``--precision``, ``--scale``, ``--schedule``: ``choices=`` from the library's own tables.
 - ``--only``: names separated by spaces or commas, checked against the known ones.
 - ``--limit N``: at most N images in each split used (train and validation alike), balanced over classes.
+
+Every command's parser is a :class:`Parser`: a bad option is one line and exit status 2.
 """
 from __future__ import annotations
 
@@ -14,6 +16,14 @@ import argparse
 import re
 
 DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a bad option reported in one line (``prog: message (see `prog --help`)``, exit status 2)
+    instead of the whole usage block first."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 def device_name(text: str) -> str:

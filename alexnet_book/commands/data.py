@@ -8,6 +8,7 @@ import sys
 
 from .. import data
 from . import common
+from .common import Parser
 
 DATA_SETS = list(data.SOURCES)  # what --data takes (any case, "_" for "-", and data.ALIASES: cifar-10, imagefolder)
 
@@ -27,7 +28,7 @@ def _add_data(p: argparse.ArgumentParser, cache: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alexnet-book data", description=__doc__)
+    parser = Parser(prog="alexnet-book data", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("info", help="what a data set holds: splits, classes, where it is, whether it is cached")
     _add_data(p)

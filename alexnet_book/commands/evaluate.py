@@ -15,11 +15,11 @@ from ..checkpoints import load_run, read_run
 from ..config import PRECISIONS
 from ..devices import pick_device, pick_precision
 from ..evaluate import evaluate, run_record
-from .common import add_device, add_limit
+from .common import Parser, add_device, add_limit
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="alexnet-book evaluate",
         description="Top-1/top-5 error (§6) of a network saved by `alexnet-book train`, on the centre crop "
                     "and optionally averaged over 10 crops (§4.1). The data set, scale, model, precision and "

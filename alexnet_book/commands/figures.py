@@ -12,10 +12,11 @@ from ..neighbours import fig4_evidence
 from ..regenerate import GROUPS, regenerate_all
 from ..relu_tanh import FIG1_EVIDENCE, fig1_evidence
 from ..towers_study import specialisation_evidence
+from .common import Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="alexnet-book figures",
         description="Draw the figures the library draws (Figs. 1, 3, 4 and the looks inside the network) as PNG "
                     "(200 dpi), SVG and PDF, with an index.json manifest: a quick/smoke re-run into build/figures, "

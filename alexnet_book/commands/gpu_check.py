@@ -6,10 +6,11 @@ import sys
 
 from .. import gpu_check
 from . import common
+from .common import Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="alexnet-book gpu-check", description=gpu_check.__doc__.split("\n\n")[0] + " See docs/benchmarks.md.",
         epilog="usually run through `bash scripts/gpu_check.sh` (installs the package, then runs this)")
     parser.add_argument("--dry-run", action="store_true",

@@ -1,16 +1,16 @@
 """``alexnet-book lab``: start JupyterLab on the notebooks (this process becomes JupyterLab)."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 from ..lab import FIRST_NOTEBOOK, lab_command, project_folder
+from .common import Parser
 
 
 def main(argv: list[str]) -> int:
     """``alexnet-book lab``: start JupyterLab on the notebooks (this process becomes JupyterLab)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="alexnet-book lab",
         description="JupyterLab on the book's notebooks with this Python: 127.0.0.1 only, behind a token, "
                     "--allow-root when run as root, no news pop-up. Options it does not know go to JupyterLab.")

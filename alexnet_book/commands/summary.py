@@ -7,10 +7,11 @@ import sys
 from ..layers import LRN_CONVENTIONS
 from ..model import POOLS, SCALES, AlexNet, TorchvisionAlexNet
 from ..report import summary
+from .common import Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alexnet-book summary",
+    parser = Parser(prog="alexnet-book summary",
                                      description="Per-layer table of a network: output shape, neurons, parameters, "
                                                  "MACs and tower connectivity (§3.5, Fig. 2).")
     parser.add_argument("--model", choices=("alexnet", "torchvision"), default="alexnet",

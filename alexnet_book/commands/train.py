@@ -1,8 +1,8 @@
 """``alexnet-book train``: one run with the paper's recipe (§5), printed as it goes and recorded in the results store.
 
 Every ``TrainConfig`` field is an option (``--model-option KEY=VALUE`` for ``model_options``); ``--recipe`` starts
-from a named recipe.  Under torchrun every process runs this command: ``python -m alexnet_book.train`` calls
-``main`` here.
+from a named recipe.  Under torchrun every process runs this command: ``python -m alexnet_book.commands.train``
+runs ``main`` here.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import sys
 from ..config import PRECISIONS, RECIPES, SCHEDULES, TrainConfig, recipe
 from ..data import SCALES
 from ..train import train
-from .common import add_device, add_precision, add_quiet, add_runs
+from .common import Parser, add_device, add_precision, add_quiet, add_runs
 
 HELP = {
     "data": "data set: auto | cifar10 | imagenet | imagenet-subset | imagenette | imagewoof | synthetic",
@@ -74,15 +74,6 @@ RESUMING = """resuming and reusing:
   continues a finished checkpoint (an unfinished one still resumes)."""
 
 
-class UsageError(Exception):
-    """A bad option, reported in one line (argparse would print the whole usage first)."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise UsageError(message)
-
-
 def parse_value(text: str):
     """A command-line value as JSON when it parses (1, 0.5, null, true, "x"), else the string itself."""
     try:
@@ -96,14 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="alexnet-book train",
         description="Train a network with the paper's recipe (§5): SGD, momentum 0.9, weight decay 5e-4, batch "
                     "128, lr 0.01 ÷10 on plateaus. The same code path as alexnet_book.train(); under torchrun "
-                    "every process runs this command (python -m alexnet_book.train). Defaults are the paper's; "
+                    "every process runs this command (python -m alexnet_book.commands.train). Defaults are the paper's; "
                     "--recipe quick is the book's CPU recipe for CIFAR-10. The same command again resumes an "
                     "interrupted run (see below).",
         epilog=RESUMING + "\n\n"
                "examples:\n"
                "  alexnet-book train --data cifar10 --model alexnet --scale scaled --recipe quick\n"
                "  alexnet-book train --data imagenet --root /data/imagenet --device cuda\n"
-               "  torchrun --standalone --nproc_per_node=8 -m alexnet_book.train --data imagenet --root /data/imagenet",
+               "  torchrun --standalone --nproc_per_node=8 -m alexnet_book.commands.train --data imagenet --root /data/imagenet",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="paper",
                         help="start from a named recipe (options given explicitly override it; default paper)")
@@ -161,10 +152,10 @@ def config_from_args(args) -> TrainConfig:
 def main(argv: list[str]) -> int:
     """One run, printed as it goes and recorded in the results store; 2 with one line for bad input."""
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(argv)  # a bad option: one line and SystemExit(2) (common.Parser)
         config = config_from_args(args)
         result = train(config, progress=not args.quiet, reuse=not args.no_reuse)
-    except (UsageError, ValueError, FileNotFoundError, FloatingPointError) as error:
+    except (ValueError, FileNotFoundError, FloatingPointError) as error:
         print(f"alexnet-book train: {error}", file=sys.stderr)
         return 2
     if int(os.environ.get("RANK", "0")) == 0:
@@ -175,3 +166,7 @@ def main(argv: list[str]) -> int:
                      f"{100 * m['val_top5_error_10crop']:.2f}%")
         print(f"{result.run_dir}: {text}{' (reused)' if result.reused else ''}")
     return 0
+
+
+if __name__ == "__main__":  # python -m alexnet_book.commands.train: what torchrun runs on every rank
+    sys.exit(main(sys.argv[1:]))

@@ -16,7 +16,7 @@ from ..pretrained import load_pretrained
 from ..weights import (WEIGHTS, _open_image, fetch, find_weights, load_torch_file, predict_top5,
                        weights_dir)
 from .. import files
-from .common import add_quiet
+from .common import Parser, add_quiet
 
 
 def describe(path: str | Path) -> str:
@@ -68,7 +68,7 @@ def describe(path: str | Path) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alexnet-book weights",
+    parser = Parser(prog="alexnet-book weights",
                                      description="Published AlexNet weights: torchvision's and BVLC Caffe's.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("fetch", help="download a weights file (checksummed, resumable)")
