@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from alexnet_book import augment, paper
+from support import C, S, random_basis
 
 torch.set_num_threads(1)
-S, C = 36, 32  # the scaled track: stored 36, crop 32
 
 
 def coordinate_images(n, size=S):
@@ -99,11 +99,6 @@ def test_mean_is_cropped_and_flipped_with_the_image():
     mean = coordinate_images(1)[0].float()  # subtracting the same window of the same image leaves zeros
     out = augment.train_batch(images[:, :, :, :3], mean, C, generator=torch.Generator().manual_seed(2))
     assert out[:, :2].abs().max() == 0
-
-
-def random_basis(seed=0):
-    q, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
-    return q.float()
 
 
 def test_pca_noise_has_zero_mean_and_the_stated_covariance():

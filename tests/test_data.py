@@ -2,7 +2,6 @@
 import functools
 import hashlib
 import http.server
-import io
 import json
 import os
 import pickle
@@ -18,6 +17,7 @@ from PIL import Image
 
 from alexnet_book import data, files
 from alexnet_book.commands import data as data_command
+from support import add_tar_member, colour_of, jpeg_bytes, write_imagenet_archives
 
 torch.set_num_threads(1)
 CIFAR = files.project_root().parent / "shared" / "data" / "cifar10-jpg.tar.gz"
@@ -32,19 +32,6 @@ def private_data_dir(tmp_path, monkeypatch):
     return tmp_path / "data"
 
 
-def jpeg_bytes(colour, size=(20, 16), mode="RGB", fmt="JPEG"):
-    img = Image.new("RGB", size, tuple(colour))
-    if mode != "RGB":
-        img = img.convert(mode)
-    buf = io.BytesIO()
-    img.save(buf, fmt, quality=95)
-    return buf.getvalue()
-
-
-def colour_of(label):
-    return [(40 * label + 30) % 256, (90 * label + 60) % 256, (150 * label + 10) % 256]
-
-
 def write_folder(root, classes, per_class, split_names=("train", "val"), size=(20, 16)):
     for split in split_names:
         for cls in classes:
@@ -54,12 +41,6 @@ def write_folder(root, classes, per_class, split_names=("train", "val"), size=(2
             for i in range(per_class):
                 (folder / f"{cls}_{i}.JPEG").write_bytes(jpeg_bytes(colour_of(label), size))
     return root
-
-
-def add_tar_member(tar, name, payload):
-    info = tarfile.TarInfo(name)
-    info.size = len(payload)
-    tar.addfile(info, io.BytesIO(payload))
 
 
 def labels_match_colours(arrays):
@@ -173,43 +154,6 @@ def test_cifar_batches_never_unpickle_code(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------- ImageNet
-
-
-def write_devkit(path, wnids, val_wnids):
-    """ILSVRC2012_devkit_t12.tar.gz with data/meta.mat (ids NOT in sorted order, plus a non-leaf) + ground truth."""
-    import scipy.io
-
-    order = list(reversed(wnids))  # ILSVRC2012_ID order differs from the sorted-wnid class index
-    dtype = [("ILSVRC2012_ID", "O"), ("WNID", "O"), ("words", "O"), ("gloss", "O"), ("num_children", "O"),
-             ("children", "O"), ("wordnet_height", "O"), ("num_train_images", "O")]
-    rows = [(i + 1, w, f"{w} thing, other name", "gloss", 0, np.zeros(0), 0, 2) for i, w in enumerate(order)]
-    rows.append((len(order) + 1, "n00001740", "entity", "root", len(order), np.arange(1, len(order) + 1), 5, 0))
-    synsets = np.array(rows, dtype=dtype)
-    meta = io.BytesIO()
-    scipy.io.savemat(meta, {"synsets": synsets})
-    truth = "\n".join(str(order.index(w) + 1) for w in val_wnids) + "\n"
-    with tarfile.open(path, "w:gz") as tar:
-        add_tar_member(tar, "ILSVRC2012_devkit_t12/data/meta.mat", meta.getvalue())
-        add_tar_member(tar, "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt", truth.encode())
-
-
-def write_imagenet_archives(root, wnids, per_class=2):
-    """The official layout: a train tar of per-class tars, a flat val tar, the devkit."""
-    root.mkdir(parents=True, exist_ok=True)
-    ordered = sorted(wnids)
-    with tarfile.open(root / data.TRAIN_TAR, "w") as outer:
-        for w in wnids:
-            inner = io.BytesIO()
-            with tarfile.open(fileobj=inner, mode="w") as t:
-                for i in range(per_class):
-                    add_tar_member(t, f"{w}_{i}.JPEG", jpeg_bytes(colour_of(ordered.index(w))))
-            add_tar_member(outer, f"{w}.tar", inner.getvalue())
-    val_wnids = [wnids[(3 * i + 1) % len(wnids)] for i in range(len(wnids) + 2)]
-    with tarfile.open(root / data.VAL_TAR, "w") as tar:
-        for i, w in enumerate(val_wnids):
-            add_tar_member(tar, f"ILSVRC2012_val_{i + 1:08d}.JPEG", jpeg_bytes(colour_of(ordered.index(w))))
-    write_devkit(root / data.DEVKIT, wnids, val_wnids)
-    return val_wnids
 
 
 def test_imagenet_official_archives(tmp_path):

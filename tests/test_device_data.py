@@ -6,10 +6,10 @@ import torch
 import test_augment as A
 from alexnet_book import augment, data, device_data
 from alexnet_book.device_data import DeviceFeed
-from test_train import fake_splits, quiet, tiny_config
+from support import quiet, tiny_config
 
 torch.set_num_threads(1)
-S, C = A.S, A.C
+from support import C, S, random_basis  # noqa: E402
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -17,7 +17,7 @@ def random_set(n=20, size=S, seed=0):
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, size, size, 3), dtype=torch.uint8, generator=g)
     mean = torch.rand(size, size, 3, generator=g) * 255
-    return images, mean, (torch.tensor([5000.0, 500.0, 50.0]), A.random_basis(seed))
+    return images, mean, (torch.tensor([5000.0, 500.0, 50.0]), random_basis(seed))
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -113,7 +113,7 @@ def test_train_with_data_on_device_gives_the_same_weights(tmp_path, monkeypatch)
         assert on.metrics[key] == off.metrics[key], key
 
 
-def test_train_with_prefetch_finishes_with_the_same_weights(tmp_path, monkeypatch):
+def test_train_with_prefetch_finishes_with_the_same_weights(tmp_path, monkeypatch, splits):
     """The prefetch path (background thread) inside train(): every batch but each epoch's first is prefetched."""
     torch.set_num_threads(1)
     real = DeviceFeed.__init__
@@ -122,7 +122,6 @@ def test_train_with_prefetch_finishes_with_the_same_weights(tmp_path, monkeypatc
         real(self, *args, **{**kwargs, "mode": "prefetch"})
 
     monkeypatch.setattr(DeviceFeed, "__init__", prefetching)
-    splits = fake_splits()
     on = quiet(tiny_config(tmp_path / "on", epochs=2, ten_crop=False, data_on_device=True), splits=splits)
     off = quiet(tiny_config(tmp_path / "off", epochs=2, ten_crop=False), splits=splits)
     assert all(torch.equal(a, b) for a, b in zip(on.model.state_dict().values(), off.model.state_dict().values()))

@@ -14,14 +14,14 @@ from alexnet_book.train import train
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
-from test_train import fake_splits  # noqa: E402
+from support import fake_splits  # noqa: E402
 
 CHILD = """
 import json, os, sys
 import torch
 sys.path.insert(0, {tests!r})
 from test_distributed import ddp_config, record_what_is_seen
-from test_train import fake_splits
+from support import fake_splits
 from alexnet_book.train import train
 
 torch.set_num_threads(1)
@@ -119,7 +119,7 @@ import os, sys
 import torch
 sys.path.insert(0, {tests!r})
 from test_distributed import ddp_config
-from test_train import fake_splits
+from support import fake_splits
 import alexnet_book.train as T
 
 torch.set_num_threads(1)

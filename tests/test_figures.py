@@ -213,7 +213,7 @@ def test_fc7_of_alexnet_is_after_relu_and_neighbours_find_themselves():
 
 def test_fig4_runs_at_full_scale_on_an_imagenet_subset_in_the_official_archive_format(tmp_path, monkeypatch):
     """Fig. 4 on ImageNet data: a subset (manifest) of ILSVRC-2012-format archives, 224-px crops, 4096-d fc7."""
-    from test_data import write_imagenet_archives  # the official layout: train tar of tars, flat val, devkit
+    from support import write_imagenet_archives  # the official layout: train tar of tars, flat val, devkit
 
     from alexnet_book import data
     from alexnet_book.model import AlexNet

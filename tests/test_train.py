@@ -12,46 +12,15 @@ import pytest
 import torch
 
 import alexnet_book.train as T
-from alexnet_book.data import DataSplits, ImageArrays
 from alexnet_book.runs import ResultsStore, config_hash, load_checkpoint
 from alexnet_book.commands import train as train_command
 from alexnet_book.config import LATER_FIELDS, TrainConfig, recipe
 from alexnet_book.networks import build_network
 from alexnet_book.progress import LivePlot
 from alexnet_book.sgd import Plateau, learning_rate, parameter_groups
-from alexnet_book.train import train
+from support import quiet, tiny_config
 
 TESTS = Path(__file__).resolve().parent
-
-
-def fake_splits(n_train=64, n_val=41, classes=4, size=36, crop=32, seed=0) -> DataSplits:
-    """A tiny in-memory data set: each class a colour plus noise, stored 36 px for 32 px crops."""
-    g = torch.Generator().manual_seed(seed)
-    colours = torch.tensor([[200, 40, 40], [40, 200, 40], [40, 40, 200], [200, 200, 40]])
-
-    def split(n):
-        labels = torch.arange(n) % classes
-        noise = torch.randint(-50, 50, (n, size, size, 3), generator=g)
-        images = (colours[labels % 4][:, None, None, :] + noise).clamp(0, 255).to(torch.uint8)
-        return ImageArrays(images=images, labels=labels.long())
-
-    train_split, val_split = split(n_train), split(n_val)
-    names = [f"class{i}" for i in range(classes)]
-    return DataSplits(name="synthetic", train=train_split, val=val_split, classes=names, class_names=names,
-                      mean_image=train_split.images.float().mean(0), pca_eigvals=torch.tensor([900.0, 90.0, 9.0]),
-                      pca_eigvecs=torch.linalg.qr(torch.randn(3, 3, generator=g))[0], crop=crop, source="fake")
-
-
-def tiny_config(out_dir, **changes) -> TrainConfig:
-    """The scaled AlexNet (dropout, LRN, towers) on fake data, fp32 and deterministic, 4 steps per epoch."""
-    fields = dict(data="synthetic", model="alexnet", scale="scaled", epochs=3, batch_size=16, lr=0.01,
-                  input_scale=1 / 64, precision="fp32", deterministic=True, log_every=1, checkpoint_every=3,
-                  ten_crop=True, out_dir=str(out_dir))
-    return TrainConfig(**{**fields, **changes})
-
-
-def quiet(config, **kwargs):
-    return train(config, progress=False, splits=kwargs.pop("splits", None) or fake_splits(), **kwargs)
 
 
 # -- the recipe's pieces -------------------------------------------------------------------------------------------
@@ -125,10 +94,10 @@ def test_initialisation_options():
 
 # -- a whole run ---------------------------------------------------------------------------------------------------
 
-def test_train_learns_records_and_checkpoints(tmp_path):
+def test_train_learns_records_and_checkpoints(tmp_path, tiny):
     torch.set_num_threads(1)
     events = []
-    config = tiny_config(tmp_path, model="fourlayer", epochs=4, lr=0.05, bias_like_authors=True)
+    config = tiny(model="fourlayer", epochs=4, lr=0.05, bias_like_authors=True)
     result = quiet(config, callback=events.append)
     assert not result.reused and result.run_dir == config.run_dir()
     m = result.metrics
@@ -153,9 +122,9 @@ def test_train_learns_records_and_checkpoints(tmp_path):
     assert state["optimizer"]["param_groups"][1]["weight_decay"] == 0.0
 
 
-def test_identical_finished_run_is_reused_not_repeated(tmp_path, monkeypatch):
+def test_identical_finished_run_is_reused_not_repeated(monkeypatch, tiny):
     torch.set_num_threads(1)
-    config = tiny_config(tmp_path, model="fourlayer", epochs=1, ten_crop=False)
+    config = tiny(model="fourlayer", epochs=1, ten_crop=False)
     first = quiet(config)
 
     def no_training(*args, **kwargs):
@@ -170,8 +139,8 @@ def test_identical_finished_run_is_reused_not_repeated(tmp_path, monkeypatch):
         quiet(config, reuse=False)
 
 
-def test_non_finite_loss_stops_at_once_naming_step_and_config(tmp_path):
-    config = tiny_config(tmp_path, model="fourlayer", lr=1e30, input_scale=1e6)
+def test_non_finite_loss_stops_at_once_naming_step_and_config(tiny):
+    config = tiny(model="fourlayer", lr=1e30, input_scale=1e6)
     with pytest.raises(FloatingPointError) as info:
         quiet(config)
     text = str(info.value)
@@ -239,7 +208,7 @@ CHILD = """
 import os, signal, sys
 import torch
 sys.path.insert(0, {tests!r})
-from test_train import fake_splits, tiny_config
+from support import fake_splits, tiny_config
 import alexnet_book.train as T
 
 out_dir, kill_at = sys.argv[1], int(sys.argv[2])
@@ -362,13 +331,13 @@ class TinyReaderNet(torch.nn.Module):
         return self.head(torch.relu(self.conv(x)).mean(dim=(2, 3)))
 
 
-def test_a_readers_own_network_trains_through_the_same_recipe_store_and_ablations(tmp_path):
+def test_a_readers_own_network_trains_through_the_same_recipe_store_and_ablations(tmp_path, tiny):
     from alexnet_book import ablations as ab
     from alexnet_book.model import REGISTERED, build_model, register_model
 
     register_model("tiny_reader_net", TinyReaderNet)
     try:
-        config = tiny_config(tmp_path, model="tiny_reader_net", model_options={"width": 6}, epochs=2, lr=0.05)
+        config = tiny(model="tiny_reader_net", model_options={"width": 6}, epochs=2, lr=0.05)
         result = quiet(config)
         assert isinstance(result.model, TinyReaderNet) and result.model.conv.out_channels == 6
         assert result.metrics["steps"] == 8 and 0 <= result.metrics["val_top1_error"] <= 1
@@ -389,7 +358,7 @@ def test_a_readers_own_network_trains_through_the_same_recipe_store_and_ablation
         REGISTERED.pop("tiny_reader_net", None)
 
 
-def test_loggers_receive_every_metrics_row_and_tensorboard_gets_scalars(tmp_path):
+def test_loggers_receive_every_metrics_row_and_tensorboard_gets_scalars(tiny):
     from alexnet_book.progress import TensorBoardLogger
 
     class FakeWriter:
@@ -400,7 +369,7 @@ def test_loggers_receive_every_metrics_row_and_tensorboard_gets_scalars(tmp_path
             self.scalars.append((tag, value, step))
 
     rows, writer = [], FakeWriter()
-    result = quiet(tiny_config(tmp_path, epochs=2), loggers=[rows.append, TensorBoardLogger(writer=writer)])
+    result = quiet(tiny(epochs=2), loggers=[rows.append, TensorBoardLogger(writer=writer)])
     logged = result.history.to_dict("records")
     assert len(rows) == len(logged) and [r["step"] for r in rows] == [r["step"] for r in logged]
     tags = {t for t, _, _ in writer.scalars}
