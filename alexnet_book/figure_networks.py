@@ -114,8 +114,8 @@ def figure_network(weights: str = "trained", mode: str = "quick", *, track: bool
             what = info.get("architecture") or f"{saved.get('model', 'network')} checkpoint"
             return FigureNetwork(model.eval(), str(weights), f"{weights}: {what}", info=info)
         except FileNotFoundError as missing:
-            note = f"{weights} weights are not here, so the network trained here is used instead. {missing} "
-            print(note)
+            if progress:
+                print(f"{weights} weights are not here, so the network trained here is used instead. {missing} ")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     from .train import train
@@ -155,6 +155,7 @@ def figure_data(network: FigureNetwork, mode: str = "quick", *, progress: bool =
             return load_dataset(name, scale="full", limit=limit, progress=progress)
         except (OSError, ValueError):  # not on disk, and no download possible
             continue
-    print("no ImageNet subset on disk: searching CIFAR-10 upscaled to 256 px instead "
-          "(see data/README.md for Imagenette or an ImageNet subset)")
+    if progress:
+        print("no ImageNet subset on disk: searching CIFAR-10 upscaled to 256 px instead "
+              "(see data/README.md for Imagenette or an ImageNet subset)")
     return load_dataset("auto", scale="full", limit=limit or 5000, progress=progress)

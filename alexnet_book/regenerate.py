@@ -85,7 +85,8 @@ def _fig3(save, net, meta, *, pretrained: bool, progress: bool) -> None:
             try:
                 model, info = load_pretrained(source, progress=progress)
             except FileNotFoundError as missing:
-                print(f"skipping fig3_conv1_filters_{source}: {str(missing).splitlines()[0]}")
+                if progress:
+                    print(f"skipping fig3_conv1_filters_{source}: {str(missing).splitlines()[0]}")
                 continue
             save(plot_conv1_filters(model), f"fig3_conv1_filters_{source}",
                  f"The conv1 kernels of {source}'s ImageNet AlexNet ({info.get('architecture', '')})",

@@ -35,7 +35,8 @@ from .plan import (CPU_ABLATION_IMAGES_PER_S, CPU_STUDY_HOURS, DEFAULT_BUDGET_S,
                    IMAGENET_TRAIN_IMAGES, QUICK_TABLE_IMAGES, STEPS, TARGETS, TITLES, Plan, card_name, card_slug,
                    peaks)
 from .report import hours_for_epochs, markdown, projections
-from .run import Check, run_check
+from .context import Check
+from .run import run_check
 from .steps import STEP_FUNCTIONS, step_bench, step_end_to_end, step_scaled, step_two_tower
 from .timing import steps_for, timed_train, window_rate
 

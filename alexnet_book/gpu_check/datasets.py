@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .plan import Plan
 
 if TYPE_CHECKING:
-    from .run import Check
+    from .context import Check
 
 
 # ---------------------------------------------------------------------------------------------------------------

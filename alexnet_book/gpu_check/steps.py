@@ -13,7 +13,7 @@ from .plan import CPU_ABLATION_IMAGES_PER_S, CPU_STUDY_HOURS, QUICK_TABLE_IMAGES
 from .timing import steps_for, timed_train
 
 if TYPE_CHECKING:
-    from .run import Check
+    from .context import Check
 
 
 # ---------------------------------------------------------------------------------------------------------------
