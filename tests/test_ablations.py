@@ -454,3 +454,14 @@ def test_a_stored_run_on_other_data_is_neither_reused_nor_listed(tmp_path, monke
     store.add(dict(config_hash=config.hash(), metrics=dict(val_top1_error=0.3, val_top5_error=0.1),
                    data_identity=here))
     assert set(ab.cached_results(runs, store)) == {(name, seed)}
+
+
+def test_table2_ensembles_open_the_real_trainers_saved_baselines(tmp_path, monkeypatch):
+    """The ensemble row reads two trained baselines back from disk (checkpoints.load_run) and averages them."""
+    monkeypatch.setenv("ALEXNET_BOOK_DATA", str(tmp_path / "data"))
+    table = ab.run_ablations(data="synthetic", scale="scaled", budget_epochs=1, budget_steps=2, seeds=(0, 1),
+                             device="cpu", ablations="ensemble", limit=40, progress=False,
+                             store=ResultsStore(tmp_path / "results.jsonl"),
+                             base={"out_dir": str(tmp_path / "runs"), "batch_size": 8})
+    row = table.set_index("ablation").loc["ensemble"]
+    assert row["n"] == 1 and row["measured_top1"] == row["measured_top1"]  # one pair of seeds, a number

@@ -13,8 +13,7 @@ from .presets import BASELINE
 def baseline_networks(runs, store=None, *, splits=None):
     """(seed, config, trained network, data) for every finished baseline among ``runs`` whose saved network is on
     disk (the results store's ``model_path``); the data set is loaded once, from the first one's config."""
-    from ..runs import load_checkpoint
-    from ..networks import build_network
+    from ..checkpoints import load_run
 
     store = _store(store, runs[0][2].out_dir if runs else "runs")
     for name, seed, config in runs:
@@ -26,9 +25,7 @@ def baseline_networks(runs, store=None, *, splits=None):
             from ..data import load_dataset
 
             splits = load_dataset(config.data, config.root, scale=config.scale, limit=config.limit, progress=False)
-        state = load_checkpoint(path)
-        net = build_network(config, state["num_classes"], state["crop"])
-        net.load_state_dict(state["model"])
+        net, _, _ = load_run(path)  # the network as train built it, with the saved weights
         yield seed, config, net, splits
 
 
