@@ -114,8 +114,9 @@ def figure_network(weights: str = "trained", mode: str = "quick", *, track: bool
             what = info.get("architecture") or f"{saved.get('model', 'network')} checkpoint"
             return FigureNetwork(model.eval(), str(weights), f"{weights}: {what}", info=info)
         except FileNotFoundError as missing:
+            note = f"{weights} weights are not here, so the network trained here is used instead. {missing} "
             if progress:
-                print(f"{weights} weights are not here, so the network trained here is used instead. {missing} ")
+                print(note)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     from .train import train
