@@ -4,7 +4,8 @@ Three evidence runs write their numbers under ``results/`` (each resumable; fini
 from the results store):
 
 * ``relu_tanh.fig1_evidence``      → ``results/fig1_authors_<layout>/``  (Fig. 1 in the authors' configuration)
-* ``towers_study.specialisation_evidence`` → ``results/specialisation_study/`` (Fig. 3's two towers, five seeds)
+* ``towers_study.specialisation_evidence`` → ``results/specialisation_<budget>/`` (Fig. 3's two towers, five seeds;
+  the committed Fig. 3 comes from the most-trained budget present: quick, else study)
 * ``neighbours.fig4_evidence``     → ``results/fig4_study/``            (Fig. 4's neighbours of a study network)
 
 ``draw_evidence`` turns whichever of them are present into the committed ``figures/`` with a manifest entry
@@ -26,11 +27,20 @@ from .neighbours import FIG4_FOLDER, Neighbours, subset
 from .relu_tanh import FIG1_EVIDENCE, ReluVsTanh, epochs_to_error, plot_relu_vs_tanh
 from .runs import results_dir
 from .towers import chromatic_score
-from .towers_study import study_config
+from .towers_study import SPECIALISATION_BUDGETS, study_config
 
 EVIDENCE_COMMAND = "alexnet-book figures --evidence"
 FIG1_FOLDERS = ("fig1_authors_18pct", "fig1_full_paper_init")  # the authors' net first, then the book's
-SPECIALISATION_FOLDER = "specialisation_study"
+SPECIALISATION_FOLDER = SPECIALISATION_BUDGETS["study"]["folder"]
+
+
+def specialisation_budget(root: Path) -> str:
+    """The most-trained budget whose towers evidence is in ``root`` ("quick", else "study", whose folder is
+    looked for even when absent)."""
+    for budget in ("quick", "study"):
+        if (root / SPECIALISATION_BUDGETS[budget]["folder"] / "kernels.csv").is_file():
+            return budget
+    return "study"
 
 
 def _read_csv(path):
@@ -152,7 +162,9 @@ def _save_fig3(root: Path, save, *, progress: bool) -> None:
     """Fig. 3: the two towers over seeds, and the conv1 kernels of one study network with 48 per tower."""
     import torch
 
-    spec = root / SPECIALISATION_FOLDER
+    budget_name = specialisation_budget(root)
+    where = SPECIALISATION_BUDGETS[budget_name]
+    spec = root / where["folder"]
     if (spec / "kernels.csv").is_file():
         kernels, per_epoch = _read_csv(spec / "kernels.csv"), _read_csv(spec / "per_epoch.csv")
         pooled = _read_csv(spec / "pooled.csv")
@@ -161,11 +173,11 @@ def _save_fig3(root: Path, save, *, progress: bool) -> None:
                           f"{p.p_pooled_chromatic:.2g} (chromatic score), {p.p_pooled_grey:.2g} (near-grey share), "
                           f"median |Cliff's δ| {p.median_effect:.2f}" for p in pooled.itertuples())
         seeds = sorted(int(s) for s in kernels.seed.unique())
-        budget = "the study recipe: 5,000 CIFAR-10 training images, 12 epochs (docs/ablations.md)"
+        budget = where["words"]
         save(plot_specialisation_study(kernels, per_epoch), "fig3_specialisation_study",
              f"Chromatic score of every conv1 kernel per tower and seed, and its course during training: {words}",
-             "Fig. 3", "05_filters_and_towers", sources=[f"results/{SPECIALISATION_FOLDER}"], seeds=seeds,
-             budget=budget, data="cifar10 (limit 5000)")
+             "Fig. 3", "05_filters_and_towers", sources=[f"results/{where['folder']}"], seeds=seeds,
+             budget=budget, data=where["data"])
         weights_file = spec / "conv1_weights.npz"
         if weights_file.is_file():
             with np.load(weights_file, allow_pickle=False) as stored:
@@ -174,9 +186,9 @@ def _save_fig3(root: Path, save, *, progress: bool) -> None:
                 weights = torch.from_numpy(stored[name])
             fig = plot_conv1_filters(weights, towers=2)
             save(fig, "fig3_conv1_filters_study",
-                 f"The conv1 kernels of a study network ({name.replace('_', ', ')}), tower 1 above tower 2",
-                 "Fig. 3", "05_filters_and_towers", sources=[f"results/{SPECIALISATION_FOLDER}/conv1_weights.npz"],
-                 seeds=[int(name.split("seed")[-1])], budget=budget, data="cifar10 (limit 5000)")
+                 f"The conv1 kernels of a {budget_name}-budget network ({name.replace('_', ', ')}), tower 1 above tower 2",
+                 "Fig. 3", "05_filters_and_towers", sources=[f"results/{where['folder']}/conv1_weights.npz"],
+                 seeds=[int(name.split("seed")[-1])], budget=budget, data=where["data"])
     elif progress:
         print(f"no results/{SPECIALISATION_FOLDER}: run `alexnet-book figures --specialisation-evidence` "
               f"(Fig. 3 left out)")
@@ -237,7 +249,8 @@ def status(results=None) -> "pandas.DataFrame":
 
     root = results_dir(results)
     rows = []
-    for folder in (*FIG1_FOLDERS, SPECIALISATION_FOLDER, FIG4_FOLDER):
+    towers = tuple(b["folder"] for b in SPECIALISATION_BUDGETS.values())
+    for folder in (*FIG1_FOLDERS, *towers, FIG4_FOLDER):
         path = root / folder / "summary.json"
         summary = json.loads(path.read_text()) if path.is_file() else None
         rows.append({"results": f"results/{folder}", "present": summary is not None,
@@ -276,9 +289,11 @@ def describe(which: str, results=None) -> str:
                         for r in rows.itertuples())
                     lines.append(f"  tuning {activation} (epochs to 25%): {tried}; chosen {result.lr.get(activation)}")
     elif which == "fig3":
-        folder = root / SPECIALISATION_FOLDER
+        budget = specialisation_budget(root)
+        folder = root / SPECIALISATION_BUDGETS[budget]["folder"]
         if not (folder / "pooled.csv").is_file():
             return f"results/{SPECIALISATION_FOLDER}: not measured yet (alexnet-book figures --specialisation-evidence)"
+        lines.append(f"results/{folder.name} ({SPECIALISATION_BUDGETS[budget]['words']}):")
         final, pooled = _read_csv(folder / "final.csv"), _read_csv(folder / "pooled.csv")
         with pd.option_context("display.width", 160, "display.max_columns", 20):
             cols = ["kernels_per_tower", "seed", "val_top1_error", "chromatic_tower1", "chromatic_tower2",

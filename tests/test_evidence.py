@@ -172,3 +172,27 @@ def test_the_committed_evidence_names_runs_this_code_still_configures():
         assert study_config(int(row.seed), int(row.kernels_per_tower)).hash() == row.config_hash
     fig4 = json.loads((root / "fig4_study" / "summary.json").read_text())
     assert study_config(fig4["seed"], fig4["kernels_per_tower"]).hash() == fig4["config_hash"]
+
+
+def test_the_towers_figure_comes_from_the_most_trained_budget_present(tmp_path):
+    """results/specialisation_quick (the quick recipe, where conv1 trains) wins over the study budget's folder,
+    and the manifest says which budget and folder the committed Fig. 3 came from."""
+    from alexnet_book.config import recipe
+    from alexnet_book.towers_study import SPECIALISATION_BUDGETS, study_config
+
+    quick = study_config(3, 48, "quick")
+    assert (quick.limit, quick.epochs, quick.seed, quick.model_options["conv1_out"]) == (None, 10, 3, 96)
+    assert study_config(0, 16, "quick").hash() == recipe("quick").hash()  # the notebooks' network, reused
+    with pytest.raises(ValueError, match="budget"):
+        study_config(0, 16, "long")
+    results, out = tmp_path / "results", tmp_path / "figures"
+    _specialisation_results(results / "specialisation_study")
+    assert evidence.specialisation_budget(results) == "study"
+    _specialisation_results(results / SPECIALISATION_BUDGETS["quick"]["folder"])
+    assert evidence.specialisation_budget(results) == "quick"
+    evidence.draw_evidence(out, results, progress=False)
+    spec = json.loads((out / "index.json").read_text())["figures"]["fig3_specialisation_study"]
+    assert spec["evidence"]["results"] == ["results/specialisation_quick"]
+    assert "50,000" in spec["evidence"]["budget"]
+    assert evidence.describe("fig3", results).startswith("results/specialisation_quick (the quick recipe")
+    assert set(evidence.status(results).results) >= {"results/specialisation_study", "results/specialisation_quick"}

@@ -11,7 +11,7 @@ from ..figures import figures_dir
 from ..neighbours import fig4_evidence
 from ..regenerate import GROUPS, regenerate_all
 from ..relu_tanh import FIG1_EVIDENCE, fig1_evidence
-from ..towers_study import specialisation_evidence
+from ..towers_study import SPECIALISATION_BUDGETS, specialisation_evidence
 from .common import Parser
 
 
@@ -45,9 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     evidence.add_argument("--fig1-evidence", choices=sorted(FIG1_EVIDENCE), default=None, metavar="LAYOUT",
                           help="run Fig. 1 in the authors' configuration (18pct or 80sec) into "
                                "results/fig1_authors_LAYOUT/ (hours on a 2-core CPU)")
-    evidence.add_argument("--specialisation-evidence", action="store_true",
-                          help="train the study network from 5 seeds with 16 and 48 conv1 kernels per tower and "
-                               "write results/specialisation_study/")
+    evidence.add_argument("--specialisation-evidence", nargs="?", const="study", default=None,
+                          choices=sorted(SPECIALISATION_BUDGETS), metavar="BUDGET",
+                          help="train the two-tower network from 5 seeds with 16 and 48 conv1 kernels per tower at "
+                               "BUDGET (study: 5,000 images, 12 epochs, the default; quick: 50,000 images, 10 "
+                               "epochs, ~25 min a run on 2 cores) into results/specialisation_BUDGET/")
     evidence.add_argument("--fig4-evidence", action="store_true",
                           help="Fig. 4's neighbours of a study network into results/fig4_study/")
     return parser
@@ -59,7 +61,8 @@ def run_evidence(args) -> int:
         if args.fig1_evidence:
             print(fig1_evidence(args.fig1_evidence, progress=not args.quiet))
         if args.specialisation_evidence:
-            print(specialisation_evidence(progress=not args.quiet)["pooled"].to_string(index=False))
+            print(specialisation_evidence(progress=not args.quiet, budget=args.specialisation_evidence)["pooled"]
+                  .to_string(index=False))
         if args.fig4_evidence:
             print(fig4_evidence(progress=not args.quiet))
         if args.evidence:
