@@ -84,9 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="extra TrainConfig field shared by every run, e.g. --set lr=0.02 (JSON values)")
     # --runs is the folder of run folders (as everywhere); the results file is a flag of its own here, since
     # ablate has always taken --store as the JSONL file itself (not the folder common.add_runs means by it)
-    parser.add_argument("--runs", "--out-dir", dest="runs", default=None, metavar="DIR",
-                        help="folder of run folders and the results store results.jsonl (default: the project's "
-                             "runs/, or $ALEXNET_BOOK_RUNS); sets out_dir of every run")
+    common.add_runs(parser, aliases=("--out-dir",), help="; sets out_dir of every run")  # --store: the file below
     parser.add_argument("--results-store", "--store", dest="store", default=None, metavar="FILE",
                         help="results store (JSONL) to reuse finished runs from (default: <runs>/results.jsonl, "
                              "i.e. runs/results.jsonl, as alexnet-book train)")

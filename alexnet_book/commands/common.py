@@ -36,10 +36,13 @@ def add_quiet(parser: argparse.ArgumentParser, help: str = "no progress bars or 
     parser.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help=help)
 
 
-def add_runs(parser: argparse.ArgumentParser, *, default=None) -> None:
-    parser.add_argument("--runs", "--out-dir", "--store", dest="runs", default=default, metavar="DIR",
+def add_runs(parser: argparse.ArgumentParser, *, default=None, aliases=("--out-dir", "--store"),
+             help: str = "") -> None:
+    """``--runs DIR`` (the old spellings in ``aliases`` name the same flag; a command whose ``--store`` means
+    something else leaves it out)."""
+    parser.add_argument("--runs", *aliases, dest="runs", default=default, metavar="DIR",
                         help="folder of run folders and the results store results.jsonl "
-                             "(default: the project's runs/, or $ALEXNET_BOOK_RUNS)")
+                             "(default: the project's runs/, or $ALEXNET_BOOK_RUNS)" + help)
 
 
 def add_device(parser: argparse.ArgumentParser, *, default="auto", help: str | None = None) -> None:
