@@ -11,6 +11,7 @@ from pathlib import Path
 from ..ablations import (ABLATION, ABLATIONS, PRESETS, budget_text, display_table, export, plan_runs, results_dir,
                          run_ablations, save_csv, select, trained_lrn_activity)
 from ..ablations.tables import _number
+from ..config import RECIPES
 from ..files import atomic_write_text
 from ..data import SCALES
 from . import common
@@ -77,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                              + ", ".join(ONLY))
     common.add_device(parser, default=None, help="auto (cuda, mps, cpu), cpu, cuda, cuda:N or mps "
                                                  "(default: the preset's, else auto)")
-    parser.add_argument("--recipe", default=None, help="training recipe every run starts from (config.RECIPES: "
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default=None, help="training recipe every run starts from (config.RECIPES: "
                         "paper = §5 as written, quick = the book's CPU recipe, smoke); default: the preset's, "
                         "else paper")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
