@@ -3,6 +3,8 @@
 #   make smoke   the same in smoke mode (seconds of compute per notebook)
 #   make test    the test suite; run as root with apt it first installs Debian's chromium for the browser test
 #                (ALEXNET_BOOK_NO_APT=1 skips that, and the browser test then skips)
+#   make evidence  the evidence runs behind the committed Figs. 1, 3, 4 (hours on a CPU; each resumes where it
+#                stopped), then the committed figures drawn from results/ (docs/figures.md)
 #   make lab     JupyterLab on the notebooks, with the book's environment (127.0.0.1, a token; as root too)
 #   make shell   a shell with .venv activated, where `alexnet-book ...` works
 # The commands live in .venv: after `make book` or `make test`, activate it (`. .venv/bin/activate`) or use
@@ -24,7 +26,7 @@ ACTIVATE_HINT := echo "make: $(VENV) is ready. To use alexnet-book, jupyter and 
 # and of language_info only the name, so a notebook saved on any machine commits byte-identical metadata.
 NBSTRIPOUT_ARGS := --keep-id --extra-keys "metadata.language_info.codemirror_mode metadata.language_info.file_extension metadata.language_info.mimetype metadata.language_info.nbconvert_exporter metadata.language_info.pygments_lexer metadata.language_info.version"
 
-.PHONY: book smoke test check lab shell chromium git-filter venv clean
+.PHONY: book smoke test check evidence lab shell chromium git-filter venv clean
 
 book: $(VENV)/.book-installed
 	$(BIN)/alexnet-book book --mode $(MODE) $(ONLY_FLAG)
@@ -37,6 +39,13 @@ test: $(VENV)/.dev-installed chromium git-filter
 
 check: $(VENV)/.book-installed
 	$(BIN)/alexnet-book book --check
+
+# Each step resumes its runs and reuses finished ones, so an interrupted `make evidence` continues where it stopped.
+evidence: $(VENV)/.book-installed
+	$(BIN)/alexnet-book figures --fig1-evidence 18pct
+	$(BIN)/alexnet-book figures --specialisation-evidence quick
+	$(BIN)/alexnet-book figures --fig4-evidence
+	$(BIN)/alexnet-book figures --evidence
 
 # 127.0.0.1 with a token, --allow-root when run as root, no news pop-up (alexnet_book/lab.py says how).
 lab: $(VENV)/.book-installed git-filter
