@@ -285,7 +285,8 @@ def describe(which: str, results=None) -> str:
                         f"{r.lr:g}: {r.epochs_to_target:.1f}" if r.epochs_to_target == r.epochs_to_target
                         and r.epochs_to_target != float("inf") else
                         f"{r.lr:g}: not within {int(getattr(r, 'epochs_run', summary.get('epochs_run', 0)))}"
-                        + (" (stopped: could no longer win)" if getattr(r, "capped", False) else "")
+                        + (" (still running)" if getattr(r, "state", "") == "in progress" else
+                           " (stopped: could no longer win)" if getattr(r, "capped", False) else "")
                         for r in rows.itertuples())
                     lines.append(f"  tuning {activation} (epochs to 25%): {tried}; chosen {result.lr.get(activation)}")
     elif which == "fig3":
@@ -376,7 +377,7 @@ def fig1_snapshot(layout: str = "18pct", results=None, *, out_dir: str = "runs")
     shown = pd.DataFrame(curves)
     keep = shown.apply(lambda r: (r.seed in settings["seeds"] and chosen.get(r.activation) == r.lr)
                        or (r.seed == settings["tuning_seed"] and r.activation not in chosen), axis=1)
-    result = ReluVsTanh(init=settings["init"], target=0.25, lr=chosen, tuning=tuning.drop(columns="state"),
+    result = ReluVsTanh(init=settings["init"], target=0.25, lr=chosen, tuning=tuning,
                         curves=shown[keep], epochs=epochs[["seed", "relu", "tanh", "ratio"]], config_hashes=[],
                         data=settings["data"], layout=layout)
     words = []
@@ -386,8 +387,16 @@ def fig1_snapshot(layout: str = "18pct", results=None, *, out_dir: str = "runs")
             seeds = epochs[["seed", activation]].dropna()
             spread = (f"; seeds {', '.join(str(int(s)) for s in seeds.seed)}: median {seeds[activation].median():.2f} "
                       f"epochs ({seeds[activation].min():.2f}-{seeds[activation].max():.2f})") if len(seeds) else ""
-            words.append(f"{activation}: rate {chosen[activation]:g} chosen on seed {settings['tuning_seed']}"
-                         f"{spread}")
+            running = rows[rows.state == "in progress"]
+            if len(running):  # a rate still being tried may yet win: the choice is not made
+                still = ", ".join(f"{r.lr:g} ({r.final_train_error:.1%} after {r.epochs_run} epochs)"
+                                  for r in running.itertuples())
+                best = float(finished[(finished.activation == activation)].epochs_to_target.min())
+                words.append(f"{activation}: best so far {chosen[activation]:g} ({best:.1f} epochs) on seed "
+                             f"{settings['tuning_seed']}, still trying {still}{spread}")
+            else:
+                words.append(f"{activation}: rate {chosen[activation]:g} chosen on seed {settings['tuning_seed']}"
+                             f"{spread}")
         else:
             tried = "; ".join(f"{r.lr:g}: {r.final_train_error:.1%} after {r.epochs_run} epochs ({r.state})"
                               for r in rows.itertuples())

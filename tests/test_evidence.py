@@ -142,6 +142,13 @@ def test_fig1_snapshot_reports_a_run_in_progress_without_a_ratio(tmp_path):
     assert names == ["fig1_relu_vs_tanh"]
     caption = json.loads((tmp_path / "figs" / "index.json").read_text())["figures"]["fig1_relu_vs_tanh"]["caption"]
     assert "none at 25% yet" in caption and "tanh/ReLU =" not in caption
+    # tanh reaches 25% at one rate while another is still being tried: the best so far, not a choice
+    fake_run("tanh", 0.004, 100, [0.6, 0.4, 0.24], True)
+    fake_run("tanh", 0.008, 100, [0.55, 0.38], False, max_steps=3 * 390)
+    out = evidence.fig1_snapshot("18pct", tmp_path / "results", out_dir=str(runs))
+    assert ("tanh: best so far 0.004 (2.9 epochs) on seed 100, still trying 0.002 (50.0% after 3 epochs), "
+            "0.008 (38.0% after 2 epochs)") in out["status"]
+    assert "0.008: not within 2 (still running)" in evidence.describe("fig1", tmp_path / "results")
 
 
 def test_the_committed_figures_of_figs_1_3_4_are_evidence():
