@@ -89,6 +89,7 @@ def load_run(path: str | Path, *, state: dict | None = None, num_classes: int | 
         model.load_state_dict(state["model"])
     else:
         model = network_from_shapes(state, saved, path)
+        model.input_scale = config.input_scale  # as build_network sets it: evaluate and the figures read it
         crop = crop or getattr(model, "input_size", None)
     classes = state.get("class_names") or saved.get("class_names") or state.get("classes")
     info = {"num_classes": num_classes, "crop": crop, "input_scale": config.input_scale,

@@ -108,9 +108,7 @@ def figure_network(weights: str = "trained", mode: str = "quick", *, track: bool
 
         try:
             model, info = load_pretrained(weights, progress=progress)
-            saved = info.get("config") or {}
-            if "input_scale" in saved:  # one of our checkpoints: feed it as it was trained
-                model.input_scale = saved["input_scale"]
+            saved = info.get("config") or {}  # one of our checkpoints carries its input_scale (load_run)
             what = info.get("architecture") or f"{saved.get('model', 'network')} checkpoint"
             return FigureNetwork(model.eval(), str(weights), f"{weights}: {what}", info=info)
         except FileNotFoundError as missing:
