@@ -201,7 +201,8 @@ def relu_vs_tanh(*, init: str = "paper", data: str = "auto", root=None, limit: i
                  input_scale: float = 1.0, target: float = paper.FIG1_TARGET_TRAIN_ERROR, device: str = "auto",
                  out_dir: str = "runs", store=None, splits=None, stop_at_target: bool = False,
                  layout: str = "book", tuning_seed: int | None = None, bracket: bool = False,
-                 max_extensions: int = 3, on_seed=None, progress: bool = True) -> ReluVsTanh:
+                 max_extensions: int = 3, on_seed=None, recorded: dict | None = None,
+                 progress: bool = True) -> ReluVsTanh:
     """Fig. 1: train the four-layer CIFAR-10 net with ReLU and with tanh; epochs to 25% training error (§3.1).
 
     For each activation the learning rate is tuned on ``lr_grid`` (default ``FIG1_LR_GRID[init]``) with the
@@ -221,8 +222,12 @@ def relu_vs_tanh(*, init: str = "paper", data: str = "auto", root=None, limit: i
     middle outwards, stopping each later rate at the epoch where it can no longer beat the best so far (a
     budget cap on a run that would not be chosen; ``tuning.capped`` marks those rows).
     ``epochs`` may be a dict per activation (tanh may need many more than ReLU).
-    ``on_seed``: called with the result so far (the tuning and the seeds finished) after each seed, e.g. to
-    save partial evidence while a long run goes on.
+    ``on_seed``: called with the result so far (the tuning and the curves finished) after each curve of a
+    reported seed -- every ReLU seed first, then every tanh seed -- e.g. to save partial evidence while a long
+    run goes on (a seed not yet run has NaN epochs).
+    ``recorded``: finished runs measured before with these same settings (``recorded_runs``), reused instead of
+    trained again -- a tuning row by its (activation, rate, seed) when its cap is the one it would get now, a
+    reported seed's curve by the same key.  The tuning rows say which were reused (``source``).
     """
     import pandas as pd
 
@@ -240,46 +245,51 @@ def relu_vs_tanh(*, init: str = "paper", data: str = "auto", root=None, limit: i
     run = _trainer(splits, hashes, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
                    stop_train_error=target if stop_at_target else None, progress=progress, store=store,
                    init=init, data=data, root=root, limit=limit, input_scale=input_scale, device=device,
-                   out_dir=out_dir, layout=layout)
+                   out_dir=out_dir, layout=layout, recorded=recorded or {})
     tuning, chosen = [], {}
     tune_seed = seeds[0] if tuning_seed is None else tuning_seed
     for activation in ("relu", "tanh"):
         rows = _tune(run, activation, lr_grid[activation], tune_seed,
                      epochs[activation] if isinstance(epochs, dict) else epochs, target,
-                     bracket=bracket, max_extensions=max_extensions)
+                     bracket=bracket, max_extensions=max_extensions, recorded=recorded or {})
         chosen[activation] = min(rows, key=_rank)["lr"]
         tuning += rows
-    curves, epochs_rows = [], []
+    curves, epochs_rows = [], {seed: {"seed": seed, "relu": math.nan, "tanh": math.nan} for seed in seeds}
 
     def result():
+        epochs = pd.DataFrame(list(epochs_rows.values()), columns=["seed", "relu", "tanh"])
+        epochs["ratio"] = [t / r if r > 0 else math.nan for r, t in zip(epochs.relu, epochs.tanh)]
         return ReluVsTanh(init=init, target=target, lr=chosen, tuning=pd.DataFrame(tuning),
-                          curves=pd.DataFrame(curves), epochs=pd.DataFrame(epochs_rows), config_hashes=list(hashes),
+                          curves=pd.DataFrame(curves), epochs=epochs, config_hashes=list(hashes),
                           data=splits.name, layout=layout)
 
-    for seed in seeds:
-        row = {"seed": seed}
-        for activation in ("relu", "tanh"):
+    # every seed of the faster activation first, so that a long run's partial evidence has all of ReLU early
+    for activation in ("relu", "tanh"):
+        for seed in seeds:
             errors = run(activation, chosen[activation], seed)
-            row[activation] = epochs_to_error(errors, target)
+            epochs_rows[seed][activation] = epochs_to_error(errors, target)
             curves += [dict(activation=activation, seed=seed, lr=chosen[activation], epoch=e, train_error=err)
                        for e, err in enumerate(errors, start=1)]
-        row["ratio"] = row["tanh"] / row["relu"] if row["relu"] > 0 else math.nan
-        epochs_rows.append(row)
-        if on_seed is not None:
-            on_seed(result())
+            if on_seed is not None:
+                on_seed(result())
     return result()
 
 
-def _trainer(splits, hashes: list, *, epochs, max_steps, batch_size, stop_train_error, progress, store, **config):
+def _trainer(splits, hashes: list, *, epochs, max_steps, batch_size, stop_train_error, progress, store,
+             recorded, **config):
     """``run(activation, lr, seed, cap=None)``: one Fig. 1 curve's training error per epoch (``fig1_config`` with
     ``config``), trained once and then remembered; a diverged rate gives ``[nan]``.  ``cap``: stop after that
-    many epochs.  Each config hash trained is appended to ``hashes``."""
+    many epochs.  Each config hash trained is appended to ``hashes``.  An uncapped curve in ``recorded``
+    (``recorded_runs``) is returned as recorded, untrained."""
     from .train import train
 
     runs = {}
 
     def run(activation, lr, seed, cap=None):
         key = (activation, lr, seed, cap)
+        old = recorded.get(_key(activation, lr, seed))
+        if key not in runs and cap is None and old is not None and old.get("errors"):
+            runs[key] = list(old["errors"])
         if key not in runs:
             steps = cap * (len(splits.train) // batch_size) if cap is not None else max_steps
             cfg = fig1_config(activation, lr, seed, epochs=epochs[activation] if isinstance(epochs, dict) else epochs,
@@ -295,15 +305,58 @@ def _trainer(splits, hashes: list, *, epochs, max_steps, batch_size, stop_train_
     return run
 
 
+def _key(activation, lr, seed) -> tuple:  # a run of ``recorded``: rates compared to 12 places, as CSV rounds them
+    return (str(activation), round(float(lr), 12), int(seed))
+
+
+def recorded_runs(folder, settings: dict) -> dict:
+    """The finished runs in an evidence folder written with the same ``settings`` (``fig1_evidence``'s), for
+    ``relu_vs_tanh``'s ``recorded``: {(activation, lr, seed): {"row": tuning-like row, "errors": curve or None}}.
+
+    The runs folder holding the runs themselves may not outlive the machine (a session's scratch disk); the
+    committed evidence then is what a later run resumes from.  Runs whose state the folder gives as anything but
+    finished, and folders whose settings differ from ``settings`` in any way, give nothing.
+    """
+    import pandas as pd
+
+    folder = Path(folder)
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    same = json.dumps(json.loads(json.dumps(settings, default=str)), sort_keys=True)
+    if json.dumps(summary.get("settings"), sort_keys=True) != same:
+        return {}
+    recorded = {}
+    if summary.get("runs"):  # a snapshot (``evidence.fig1_snapshot``): every run it saw, with its state
+        rows = [r for r in summary["runs"] if r.get("state") == "finished"]
+    else:  # a result saved by ``fig1_evidence``: its tuning rows are all finished
+        path = folder / "tuning.csv"
+        rows = pd.read_csv(path).to_dict("records") if path.exists() and path.read_text().strip() else []
+        rows = [dict(r, seed=settings["tuning_seed"]) for r in rows]
+    for r in rows:
+        recorded[_key(r["activation"], r["lr"], r["seed"])] = {"row": r, "errors": None}
+    path = folder / "curves.csv"
+    if path.exists() and path.read_text().strip():
+        for (activation, lr, seed), curve in pd.read_csv(path).groupby(["activation", "lr", "seed"]):
+            entry = recorded.get(_key(activation, lr, seed))
+            if entry is None and summary.get("runs"):
+                continue  # a snapshot's curve of a run not finished
+            errors = curve.sort_values("epoch").train_error.tolist()
+            recorded.setdefault(_key(activation, lr, seed), {"row": None})["errors"] = errors
+    return recorded
+
+
 def _rank(row):  # soonest to the target; then the lower final training error (uncapped runs only)
     final = row["final_train_error"]
     return (row["epochs_to_target"], final if final == final and not row["capped"] else math.inf)
 
 
 def _tune(run, activation: str, grid, seed: int, budget: int, target: float, *, bracket: bool,
-          max_extensions: int) -> list[dict]:
+          max_extensions: int, recorded: dict | None = None) -> list[dict]:
     """One activation's learning rates tried on the tuning seed: the rows of ``ReluVsTanh.tuning`` (see
-    ``relu_vs_tanh``'s ``bracket``; ``budget``: the epochs a run may take)."""
+    ``relu_vs_tanh``'s ``bracket``; ``budget``: the epochs a run may take).  A row in ``recorded`` for the same
+    rate, seed and cap (capped or not, and no more epochs than the cap) is reused instead of trained."""
     grid = list(grid)
     # with ``bracket`` the middle of the grid runs first, so that every later rate can stop at the epoch
     # where it could no longer beat the best so far (it is then reported as not reaching the target)
@@ -313,10 +366,16 @@ def _tune(run, activation: str, grid, seed: int, budget: int, target: float, *, 
         lr = queue.pop(0)
         best = min((r["epochs_to_target"] for r in rows), default=math.inf)
         cap = math.ceil(best) if bracket and math.isfinite(best) and best < budget else None
-        errors = run(activation, lr, seed, cap)
-        rows.append(dict(activation=activation, lr=lr, epochs_to_target=epochs_to_error(errors, target),
-                         final_train_error=errors[-1] if errors else math.nan, epochs_run=len(errors),
-                         capped=cap is not None))
+        old = (recorded or {}).get(_key(activation, lr, seed), {}).get("row")
+        if old is not None and bool(old["capped"]) == (cap is not None) and (cap is None or old["epochs_run"] <= cap):
+            rows.append(dict(activation=activation, lr=lr, epochs_to_target=float(old["epochs_to_target"]),
+                             final_train_error=float(old["final_train_error"]), epochs_run=int(old["epochs_run"]),
+                             capped=cap is not None, source="recorded"))
+        else:
+            errors = run(activation, lr, seed, cap)
+            rows.append(dict(activation=activation, lr=lr, epochs_to_target=epochs_to_error(errors, target),
+                             final_train_error=errors[-1] if errors else math.nan, epochs_run=len(errors),
+                             capped=cap is not None, source="trained"))
         if bracket and not queue:  # the best rate must have a tried neighbour on each side
             top = min(rows, key=_rank)["lr"]
             tried = sorted(r["lr"] for r in rows)
@@ -410,7 +469,10 @@ def fig1_evidence(layout: str = "18pct", results_dir: str | Path | None = None, 
                     config_hashes=result.config_hashes, wall_seconds=round(time.time() - started),
                     seeds_planned=list(settings["seeds"]), complete=complete)
 
-    result = relu_vs_tanh(out_dir=out_dir, progress=progress, on_seed=save, **settings)
+    recorded = recorded_runs(folder, settings)
+    if recorded and progress:
+        print(f"fig1: {len(recorded)} finished runs recorded in {folder} are reused, not trained again")
+    result = relu_vs_tanh(out_dir=out_dir, progress=progress, on_seed=save, recorded=recorded, **settings)
     save(result, complete=True)
     return result
 

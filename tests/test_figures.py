@@ -494,3 +494,39 @@ def test_our_checkpoint_is_fed_as_it_was_trained(tmp_path):
     from alexnet_book.augment import centre_batch
     expected = centre_batch(data.val.images[:2], data.mean_image, data.crop) * run.config.input_scale
     assert torch.allclose(x, expected)
+
+
+def test_fig1_evidence_resumes_from_the_committed_folder_when_the_runs_folder_is_gone(monkeypatch, tmp_path):
+    """The runs folder may not outlive a machine; the evidence folder's finished runs are reused, and only those:
+    a run it gives as in progress, or a folder written with other settings, is trained again."""
+    best = {"relu": 0.002, "tanh": 0.001}
+    ran = _fake_trainer(monkeypatch, lambda a, lr, seed: _descent(3 + 2 * abs(math.log2(lr / best[a]))))
+    settings = dict(data="synthetic", limit=64, batch_size=32, epochs={"relu": 12, "tanh": 12}, seeds=(0, 1),
+                    lr_grid={"relu": (0.001, 0.002, 0.004), "tanh": (0.0005, 0.001, 0.002)})
+    first = relu_tanh.fig1_evidence("18pct", tmp_path / "results", out_dir=str(tmp_path / "runs"), progress=False,
+                                    **settings)
+    assert len(ran) == 3 + 3 + 2 * 2 and (first.tuning.source == "trained").all()
+    folder = tmp_path / "results" / "fig1_authors_18pct"
+    ran.clear()
+    again = relu_tanh.fig1_evidence("18pct", tmp_path / "results", out_dir=str(tmp_path / "runs2"),
+                                    progress=False, **settings)
+    assert ran == [] and (again.tuning.source == "recorded").all()
+    assert again.summary() == first.summary()
+    assert again.curves.reset_index(drop=True).equals(first.curves.reset_index(drop=True))
+    # a snapshot that gives one tuning run as in progress: that one (and nothing else) is trained again
+    summary = json.loads((folder / "summary.json").read_text())
+    rows = [dict(r, seed=100, state="finished") for r in first.tuning.to_dict("records")]
+    rows[-1]["state"] = "in progress"
+    seeds = first.curves.groupby(["activation", "lr", "seed"]).size().index  # a snapshot lists the seeds' runs too
+    summary["runs"] = rows + [dict(activation=a, lr=lr, seed=seed, capped=False, state="finished")
+                              for a, lr, seed in seeds]
+    (folder / "summary.json").write_text(json.dumps(summary))
+    relu_tanh.fig1_evidence("18pct", tmp_path / "results", out_dir=str(tmp_path / "runs3"), progress=False,
+                            **settings)
+    assert [(c.model_options["activation"], c.lr, c.seed) for c in ran] == [
+        (rows[-1]["activation"], rows[-1]["lr"], 100)]
+    # other settings: nothing is reused
+    ran.clear()
+    relu_tanh.fig1_evidence("18pct", tmp_path / "results", out_dir=str(tmp_path / "runs4"), progress=False,
+                            **{**settings, "seeds": (0, 2)})
+    assert len(ran) == 3 + 3 + 2 * 2
