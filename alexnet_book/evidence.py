@@ -35,11 +35,15 @@ SPECIALISATION_FOLDER = SPECIALISATION_BUDGETS["study"]["folder"]
 
 
 def specialisation_budget(root: Path) -> str:
-    """The most-trained budget whose towers evidence is in ``root`` ("quick", else "study", whose folder is
-    looked for even when absent)."""
+    """The most-trained budget whose towers evidence is in ``root`` and complete ("quick", else "study", whose
+    folder is looked for even when absent).  A budget still being measured (summary ``complete`` false: some of
+    its runs are in) is not drawn until every planned run is."""
     for budget in ("quick", "study"):
-        if (root / SPECIALISATION_BUDGETS[budget]["folder"] / "kernels.csv").is_file():
-            return budget
+        folder = root / SPECIALISATION_BUDGETS[budget]["folder"]
+        if (folder / "kernels.csv").is_file():
+            summary = json.loads((folder / "summary.json").read_text()) if (folder / "summary.json").is_file() else {}
+            if summary.get("complete", True):
+                return budget
     return "study"
 
 
@@ -255,7 +259,9 @@ def status(results=None) -> "pandas.DataFrame":
         summary = json.loads(path.read_text()) if path.is_file() else None
         rows.append({"results": f"results/{folder}", "present": summary is not None,
                      "complete": bool(summary.get("complete", True)) if summary else False,
-                     "seeds": summary.get("seed_list", summary.get("seeds")) if summary else None})
+                     "seeds": summary.get("seed_list", summary.get("seeds")) if summary else None,
+                     "runs": f"{summary['runs_done']} of {summary['runs_planned']}"
+                     if summary and "runs_done" in summary else None})
     return pd.DataFrame(rows)
 
 
@@ -301,6 +307,13 @@ def describe(which: str, results=None) -> str:
                     "grey_tower1", "grey_tower2", "p_permutation", "cliffs_delta"]
             lines.append(final[[c for c in cols if c in final]].round(3).to_string(index=False))
             lines.append(pooled.round(4).to_string(index=False))
+        for other, where in SPECIALISATION_BUDGETS.items():  # a better-trained budget still being measured
+            path = root / where["folder"] / "summary.json"
+            summary = json.loads(path.read_text()) if other != budget and path.is_file() else {}
+            if not summary.get("complete", True):
+                lines.append(f"results/{where['folder']} ({where['words']}): {summary.get('runs_done')} of "
+                             f"{summary.get('runs_planned')} runs measured so far; drawn when all are in "
+                             f"({summary.get('command')} continues it)")
     elif which == "fig4":
         path = root / FIG4_FOLDER / "summary.json"
         if not path.is_file():

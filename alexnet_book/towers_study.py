@@ -57,9 +57,111 @@ def specialisation_evidence(results_dir=None, *, seeds=SPECIALISATION_EVIDENCE["
                             store=None, budget: str = "study") -> dict:
     """Train (or reuse) the network at ``budget`` for every seed and kernels-per-tower, and write the evidence to
     ``results/specialisation_<budget>/`` (``SPECIALISATION_BUDGETS``): final.csv (per run), per_epoch.csv (the
-    trace; runs reused from the store keep the one recorded when they trained), kernels.csv (every conv1 kernel's scores), pooled.csv (``pooled_summary``),
-    power.csv (``power_table`` at 16 and 48 kernels per tower, 1 and len(seeds) runs), conv1_weights.npz (every
-    run's conv1 kernels, for the committed Fig. 3), summary.json."""
+    trace), kernels.csv (every conv1 kernel's scores), pooled.csv (``pooled_summary``), power.csv (``power_table``
+    at 16 and 48 kernels per tower, 1 and len(seeds) runs), conv1_weights.npz (every run's conv1 kernels, for the
+    committed Fig. 3), summary.json (``complete`` false until every planned run is in).
+
+    Written again after every run, so a long evidence run that stops keeps what it measured; a run already in
+    the folder (same config hash, with its kernels and weights) is reused from there untrained -- the runs folder
+    may not outlive the machine, the committed folder does -- and one in the results store is reused from the
+    store (its per-epoch trace then kept from the folder).  final.csv's ``source`` says which: trained, store or
+    recorded."""
+    import time
+
+    from .train import train
+
+    folder = results_folder_for(results_dir, budget)
+    folder.mkdir(parents=True, exist_ok=True)
+    earlier = recorded_specialisation(folder)
+    started = time.time()
+    done = {"final": [], "per_epoch": [], "kernels": [], "weights": {}}
+    plan = [(k, seed) for k in kernels_per_tower for seed in seeds]
+    for k, seed in plan:
+        cfg = study_config(seed, k, budget)
+        old = earlier.get(cfg.hash())
+        if old is not None:
+            done["final"].append({**old["final"], "source": "recorded"})
+            done["per_epoch"].extend(old["per_epoch"])
+            done["kernels"].append(old["kernels"])
+            done["weights"][f"k{k}_seed{seed}"] = old["weights"]
+        else:
+            _measure_run(cfg, k, seed, train, store, progress, earlier_trace(folder, k, seed), done)
+        _write_specialisation(folder, done, budget=budget, seeds=seeds, kernels_per_tower=kernels_per_tower,
+                              planned=len(plan), started=started)
+    return _write_specialisation(folder, done, budget=budget, seeds=seeds, kernels_per_tower=kernels_per_tower,
+                                 planned=len(plan), started=started)
+
+
+def results_folder_for(results_dir, budget: str):
+    """``results/specialisation_<budget>/`` (``SPECIALISATION_BUDGETS``) under ``results_dir``."""
+    from .runs import results_dir as results_folder
+
+    if budget not in SPECIALISATION_BUDGETS:
+        raise ValueError(f"budget must be one of {sorted(SPECIALISATION_BUDGETS)}, not {budget!r}")
+    return results_folder(results_dir) / SPECIALISATION_BUDGETS[budget]["folder"]
+
+
+def earlier_trace(folder, k: int, seed: int) -> list[dict]:
+    """The per-epoch rows recorded in ``folder`` for one run (kept when the run is reused from the store)."""
+    import pandas as pd
+
+    path = folder / "per_epoch.csv"
+    if not path.is_file() or not path.read_text().strip():
+        return []
+    rows = pd.read_csv(path)
+    return rows[(rows.kernels_per_tower == k) & (rows.seed == seed)].to_dict("records")
+
+
+def recorded_specialisation(folder) -> dict:
+    """The runs an evidence folder holds in full -- final row, kernel rows and conv1 weights -- by config hash:
+    {hash: {"final": row, "per_epoch": rows, "kernels": DataFrame, "weights": array}}.  A folder written before
+    this one could be resumed (no weights for a run, a missing file) gives only the runs it has in full."""
+    import pandas as pd
+
+    files = {name: folder / f"{name}.csv" for name in ("final", "per_epoch", "kernels")}
+    weights_file = folder / "conv1_weights.npz"
+    if not all(p.is_file() and p.read_text().strip() for p in files.values()) or not weights_file.is_file():
+        return {}
+    final, per_epoch, kernels = (pd.read_csv(files[n]) for n in ("final", "per_epoch", "kernels"))
+    recorded = {}
+    with np.load(weights_file, allow_pickle=False) as stored:
+        for row in final.to_dict("records"):
+            k, seed, name = int(row["kernels_per_tower"]), int(row["seed"]), f"k{int(row['kernels_per_tower'])}_seed{int(row['seed'])}"
+            mine = kernels[(kernels.kernels_per_tower == k) & (kernels.seed == seed)]
+            if name not in stored.files or mine.empty or not isinstance(row.get("config_hash"), str):
+                continue
+            recorded[row["config_hash"]] = {
+                "final": row, "kernels": mine.reset_index(drop=True), "weights": stored[name],
+                "per_epoch": per_epoch[(per_epoch.kernels_per_tower == k) & (per_epoch.seed == seed)].to_dict("records")}
+    return recorded
+
+
+def _measure_run(cfg, k: int, seed: int, train, store, progress: bool, trace: list, done: dict) -> None:
+    """Train (or reuse from the store) one run and add its rows to ``done``, its conv1 traced after every epoch."""
+    import time
+
+    tracker = SpecialisationTracker(n_permutations=2000, extra={"kernels_per_tower": k, "seed": seed})
+    tracker.measure(initial_network(cfg), epoch=0, step=0)
+    t0 = time.time()
+    result = train(cfg, progress=progress, callback=tracker, store=store)
+    final_row = tower_specialisation(result.model, n_permutations=10_000)
+    if not result.reused:
+        tracker.rows[-1:] = []  # the last epoch's row is measured again below, with more permutations
+    tracker.measure(result.model, epoch=cfg.epochs, step=None)
+    # a run reused from the store has no per-epoch trace of its own: keep the one recorded when it trained
+    done["per_epoch"].extend(trace if result.reused and len(trace) > len(tracker.rows) else tracker.rows)
+    done["final"].append({"kernels_per_tower": k, "seed": seed, "config_hash": cfg.hash(), "reused": result.reused,
+                          "source": "store" if result.reused else "trained",
+                          "train_seconds": None if result.reused else round(time.time() - t0),
+                          "val_top1_error": result.metrics.get("val_top1_error"), **final_row.as_row()})
+    done["kernels"].append(kernel_table(result.model, kernels_per_tower=k, seed=seed))
+    done["weights"][f"k{k}_seed{seed}"] = conv1_kernels(result.model)[0].numpy()
+
+
+def _write_specialisation(folder, done: dict, *, budget: str, seeds, kernels_per_tower, planned: int,
+                          started: float) -> dict:
+    """Write the folder from the runs in ``done`` (each file atomically); the tables, as ``specialisation_evidence``
+    returns them."""
     import io
     import json
     import platform
@@ -68,50 +170,23 @@ def specialisation_evidence(results_dir=None, *, seeds=SPECIALISATION_EVIDENCE["
     import pandas as pd
 
     from .files import atomic_write_bytes, atomic_write_text, machine
-    from .runs import results_dir as results_folder
-    from .train import train
 
-    folder = results_folder(results_dir) / SPECIALISATION_BUDGETS[budget]["folder"]
-    folder.mkdir(parents=True, exist_ok=True)
-    # a run reused from the store has no per-epoch trace of its own: keep the one recorded when it trained
-    earlier = pd.read_csv(folder / "per_epoch.csv") if (folder / "per_epoch.csv").is_file() else pd.DataFrame()
-    started = time.time()
-    per_epoch, final, kernels, weights = [], [], [], {}
-    for k in kernels_per_tower:
-        for seed in seeds:
-            cfg = study_config(seed, k, budget)
-            tracker = SpecialisationTracker(n_permutations=2000, extra={"kernels_per_tower": k, "seed": seed})
-            tracker.measure(initial_network(cfg), epoch=0, step=0)
-            t0 = time.time()
-            result = train(cfg, progress=progress, callback=tracker, store=store)
-            final_row = tower_specialisation(result.model, n_permutations=10_000)
-            if not result.reused:
-                tracker.rows[-1:] = []  # the last epoch's row is measured again below, with more permutations
-            tracker.measure(result.model, epoch=cfg.epochs, step=None)
-            recorded = earlier[(earlier.kernels_per_tower == k) & (earlier.seed == seed)] if len(earlier) else earlier
-            if result.reused and len(recorded) > len(tracker.rows):
-                per_epoch.extend(recorded.to_dict("records"))
-            else:
-                per_epoch.extend(tracker.rows)
-            final.append({"kernels_per_tower": k, "seed": seed, "config_hash": cfg.hash(), "reused": result.reused,
-                          "train_seconds": None if result.reused else round(time.time() - t0),
-                          "val_top1_error": result.metrics.get("val_top1_error"), **final_row.as_row()})
-            kernels.append(kernel_table(result.model, kernels_per_tower=k, seed=seed))
-            weights[f"k{k}_seed{seed}"] = conv1_kernels(result.model)[0].numpy()
-    kernels = pd.concat(kernels, ignore_index=True)
+    kernels = pd.concat(done["kernels"], ignore_index=True)
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **weights)  # plain arrays: read back with allow_pickle=False
+    np.savez_compressed(buffer, **done["weights"])  # plain arrays: read back with allow_pickle=False
     atomic_write_bytes(folder / "conv1_weights.npz", buffer.getvalue())
     pooled = pooled_summary(kernels)
     powers = power_table(kernels=(16, 48), runs=(1, len(seeds)), effects=(0.5, 0.8, 1.0, 1.5, 2.0))
-    for name, table in (("final", pd.DataFrame(final)), ("per_epoch", pd.DataFrame(per_epoch)),
-                        ("kernels", kernels), ("pooled", pooled), ("power", powers)):
+    final, per_epoch = pd.DataFrame(done["final"]), pd.DataFrame(done["per_epoch"])
+    for name, table in (("final", final), ("per_epoch", per_epoch), ("kernels", kernels), ("pooled", pooled),
+                        ("power", powers)):
         atomic_write_text(folder / f"{name}.csv", table.to_csv(index=False))
     summary = {"command": "alexnet-book figures --specialisation-evidence" + ("" if budget == "study" else f" {budget}"),
                "seeds": list(seeds), "kernels_per_tower": list(kernels_per_tower), "budget": budget,
-               "recipe": SPECIALISATION_BUDGETS[budget]["words"],
+               "recipe": SPECIALISATION_BUDGETS[budget]["words"], "runs_done": len(final), "runs_planned": planned,
+               "complete": len(final) == planned,
                "grey_threshold": GREY_THRESHOLD, "machine": machine(), "python": platform.python_version(),
                "wall_seconds": round(time.time() - started), "pooled": pooled.to_dict("records")}
     atomic_write_text(folder / "summary.json", json.dumps(summary, indent=1, default=str) + "\n")
-    return {"final": pd.DataFrame(final), "per_epoch": pd.DataFrame(per_epoch), "kernels": kernels,
-            "pooled": pooled, "power": powers, "folder": folder}
+    return {"final": final, "per_epoch": per_epoch, "kernels": kernels, "pooled": pooled, "power": powers,
+            "folder": folder}

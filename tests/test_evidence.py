@@ -203,3 +203,41 @@ def test_the_towers_figure_comes_from_the_most_trained_budget_present(tmp_path):
     assert "50,000" in spec["evidence"]["budget"]
     assert evidence.describe("fig3", results).startswith("results/specialisation_quick (the quick recipe")
     assert set(evidence.status(results).results) >= {"results/specialisation_study", "results/specialisation_quick"}
+
+
+def test_specialisation_evidence_is_written_after_every_run_and_resumes_from_the_folder(monkeypatch, tmp_path):
+    """A long towers run keeps each finished run in results/ (the runs folder may not outlive the machine), and a
+    later call takes those runs from there untrained; the committed Fig. 3 waits until every planned run is in."""
+    import alexnet_book.train as T
+    from alexnet_book import towers_study
+    from alexnet_book.towers import initial_network
+
+    trained, stop_after = [], [None]
+
+    def fake_train(cfg, **_):
+        if stop_after[0] is not None and len(trained) == stop_after[0]:
+            raise KeyboardInterrupt  # the machine went away mid-run
+        trained.append((cfg.seed, cfg.model_options.get("conv1_out", 32)))
+        return type("Result", (), {"model": initial_network(cfg), "reused": False, "metrics": {}})()
+
+    monkeypatch.setattr(T, "train", fake_train)
+    results = tmp_path / "results"
+    kwargs = dict(seeds=(0, 1), kernels_per_tower=(16,), progress=False, budget="quick")
+    stop_after[0] = 1
+    with pytest.raises(KeyboardInterrupt):
+        towers_study.specialisation_evidence(results, **kwargs)
+    folder = results / "specialisation_quick"
+    summary = json.loads((folder / "summary.json").read_text())
+    assert (summary["runs_done"], summary["runs_planned"], summary["complete"]) == (1, 2, False)
+    _specialisation_results(results / "specialisation_study")
+    assert evidence.specialisation_budget(results) == "study"  # the partial quick budget is not drawn yet
+    assert "1 of 2 runs measured so far" in evidence.describe("fig3", results)
+    stop_after[0] = None
+    out = towers_study.specialisation_evidence(results, **kwargs)
+    assert trained == [(0, 32), (1, 32)]  # seed 0 was not trained again
+    assert out["final"].source.tolist() == ["recorded", "trained"]
+    assert json.loads((folder / "summary.json").read_text())["complete"]
+    assert evidence.specialisation_budget(results) == "quick"
+    again = towers_study.specialisation_evidence(results, **kwargs)
+    assert trained == [(0, 32), (1, 32)] and (again["final"].source == "recorded").all()
+    pd.testing.assert_frame_equal(again["kernels"], out["kernels"])
