@@ -24,7 +24,7 @@ import numpy as np
 
 from .figures import book_style, figures_dir, per_epoch, plot_conv1_filters, plot_neighbours, save_figure
 from .neighbours import FIG4_FOLDER, Neighbours, subset
-from .relu_tanh import FIG1_EVIDENCE, ReluVsTanh, epochs_to_error, plot_relu_vs_tanh
+from .relu_tanh import FIG1_EVIDENCE, ReluVsTanh, _key, epochs_to_error, plot_relu_vs_tanh, recorded_runs
 from .runs import results_dir
 from .towers import chromatic_score
 from .towers_study import SPECIALISATION_BUDGETS, study_config
@@ -372,6 +372,22 @@ def fig1_snapshot(layout: str = "18pct", results=None, *, out_dir: str = "runs")
                          capped=config.max_steps is not None, state=state))
         curves += [dict(activation=activation, seed=config.seed, lr=config.lr, epoch=e, train_error=err)
                    for e, err in enumerate(errors, start=1)]
+    # runs measured before, kept in the committed folder (an earlier machine's runs folder is gone): a run the
+    # runs folder also holds is taken from there
+    folder = results_dir(results) / f"fig1_authors_{layout}"
+    seen = {_key(r["activation"], r["lr"], r["seed"]) for r in runs}
+    for (activation, lr, seed), old in recorded_runs(folder, settings).items():
+        if (activation, lr, seed) in seen:
+            continue
+        errors = old.get("errors")
+        row = old.get("row") or dict(epochs_run=len(errors), epochs_to_target=epochs_to_error(errors),
+                                     final_train_error=errors[-1], capped=False)
+        runs.append(dict(activation=activation, lr=lr, seed=seed, epochs_run=int(row["epochs_run"]),
+                         epochs_to_target=float(row["epochs_to_target"]),
+                         final_train_error=float(row["final_train_error"]), capped=bool(row["capped"]),
+                         state="finished"))
+        curves += [dict(activation=activation, seed=seed, lr=lr, epoch=e, train_error=err)
+                   for e, err in enumerate(errors or [], start=1)]
     runs = pd.DataFrame(runs)
     if runs.empty:
         raise FileNotFoundError(f"no runs of the {layout} Fig. 1 configuration in {runs_dir(out_dir)}; start "
@@ -414,7 +430,6 @@ def fig1_snapshot(layout: str = "18pct", results=None, *, out_dir: str = "runs")
             tried = "; ".join(f"{r.lr:g}: {r.final_train_error:.1%} after {r.epochs_run} epochs ({r.state})"
                               for r in rows.itertuples())
             words.append(f"{activation}: tuning on seed {settings['tuning_seed']}, none at 25% yet ({tried})")
-    folder = results_dir(results) / f"fig1_authors_{layout}"
     status_text = "; ".join(words)
     result.save(folder, command=f"alexnet-book figures --fig1-evidence {layout}", settings=dict(settings),
                 seeds_planned=list(settings["seeds"]), complete=False, status=status_text,

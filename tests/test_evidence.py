@@ -149,6 +149,14 @@ def test_fig1_snapshot_reports_a_run_in_progress_without_a_ratio(tmp_path):
     assert ("tanh: best so far 0.004 (2.9 epochs) on seed 100, still trying 0.002 (50.0% after 3 epochs), "
             "0.008 (38.0% after 2 epochs)") in out["status"]
     assert "0.008: not within 2 (still running)" in evidence.describe("fig1", tmp_path / "results")
+    # a new machine: the runs folder is gone, the committed folder is not -- what it recorded as finished stays
+    runs = tmp_path / "runs-new-machine"
+    fake_run("tanh", 0.008, 100, [0.55, 0.38, 0.3], False, max_steps=3 * 390)
+    out = evidence.fig1_snapshot("18pct", tmp_path / "results", out_dir=str(runs))
+    assert "relu: rate 0.004 chosen on seed 100; seeds 0: median 2.92" in out["status"]
+    assert "tanh: best so far 0.004 (2.9 epochs) on seed 100, still trying 0.008 (30.0% after 3 epochs)" \
+        in out["status"]
+    assert "0.002" not in out["status"]  # in progress on the old machine: not recorded, so not kept
 
 
 def test_the_committed_figures_of_figs_1_3_4_are_evidence():
