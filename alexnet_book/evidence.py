@@ -99,6 +99,43 @@ def plot_specialisation_study(kernels, per_epoch, *, title: str | None = None):
     return fig
 
 
+def fig1_status(tuning, epochs, chosen: dict, tuning_seed: int) -> str:
+    """Fig. 1's evidence in words while it is unfinished: per activation the rate chosen (or the best so far while a
+    rate is still being tried: ``tuning.state`` "in progress"), the seeds finished at it, and the ratio over the
+    seeds that have both curves.  ``tuning`` without a state column is all finished."""
+    words = []
+    state = tuning.state if "state" in tuning else ["finished"] * len(tuning)
+    tuning = tuning.assign(state=list(state))
+    finished = tuning[tuning.state == "finished"]
+    for activation in ("relu", "tanh"):
+        rows = tuning[tuning.activation == activation]
+        if activation in chosen:
+            seeds = epochs[["seed", activation]].dropna()
+            spread = (f"; seeds {', '.join(str(int(s)) for s in seeds.seed)}: median {seeds[activation].median():.2f} "
+                      f"epochs ({seeds[activation].min():.2f}-{seeds[activation].max():.2f})") if len(seeds) else \
+                "; no seed finished at it yet"
+            running = rows[rows.state == "in progress"]
+            if len(running):  # a rate still being tried may yet win: the choice is not made
+                still = ", ".join(f"{r.lr:g} ({r.final_train_error:.1%} after {r.epochs_run} epochs)"
+                                  for r in running.itertuples())
+                best = float(finished[(finished.activation == activation)].epochs_to_target.min())
+                words.append(f"{activation}: best so far {chosen[activation]:g} ({best:.1f} epochs) on seed "
+                             f"{tuning_seed}, still trying {still}{spread}")
+            else:
+                words.append(f"{activation}: rate {chosen[activation]:g} chosen on seed {tuning_seed}{spread}")
+        else:
+            tried = "; ".join(f"{r.lr:g}: {r.final_train_error:.1%} after {r.epochs_run} epochs ({r.state})"
+                              for r in rows.itertuples())
+            words.append(f"{activation}: tuning on seed {tuning_seed}, none at 25% yet ({tried})")
+    both = epochs.dropna(subset=[c for c in ("relu", "tanh") if c in epochs]) if {"relu", "tanh"} <= set(epochs) \
+        else epochs.iloc[:0]
+    if len(both):
+        ratio = both.tanh / both.relu
+        words.append(f"tanh/ReLU on the {len(both)} seed(s) with both curves: median {ratio.median():.1f}× "
+                     f"({ratio.min():.1f}-{ratio.max():.1f}), not yet the result")
+    return "; ".join(words)
+
+
 def _fig1_caption(result, summary: dict, folder: str) -> str:
     both = [c for c in ("relu", "tanh") if c in result.epochs]
     done = int(result.epochs[both].notna().all(axis=1).sum()) if len(both) == 2 else 0  # seeds with both curves
@@ -106,6 +143,10 @@ def _fig1_caption(result, summary: dict, folder: str) -> str:
     state = "" if summary.get("complete", True) else f" [partial: {done} of {planned} seeds finished]"
     if summary.get("status"):  # a snapshot of a run still going: its own words, no ratio yet
         return f"{_LAYOUT_NAMES.get(result.layout, result.layout)}: {summary['status']}{state} ({folder})"
+    if not summary.get("complete", True):  # saved by the evidence run after a seed: the same words, from its tables
+        words = fig1_status(result.tuning, result.epochs, result.lr,
+                            summary.get("settings", {}).get("tuning_seed", "?"))
+        return f"{_LAYOUT_NAMES.get(result.layout, result.layout)}: {words}{state} ({folder})"
     return f"{_LAYOUT_NAMES.get(result.layout, result.layout)}: {result}{state} ({folder})"
 
 
@@ -409,28 +450,7 @@ def fig1_snapshot(layout: str = "18pct", results=None, *, out_dir: str = "runs")
     result = ReluVsTanh(init=settings["init"], target=0.25, lr=chosen, tuning=tuning,
                         curves=shown[keep], epochs=epochs[["seed", "relu", "tanh", "ratio"]], config_hashes=[],
                         data=settings["data"], layout=layout)
-    words = []
-    for activation in ("relu", "tanh"):
-        rows = tuning[tuning.activation == activation]
-        if activation in chosen:
-            seeds = epochs[["seed", activation]].dropna()
-            spread = (f"; seeds {', '.join(str(int(s)) for s in seeds.seed)}: median {seeds[activation].median():.2f} "
-                      f"epochs ({seeds[activation].min():.2f}-{seeds[activation].max():.2f})") if len(seeds) else ""
-            running = rows[rows.state == "in progress"]
-            if len(running):  # a rate still being tried may yet win: the choice is not made
-                still = ", ".join(f"{r.lr:g} ({r.final_train_error:.1%} after {r.epochs_run} epochs)"
-                                  for r in running.itertuples())
-                best = float(finished[(finished.activation == activation)].epochs_to_target.min())
-                words.append(f"{activation}: best so far {chosen[activation]:g} ({best:.1f} epochs) on seed "
-                             f"{settings['tuning_seed']}, still trying {still}{spread}")
-            else:
-                words.append(f"{activation}: rate {chosen[activation]:g} chosen on seed {settings['tuning_seed']}"
-                             f"{spread}")
-        else:
-            tried = "; ".join(f"{r.lr:g}: {r.final_train_error:.1%} after {r.epochs_run} epochs ({r.state})"
-                              for r in rows.itertuples())
-            words.append(f"{activation}: tuning on seed {settings['tuning_seed']}, none at 25% yet ({tried})")
-    status_text = "; ".join(words)
+    status_text = fig1_status(tuning, epochs, chosen, settings["tuning_seed"])
     result.save(folder, command=f"alexnet-book figures --fig1-evidence {layout}", settings=dict(settings),
                 seeds_planned=list(settings["seeds"]), complete=False, status=status_text,
                 runs=runs.to_dict("records"))

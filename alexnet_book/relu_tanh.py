@@ -403,7 +403,9 @@ def plot_relu_vs_tanh(results, *, title: str | None = None):
                             if i == 0 else None)
             ax.axhline(result.target, color="0.4", lw=0.8, ls=":")
             s = result.summary()
-            if s["measured"]:
+            if not (result.curves.activation == "tanh").any():  # a partial result: no tanh seed finished yet
+                ratio = f"tanh: no seed finished yet (paper: {paper.FIG1_SPEEDUP:.0f}×)"
+            elif s["measured"]:
                 ratio = f"tanh/ReLU epochs to {result.target:.0%}: {result.ratio_text()} (paper {paper.FIG1_SPEEDUP:.0f}×)"
             elif s["matched_ratio"] == s["matched_ratio"]:
                 ratio = (f"{result.target:.0%} not reached; to {s['matched_target']:.0%}: tanh/ReLU "

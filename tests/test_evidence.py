@@ -75,6 +75,8 @@ def test_evidence_figures_are_drawn_from_results_with_their_provenance(tmp_path,
     assert fig1["evidence"]["seeds"] == {"fig1_authors_18pct": [0, 1, 2, 3, 4]}
     assert fig1["evidence"]["command"] == "alexnet-book figures --evidence"
     assert "2.0×" in fig1["caption"] and "partial: 5 of 6 seeds" in fig1["caption"]
+    assert "tanh/ReLU on the 5 seed(s) with both curves: median 2.0× (2.0-2.0), not yet the result" in fig1["caption"]
+    assert "nan" not in fig1["caption"]
     spec = index["fig3_specialisation_study"]
     assert spec["evidence"]["seeds"] == [0, 1, 2, 3, 4] and "pooled permutation p" in spec["caption"]
     assert "48 per tower" in spec["caption"] and "16 per tower" in spec["caption"]
