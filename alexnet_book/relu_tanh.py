@@ -100,6 +100,7 @@ class ReluVsTanh:
             "ratio_min": float(np.min(ratios)), "ratio_max": float(np.max(ratios)),
             "matched_target": matched, "matched_ratio": matched_ratio,
             "paper_ratio": paper.FIG1_SPEEDUP,
+            "verdict": fig1_verdict(ratios if relu_reached and tanh_reached else []),
         }
 
     def save(self, folder, **provenance) -> Path:
@@ -140,6 +141,12 @@ class ReluVsTanh:
                    tuning=table("tuning"), curves=table("curves"), epochs=table("epochs"), config_hashes=list(summary.get("config_hashes", [])),
                    data=summary.get("data", ""), layout=summary.get("layout", "book"))
 
+    def verdict(self, level: float = 0.95) -> dict:
+        """Fig. 1's claim judged over the seeds, in two parts (``fig1_verdict``): the direction (ReLU reaches the
+        target sooner) and the magnitude (the paper's 6×)."""
+        ratios = self.epochs.tanh / self.epochs.relu if {"relu", "tanh"} <= set(self.epochs) else []
+        return fig1_verdict(list(ratios), level=level)
+
     def ratio_text(self) -> str:
         """The measured ratio in words: "6.1×", "≥ 2.5×" or "not reached"."""
         s = self.summary()
@@ -161,9 +168,55 @@ class ReluVsTanh:
         tanh = (f"tanh in {s['tanh_epochs_median']:.2f}" if s["tanh_reached"] else
                 f"tanh did not reach it in {s['epochs_run']:.0f} epochs in every run (final {s['tanh_final_error']:.1%})")
         spread = f" (seeds: {s['ratio_min']:.1f}–{s['ratio_max']:.1f})" if s["seeds"] > 1 else ""
-        return (f"init {self.init}: ReLU reaches {self.target:.0%} training error in {s['relu_epochs_median']:.2f} "
+        text = (f"init {self.init}: ReLU reaches {self.target:.0%} training error in {s['relu_epochs_median']:.2f} "
                 f"epochs, {tanh} (medians over {seeds}); tanh/ReLU = {self.ratio_text()}{spread}; "
                 f"the paper: {paper.FIG1_SPEEDUP:.0f}×")
+        return text + (f"; {verdict_text(self.verdict())}" if s["exact"] else "")
+
+
+def fig1_verdict(ratios, paper_ratio: float = paper.FIG1_SPEEDUP, level: float = 0.95) -> dict:
+    """The paper's Fig. 1 claim judged from per-seed ratios tanh/ReLU (epochs to 25% training error).
+
+    The ratios are compared on a log scale (a ratio is a factor): the Student-t ``level`` interval of the mean
+    log ratio gives the geometric mean and its interval.
+    ``direction``: "agrees" when the whole interval lies above 1× (ReLU reaches the target sooner), "disagrees"
+    when it lies below, "inconclusive" otherwise or with fewer than two seeds (``ablations.analysis.verdict``).
+    ``magnitude``: the paper states a whole number read off its figure ("six times"), so its claim is taken as
+    the band that rounds to it, 5.5-6.5×.  "disagrees" when the interval lies wholly outside the band; "agrees"
+    when it meets the band and lies within 5-7× (the measurement rounds to six, at worst to five or seven at
+    its ends); "inconclusive" when it meets the band but is wider than that, or with fewer than two seeds.
+    """
+    import numpy as np
+
+    from .ablations.analysis import t_critical, verdict
+
+    r = np.asarray([float(x) for x in ratios], dtype=float)
+    r = r[np.isfinite(r) & (r > 0)]
+    out = {"seeds": int(len(r)), "paper": float(paper_ratio), "level": level,
+           "geomean": float(np.exp(np.log(r).mean())) if len(r) else math.nan, "low": math.nan, "high": math.nan,
+           "direction": verdict(np.log(r), expect_lower=False, level=level), "magnitude": "inconclusive"}
+    if len(r) < 2:
+        return out
+    logs = np.log(r)
+    half = t_critical(len(r), level) * logs.std(ddof=1) / math.sqrt(len(r))
+    low, high = float(np.exp(logs.mean() - half)), float(np.exp(logs.mean() + half))
+    band = (paper_ratio - 0.5, paper_ratio + 0.5)
+    if high < band[0] or low > band[1]:
+        magnitude = "disagrees"
+    elif low >= paper_ratio - 1 and high <= paper_ratio + 1:
+        magnitude = "agrees"
+    else:
+        magnitude = "inconclusive"
+    return {**out, "low": low, "high": high, "magnitude": magnitude}
+
+
+def verdict_text(v: dict) -> str:
+    """``fig1_verdict`` in words, for captions and notebooks."""
+    if v["seeds"] < 2:
+        return f"verdict: inconclusive ({v['seeds']} seed; two or more are needed for an interval)"
+    return (f"geometric mean {v['geomean']:.2f}× ({v['level']:.0%} interval {v['low']:.2f}–{v['high']:.2f}×, "
+            f"{v['seeds']} seeds); verdict: ReLU faster — {v['direction']}; "
+            f"{v['paper']:.0f}× (read as {v['paper'] - 0.5:g}–{v['paper'] + 0.5:g}×) — {v['magnitude']}")
 
 
 def fig1_config(activation: str, lr: float, seed: int = 0, *, init: str = "paper", data: str = "auto",

@@ -330,6 +330,30 @@ def test_relu_vs_tanh_summary_exact_bound_and_matched_target():
     plt.close(relu_tanh.plot_relu_vs_tanh([short, neither]))
 
 
+def test_fig1_verdict_judges_direction_and_the_papers_six_times_with_the_seeds_spread():
+    v = relu_tanh.fig1_verdict
+    tight = v([6.02, 6.21, 6.18, 5.95, 6.10])  # five seeds around 6: both parts agree
+    assert (tight["direction"], tight["magnitude"]) == ("agrees", "agrees")
+    assert tight["low"] < tight["geomean"] < tight["high"] and 5.9 < tight["geomean"] < 6.2
+    book = v([2.63, 2.86, 2.77])  # the book's own net: ReLU faster, but nowhere near six times
+    assert (book["direction"], book["magnitude"]) == ("agrees", "disagrees")
+    wide = v([3.0, 9.0, 6.0])  # meets the band but spans 3-9x: no claim either way on the magnitude
+    assert wide["magnitude"] == "inconclusive"
+    slower = v([0.5, 0.55, 0.52])  # tanh faster: the direction disagrees
+    assert slower["direction"] == "disagrees" and slower["magnitude"] == "disagrees"
+    tie = v([0.8, 1.3, 1.0])
+    assert tie["direction"] == "inconclusive"
+    one = v([6.0])  # one seed has no interval
+    assert (one["direction"], one["magnitude"]) == ("inconclusive", "inconclusive")
+    assert "inconclusive" in relu_tanh.verdict_text(one)
+    # an exact result carries its verdict in the summary and the caption; a lower bound carries none
+    relu = [0.9, 0.25] + [0.2] * 10
+    exact = _fake_fig1(relu, [0.9] * 11 + [0.25])
+    assert exact.summary()["verdict"]["direction"] == "agrees" and "verdict: ReLU faster" in str(exact)
+    short = _fake_fig1(relu, [0.9, 0.8, 0.7, 0.6])
+    assert "verdict" not in str(short) and short.summary()["verdict"]["seeds"] == 0
+
+
 def test_relu_vs_tanh_stop_at_target_ends_each_run_at_the_target(tmp_path):
     from alexnet_book.data import load_dataset
 
