@@ -77,20 +77,30 @@ def specialisation_evidence(results_dir=None, *, seeds=SPECIALISATION_EVIDENCE["
     started = time.time()
     done = {"final": [], "per_epoch": [], "kernels": [], "weights": {}}
     plan = [(k, seed) for k in kernels_per_tower for seed in seeds]
+
+    def keep(old):
+        k, seed = int(old["final"]["kernels_per_tower"]), int(old["final"]["seed"])
+        done["final"].append({**old["final"], "source": "recorded"})
+        done["per_epoch"].extend(old["per_epoch"])
+        done["kernels"].append(old["kernels"])
+        done["weights"][f"k{k}_seed{seed}"] = old["weights"]
+
+    # runs the folder holds beyond this plan (another kernels-per-tower or seed set) stay in it, outside the plan
+    planned_hashes = {study_config(seed, k, budget).hash() for k, seed in plan}
+    for config_hash, old in earlier.items():
+        if config_hash not in planned_hashes:
+            keep(old)
+    beyond = len(done["final"])
+    write = dict(budget=budget, seeds=seeds, kernels_per_tower=kernels_per_tower, planned=len(plan),
+                 beyond=beyond, started=started)
     for k, seed in plan:
         cfg = study_config(seed, k, budget)
-        old = earlier.get(cfg.hash())
-        if old is not None:
-            done["final"].append({**old["final"], "source": "recorded"})
-            done["per_epoch"].extend(old["per_epoch"])
-            done["kernels"].append(old["kernels"])
-            done["weights"][f"k{k}_seed{seed}"] = old["weights"]
+        if cfg.hash() in earlier:
+            keep(earlier[cfg.hash()])
         else:
             _measure_run(cfg, k, seed, train, store, progress, earlier_trace(folder, k, seed), done)
-        _write_specialisation(folder, done, budget=budget, seeds=seeds, kernels_per_tower=kernels_per_tower,
-                              planned=len(plan), started=started)
-    return _write_specialisation(folder, done, budget=budget, seeds=seeds, kernels_per_tower=kernels_per_tower,
-                                 planned=len(plan), started=started)
+        _write_specialisation(folder, done, **write)
+    return _write_specialisation(folder, done, **write)
 
 
 def results_folder_for(results_dir, budget: str):
@@ -160,9 +170,9 @@ def _measure_run(cfg, k: int, seed: int, train, store, progress: bool, trace: li
 
 
 def _write_specialisation(folder, done: dict, *, budget: str, seeds, kernels_per_tower, planned: int,
-                          started: float) -> dict:
+                          started: float, beyond: int = 0) -> dict:
     """Write the folder from the runs in ``done`` (each file atomically); the tables, as ``specialisation_evidence``
-    returns them."""
+    returns them.  ``beyond``: how many of ``done``'s runs were recorded outside this plan (kept, not planned)."""
     import io
     import json
     import platform
@@ -182,10 +192,13 @@ def _write_specialisation(folder, done: dict, *, budget: str, seeds, kernels_per
     for name, table in (("final", final), ("per_epoch", per_epoch), ("kernels", kernels), ("pooled", pooled),
                         ("power", powers)):
         atomic_write_text(folder / f"{name}.csv", table.to_csv(index=False))
-    summary = {"command": "alexnet-book figures --specialisation-evidence" + ("" if budget == "study" else f" {budget}"),
+    command = "alexnet-book figures --specialisation-evidence" + ("" if budget == "study" else f" {budget}")
+    if tuple(kernels_per_tower) != tuple(SPECIALISATION_EVIDENCE["kernels_per_tower"]):
+        command += " --kernels-per-tower " + " ".join(str(k) for k in kernels_per_tower)
+    summary = {"command": command,
                "seeds": list(seeds), "kernels_per_tower": list(kernels_per_tower), "budget": budget,
-               "recipe": SPECIALISATION_BUDGETS[budget]["words"], "runs_done": len(final), "runs_planned": planned,
-               "complete": len(final) == planned,
+               "recipe": SPECIALISATION_BUDGETS[budget]["words"], "runs_done": len(final) - beyond,
+               "runs_planned": planned, "runs_beyond_plan": beyond, "complete": len(final) - beyond == planned,
                "grey_threshold": GREY_THRESHOLD, "machine": machine(), "python": platform.python_version(),
                "wall_seconds": round(time.time() - started), "pooled": pooled.to_dict("records")}
     atomic_write_text(folder / "summary.json", json.dumps(summary, indent=1, default=str) + "\n")

@@ -98,6 +98,21 @@ def test_evidence_cli_draws_nothing_without_results(tmp_path, monkeypatch, capsy
     assert not (tmp_path / "figs" / "index.json").exists()
 
 
+def test_specialisation_evidence_cli_passes_kernels_per_tower(monkeypatch, capsys):
+    seen = {}
+
+    def fake(**kwargs):
+        seen.update(kwargs)
+        return {"pooled": pd.DataFrame({"kernels_per_tower": [48]})}
+
+    monkeypatch.setattr(figures_command, "specialisation_evidence", fake)
+    assert figures_command.main(["--specialisation-evidence", "quick", "--kernels-per-tower", "48", "--quiet"]) == 0
+    assert seen["budget"] == "quick" and seen["kernels_per_tower"] == (48,)
+    seen.clear()
+    assert figures_command.main(["--specialisation-evidence", "--quiet"]) == 0
+    assert seen["budget"] == "study" and "kernels_per_tower" not in seen  # the default plan: 48 then 16
+
+
 def test_even_queries_cover_every_class():
     labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
     picked = neighbours._even_queries(labels, 30)
@@ -251,3 +266,10 @@ def test_specialisation_evidence_is_written_after_every_run_and_resumes_from_the
     again = towers_study.specialisation_evidence(results, **kwargs)
     assert trained == [(0, 32), (1, 32)] and (again["final"].source == "recorded").all()
     pd.testing.assert_frame_equal(again["kernels"], out["kernels"])
+    # a later plan of other kernels per tower (the CLI's --kernels-per-tower) keeps the runs already in the folder
+    other = towers_study.specialisation_evidence(results, **{**kwargs, "seeds": (0,), "kernels_per_tower": (4,)})
+    assert trained[-1] == (0, 8) and len(trained) == 3
+    assert sorted(map(tuple, other["final"][["kernels_per_tower", "seed"]].values.tolist())) == [(4, 0), (16, 0), (16, 1)]
+    summary = json.loads((folder / "summary.json").read_text())
+    assert (summary["runs_done"], summary["runs_planned"], summary["runs_beyond_plan"]) == (1, 1, 2)
+    assert summary["complete"] and summary["command"].endswith("quick --kernels-per-tower 4")

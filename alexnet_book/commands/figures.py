@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="train the two-tower network from 5 seeds with 16 and 48 conv1 kernels per tower at "
                                "BUDGET (study: 5,000 images, 12 epochs, the default; quick: 50,000 images, 10 "
                                "epochs, ~25 min a run on 2 cores) into results/specialisation_BUDGET/")
+    evidence.add_argument("--kernels-per-tower", type=int, nargs="+", default=None, metavar="K",
+                          help="with --specialisation-evidence: only these conv1 kernels per tower (e.g. 48, the "
+                               "paper's; default: 48 then 16); the folder is complete once these are in")
     evidence.add_argument("--fig4-evidence", action="store_true",
                           help="Fig. 4's neighbours of a study network into results/fig4_study/")
     return parser
@@ -61,8 +64,9 @@ def run_evidence(args) -> int:
         if args.fig1_evidence:
             print(fig1_evidence(args.fig1_evidence, progress=not args.quiet))
         if args.specialisation_evidence:
-            print(specialisation_evidence(progress=not args.quiet, budget=args.specialisation_evidence)["pooled"]
-                  .to_string(index=False))
+            chosen = {"kernels_per_tower": tuple(args.kernels_per_tower)} if args.kernels_per_tower else {}
+            print(specialisation_evidence(progress=not args.quiet, budget=args.specialisation_evidence, **chosen)
+                  ["pooled"].to_string(index=False))
         if args.fig4_evidence:
             print(fig4_evidence(progress=not args.quiet))
         if args.evidence:
