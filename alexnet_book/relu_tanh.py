@@ -518,13 +518,19 @@ def fig1_evidence(layout: str = "18pct", results_dir: str | Path | None = None, 
     started = time.time()
     folder = results_folder(results_dir) / f"fig1_authors_{layout}"
 
+    recorded = recorded_runs(folder, settings)
+    # what the folder's earlier invocations trained stays part of the provenance: their config hashes and time
+    earlier = json.loads((folder / "summary.json").read_text()) if recorded else {}
+    earlier_hashes = [h for h in earlier.get("config_hashes", []) if isinstance(h, str)]
+    earlier_seconds = float(earlier.get("wall_seconds", 0) or 0)
+
     def save(result, complete=False):
+        hashes = earlier_hashes + [h for h in result.config_hashes if h not in earlier_hashes]
         result.save(folder, command=f"alexnet-book figures --fig1-evidence {layout}",
                     settings=dict(settings), machine=machine(), python=platform.python_version(),
-                    config_hashes=result.config_hashes, wall_seconds=round(time.time() - started),
+                    config_hashes=hashes, wall_seconds=round(earlier_seconds + time.time() - started),
                     seeds_planned=list(settings["seeds"]), complete=complete)
 
-    recorded = recorded_runs(folder, settings)
     if recorded and progress:
         print(f"fig1: {len(recorded)} finished runs recorded in {folder} are reused, not trained again")
     result = relu_vs_tanh(out_dir=out_dir, progress=progress, on_seed=save, recorded=recorded, **settings)

@@ -531,11 +531,16 @@ def test_fig1_evidence_resumes_from_the_committed_folder_when_the_runs_folder_is
                                     **settings)
     assert len(ran) == 3 + 3 + 2 * 2 and (first.tuning.source == "trained").all()
     folder = tmp_path / "results" / "fig1_authors_18pct"
+    first_summary = json.loads((folder / "summary.json").read_text())
     ran.clear()
     again = relu_tanh.fig1_evidence("18pct", tmp_path / "results", out_dir=str(tmp_path / "runs2"),
                                     progress=False, **settings)
     assert ran == [] and (again.tuning.source == "recorded").all()
     assert again.summary() == first.summary()
+    # the provenance of what the earlier invocation trained is kept: its config hashes, its time added to this one's
+    saved = json.loads((folder / "summary.json").read_text())
+    assert len(saved["config_hashes"]) == 3 + 3 + 2 * 2 and saved["config_hashes"] == first_summary["config_hashes"]
+    assert saved["wall_seconds"] >= first_summary["wall_seconds"]
     assert again.curves.reset_index(drop=True).equals(first.curves.reset_index(drop=True))
     # a snapshot that gives one tuning run as in progress: that one (and nothing else) is trained again
     summary = json.loads((folder / "summary.json").read_text())
