@@ -34,17 +34,38 @@ FIG1_FOLDERS = ("fig1_authors_18pct", "fig1_full_paper_init")  # the authors' ne
 SPECIALISATION_FOLDER = SPECIALISATION_BUDGETS["study"]["folder"]
 
 
+def complete_kernel_counts(folder: Path) -> list[int]:
+    """The kernels-per-tower values whose runs ``folder`` holds for every seed its summary plans (sorted): the
+    groups a figure may be drawn from while others of the same budget are still being measured."""
+    final = _read_csv(folder / "kernels.csv")  # one row per kernel: its group and seed
+    if final.empty or "kernels_per_tower" not in final:
+        return []
+    summary = json.loads((folder / "summary.json").read_text()) if (folder / "summary.json").is_file() else {}
+    seeds = {int(s) for s in summary.get("seeds", final.seed.unique())}
+    return sorted(int(k) for k, rows in final.groupby("kernels_per_tower") if seeds <= {int(s) for s in rows.seed})
+
+
 def specialisation_budget(root: Path) -> str:
-    """The most-trained budget whose towers evidence is in ``root`` and complete ("quick", else "study", whose
-    folder is looked for even when absent).  A budget still being measured (summary ``complete`` false: some of
-    its runs are in) is not drawn until every planned run is."""
+    """The most-trained budget whose towers evidence is in ``root`` with every seed for at least one
+    kernels-per-tower ("quick", else "study", whose folder is looked for even when absent).  A group still being
+    measured (some of its seeds in) is not drawn until all its seeds are (``complete_kernel_counts``)."""
     for budget in ("quick", "study"):
         folder = root / SPECIALISATION_BUDGETS[budget]["folder"]
-        if (folder / "kernels.csv").is_file():
-            summary = json.loads((folder / "summary.json").read_text()) if (folder / "summary.json").is_file() else {}
-            if summary.get("complete", True):
-                return budget
+        if (folder / "kernels.csv").is_file() and complete_kernel_counts(folder):
+            return budget
     return "study"
+
+
+def _partial_groups(folder: Path) -> str:
+    """The kernels-per-tower groups of ``folder`` with some but not all of their seeds, in words ('' if none)."""
+    final = _read_csv(folder / "kernels.csv")
+    if final.empty:
+        return ""
+    summary = json.loads((folder / "summary.json").read_text()) if (folder / "summary.json").is_file() else {}
+    planned = len(summary.get("seeds", final.seed.unique()))
+    done = set(complete_kernel_counts(folder))
+    return "; ".join(f"{int(k)} per tower: {rows.seed.nunique()} of {planned} seeds measured so far, not drawn"
+                     for k, rows in final.groupby("kernels_per_tower") if int(k) not in done)
 
 
 def _read_csv(path):
@@ -210,17 +231,21 @@ def _save_fig3(root: Path, save, *, progress: bool) -> None:
     budget_name = specialisation_budget(root)
     where = SPECIALISATION_BUDGETS[budget_name]
     spec = root / where["folder"]
-    if (spec / "kernels.csv").is_file():
+    if (spec / "kernels.csv").is_file() and complete_kernel_counts(spec):
+        ks = complete_kernel_counts(spec)  # only groups with every seed are drawn
         kernels, per_epoch = _read_csv(spec / "kernels.csv"), _read_csv(spec / "per_epoch.csv")
         pooled = _read_csv(spec / "pooled.csv")
-        summary = json.loads((spec / "summary.json").read_text()) if (spec / "summary.json").is_file() else {}
+        kernels, per_epoch, pooled = (t[t.kernels_per_tower.isin(ks)] if "kernels_per_tower" in t else t
+                                      for t in (kernels, per_epoch, pooled))
+        partial = _partial_groups(spec)
         words = "; ".join(f"{int(p.kernels_per_tower)} per tower, {int(p.runs)} seeds: pooled permutation p = "
                           f"{p.p_pooled_chromatic:.2g} (chromatic score), {p.p_pooled_grey:.2g} (near-grey share), "
                           f"median |Cliff's δ| {p.median_effect:.2f}" for p in pooled.itertuples())
         seeds = sorted(int(s) for s in kernels.seed.unique())
         budget = where["words"]
         save(plot_specialisation_study(kernels, per_epoch), "fig3_specialisation_study",
-             f"Chromatic score of every conv1 kernel per tower and seed, and its course during training: {words}",
+             f"Chromatic score of every conv1 kernel per tower and seed, and its course during training: {words}"
+             + (f" ({partial})" if partial else ""),
              "Fig. 3", "05_filters_and_towers", sources=[f"results/{where['folder']}"], seeds=seeds,
              budget=budget, data=where["data"])
         weights_file = spec / "conv1_weights.npz"
@@ -342,12 +367,16 @@ def describe(which: str, results=None) -> str:
         if not (folder / "pooled.csv").is_file():
             return f"results/{SPECIALISATION_FOLDER}: not measured yet (alexnet-book figures --specialisation-evidence)"
         lines.append(f"results/{folder.name} ({SPECIALISATION_BUDGETS[budget]['words']}):")
-        final, pooled = _read_csv(folder / "final.csv"), _read_csv(folder / "pooled.csv")
+        ks = complete_kernel_counts(folder)
+        final, pooled = (t[t.kernels_per_tower.isin(ks)] if "kernels_per_tower" in t else t
+                         for t in (_read_csv(folder / "final.csv"), _read_csv(folder / "pooled.csv")))
         with pd.option_context("display.width", 160, "display.max_columns", 20):
             cols = ["kernels_per_tower", "seed", "val_top1_error", "chromatic_tower1", "chromatic_tower2",
                     "grey_tower1", "grey_tower2", "p_permutation", "cliffs_delta"]
             lines.append(final[[c for c in cols if c in final]].round(3).to_string(index=False))
             lines.append(pooled.round(4).to_string(index=False))
+        if _partial_groups(folder):
+            lines.append(f"results/{folder.name}: {_partial_groups(folder)}")
         for other, where in SPECIALISATION_BUDGETS.items():  # a better-trained budget still being measured
             path = root / where["folder"] / "summary.json"
             summary = json.loads(path.read_text()) if other != budget and path.is_file() else {}

@@ -273,3 +273,16 @@ def test_specialisation_evidence_is_written_after_every_run_and_resumes_from_the
     summary = json.loads((folder / "summary.json").read_text())
     assert (summary["runs_done"], summary["runs_planned"], summary["runs_beyond_plan"]) == (1, 1, 2)
     assert summary["complete"] and summary["command"].endswith("quick --kernels-per-tower 4")
+    # a group still being measured (4 per tower: seed 1 cut short) is left out of the figure; the complete one is drawn
+    stop_after[0] = len(trained)
+    with pytest.raises(KeyboardInterrupt):
+        towers_study.specialisation_evidence(results, **{**kwargs, "kernels_per_tower": (16, 4)})
+    assert not json.loads((folder / "summary.json").read_text())["complete"]
+    assert evidence.specialisation_budget(results) == "quick" and evidence.complete_kernel_counts(folder) == [16]
+    text = evidence.describe("fig3", results)
+    assert "4 per tower: 1 of 2 seeds measured so far, not drawn" in text
+    out = tmp_path / "figs"
+    evidence.draw_evidence(out, results, progress=False)
+    entry = json.loads((out / "index.json").read_text())["figures"]["fig3_specialisation_study"]
+    assert "16 per tower, 2 seeds" in entry["caption"] and "4 per tower, 1 seeds" not in entry["caption"]
+    assert "4 per tower: 1 of 2 seeds measured so far" in entry["caption"]
