@@ -216,8 +216,11 @@ def _save_fig1(root: Path, save, *, progress: bool) -> None:
                          + f": tanh/ReLU {ratio}", fontsize=8)
         caption = ("Training error of the four-layer CIFAR-10 net, ReLU (solid) vs tanh (dashed), every seed. "
                    + " | ".join(_fig1_caption(r, s, f"results/{f}") for f, r, s in fig1))
-        budgets = [f"{f}: all 50,000 CIFAR-10 training images, up to {s.get('settings', {}).get('epochs', s.get('epochs_run'))}"
-                   f" epochs, stop at 25%" for f, _, s in fig1]
+        def cap(s):  # the epochs each activation may run: one number, or one per activation
+            epochs = s.get("settings", {}).get("epochs", s.get("epochs_run"))
+            return ", ".join(f"{a} {e}" for a, e in epochs.items()) if isinstance(epochs, dict) else f"{epochs}"
+
+        budgets = [f"{f}: all 50,000 CIFAR-10 training images, up to {cap(s)} epochs, stop at 25%" for f, _, s in fig1]
         save(fig, "fig1_relu_vs_tanh", caption, "Fig. 1", "07_relu_vs_tanh",
              sources=[f"results/{f}" for f, _, _ in fig1],
              seeds={f: [int(x) for x in r.epochs.seed] for f, r, _ in fig1 if len(r.epochs)},
