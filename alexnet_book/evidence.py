@@ -243,7 +243,9 @@ def _save_fig3(root: Path, save, *, progress: bool) -> None:
         partial = _partial_groups(spec)
         words = "; ".join(f"{int(p.kernels_per_tower)} per tower, {int(p.runs)} seeds: pooled permutation p = "
                           f"{p.p_pooled_chromatic:.2g} (chromatic score), {p.p_pooled_grey:.2g} (near-grey share), "
-                          f"median |Cliff's δ| {p.median_effect:.2f}" for p in pooled.itertuples())
+                          f"median |Cliff's δ| {p.median_effect:.2f}"
+                          + (f", verdict {p.verdict}" if isinstance(getattr(p, "verdict", None), str) and p.verdict else "")
+                          for p in pooled.itertuples())
         seeds = sorted(int(s) for s in kernels.seed.unique())
         budget = where["words"]
         save(plot_specialisation_study(kernels, per_epoch), "fig3_specialisation_study",

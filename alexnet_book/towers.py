@@ -429,6 +429,35 @@ def random_kernel_bounds(kernel_size: int = 5, n: int = 20_000, seed: int = 0) -
     return (float(torch.quantile(colour_index(w), 0.005)), float(torch.quantile(chromatic_score(w), 0.995)))
 
 
+# Fig. 3's claim judged over seeds (``specialisation_verdict``).  |Cliff's delta| >= 0.474 is a "large" effect
+# (Romano et al. 2006; it corresponds to Cohen's d = 0.8), and the paper's "largely color-agnostic" vs "largely
+# color-specific" is at least that.  A group in which fewer than a quarter of the conv1 kernels have left the
+# random-initialisation regime has nothing to specialise: no verdict either way.
+LARGE_EFFECT = 0.474
+LARGE_EFFECT_D = 0.8
+MIN_STRUCTURED_SHARE = 0.25
+
+
+def specialisation_verdict(row, power_large: float, *, alpha: float = 0.05) -> str:
+    """agrees / disagrees / inconclusive for one group of ``pooled_summary`` (one kernels-per-tower, over seeds).
+
+    inconclusive when the mechanism is not active (``structured_share`` < ``MIN_STRUCTURED_SHARE``: conv1 still
+    looks like its initialisation).  agrees when a pooled test (chromatic score or near-grey share, each at
+    alpha / 2) finds the towers different and the median |Cliff's delta| is large (>= ``LARGE_EFFECT``).
+    disagrees when neither test finds a difference although it had the power (``power_large`` >= 0.8: the
+    probability of finding a large effect, d = 0.8, with these kernels and runs -- ``power``) to find one the
+    size the paper describes.  Otherwise inconclusive (a small difference, or too little power).
+    """
+    if row["structured_share"] < MIN_STRUCTURED_SHARE:
+        return "inconclusive"
+    significant = min(row["p_pooled_chromatic"], row["p_pooled_grey"]) < alpha / 2
+    if significant and row["median_effect"] >= LARGE_EFFECT:
+        return "agrees"
+    if not significant and power_large >= 0.8:
+        return "disagrees"
+    return "inconclusive"
+
+
 def pooled_summary(kernels, *, n_permutations: int = 20_000, kernel_size: int = 5) -> "pandas.DataFrame":
     """Per kernels-per-tower group of ``kernel_table`` rows (over seeds): runs, the pooled permutation p of the
     chromatic score and of the near-grey share (``pooled_test``), the median |Cliff's delta| of the chromatic

@@ -12,8 +12,8 @@ from dataclasses import replace
 import numpy as np
 
 from .ablations import BASELINE, PRESETS, plan_runs
-from .towers import (GREY_THRESHOLD, SpecialisationTracker, conv1_kernels, initial_network, kernel_table,
-                     pooled_summary, power_table, tower_specialisation)
+from .towers import (GREY_THRESHOLD, LARGE_EFFECT_D, SpecialisationTracker, conv1_kernels, initial_network,
+                     kernel_table, pooled_summary, power, power_table, specialisation_verdict, tower_specialisation)
 
 
 # The specialisation as evidence (issue 16): the study recipe's two-tower network (docs/ablations.md: 5,000
@@ -169,6 +169,18 @@ def _measure_run(cfg, k: int, seed: int, train, store, progress: bool, trace: li
     done["weights"][f"k{k}_seed{seed}"] = conv1_kernels(result.model)[0].numpy()
 
 
+def _group_verdict(row: dict, powers, planned_seeds: int) -> str:
+    """``towers.specialisation_verdict`` for a group with every planned seed ('' while it is being measured), with
+    the power at d = 0.8 from ``powers`` (``power_table``) or computed for a group size it does not hold."""
+    if row["runs"] < planned_seeds:
+        return ""
+    k, runs = int(row["kernels_per_tower"]), int(row["runs"])
+    hit = powers[(powers.kernels_per_tower == k) & (powers.runs == runs)] if len(powers) else powers
+    column = f"d={LARGE_EFFECT_D:g}"
+    large = float(hit[column].iloc[0]) if len(hit) and column in hit else power(k, LARGE_EFFECT_D, runs=runs)
+    return specialisation_verdict(row, large)
+
+
 def _write_specialisation(folder, done: dict, *, budget: str, seeds, kernels_per_tower, planned: int,
                           started: float, beyond: int = 0) -> dict:
     """Write the folder from the runs in ``done`` (each file atomically); the tables, as ``specialisation_evidence``
@@ -188,6 +200,7 @@ def _write_specialisation(folder, done: dict, *, budget: str, seeds, kernels_per
     atomic_write_bytes(folder / "conv1_weights.npz", buffer.getvalue())
     pooled = pooled_summary(kernels)
     powers = power_table(kernels=(16, 48), runs=(1, len(seeds)), effects=(0.5, 0.8, 1.0, 1.5, 2.0))
+    pooled["verdict"] = [_group_verdict(row, powers, len(seeds)) for row in pooled.to_dict("records")]
     final, per_epoch = pd.DataFrame(done["final"]), pd.DataFrame(done["per_epoch"])
     for name, table in (("final", final), ("per_epoch", per_epoch), ("kernels", kernels), ("pooled", pooled),
                         ("power", powers)):

@@ -263,6 +263,8 @@ def test_specialisation_evidence_is_written_after_every_run_and_resumes_from_the
     assert out["final"].source.tolist() == ["recorded", "trained"]
     assert json.loads((folder / "summary.json").read_text())["complete"]
     assert evidence.specialisation_budget(results) == "quick"
+    # networks at their initialisation have nothing to specialise: the group is judged inconclusive, not negative
+    assert pd.read_csv(folder / "pooled.csv").verdict.tolist() == ["inconclusive"]
     again = towers_study.specialisation_evidence(results, **kwargs)
     assert trained == [(0, 32), (1, 32)] and (again["final"].source == "recorded").all()
     pd.testing.assert_frame_equal(again["kernels"], out["kernels"])

@@ -217,3 +217,49 @@ def test_initial_network_is_where_train_starts(tmp_path):
     assert torch.equal(state, torch.get_rng_state())  # the global generator is left alone
     trained = train(config, progress=False).model.features.conv1.weight.detach().cpu()
     assert torch.equal(start, trained)
+
+
+def test_specialisation_verdict_needs_structure_a_large_effect_or_the_power_to_rule_one_out():
+    """Fig. 3's verdict from constructed conv1 layers: one grey tower and one colour tower agree; two mixed towers
+    alike disagree when the test had the power; kernels still at their random initialisation say nothing."""
+    from alexnet_book import towers
+
+    g = torch.Generator().manual_seed(0)
+
+    def grey(n):  # luminance edges: R = G = B
+        return torch.randn(n, 1, 5, 5, generator=g).expand(n, 3, 5, 5).clone()
+
+    def hue(n):  # single-hue blobs: one channel
+        w = torch.zeros(n, 3, 5, 5)
+        for i in range(n):
+            w[i, i % 3] = torch.randn(5, 5, generator=g).abs()
+        return w
+
+    def table(make_tower1, make_tower2, seeds=5, k=16):
+        rows = [towers.kernel_table(torch.cat([make_tower1(k), make_tower2(k)]), kernels_per_tower=k, seed=s)
+                .assign(tower=[1] * k + [2] * k) for s in range(seeds)]
+        import pandas as pd
+        return towers.pooled_summary(pd.concat(rows, ignore_index=True), n_permutations=500).iloc[0].to_dict()
+
+    def mixed(n):
+        return torch.cat([grey(n // 2), hue(n - n // 2)])
+
+    split = table(grey, hue)
+    assert split["structured_share"] > 0.9 and split["median_effect"] >= towers.LARGE_EFFECT
+    assert towers.specialisation_verdict(split, power_large=0.98) == "agrees"
+    alike = table(mixed, mixed)
+    assert alike["structured_share"] > 0.9
+    assert towers.specialisation_verdict(alike, power_large=0.98) == "disagrees"
+    assert towers.specialisation_verdict(alike, power_large=0.55) == "inconclusive"  # one run of 16: too weak
+    untrained = table(lambda n: torch.randn(n, 3, 5, 5, generator=g), lambda n: torch.randn(n, 3, 5, 5, generator=g))
+    assert untrained["structured_share"] < towers.MIN_STRUCTURED_SHARE
+    assert towers.specialisation_verdict(untrained, power_large=1.0) == "inconclusive"
+    # the same split with the towers' numbering swapped in some runs is still found ("modulo a renumbering")
+    rows = []
+    import pandas as pd
+    for s in range(5):
+        a, b = (grey, hue) if s % 2 else (hue, grey)
+        rows.append(towers.kernel_table(torch.cat([a(16), b(16)]), kernels_per_tower=16, seed=s)
+                    .assign(tower=[1] * 16 + [2] * 16))
+    swapped = towers.pooled_summary(pd.concat(rows, ignore_index=True), n_permutations=500).iloc[0].to_dict()
+    assert towers.specialisation_verdict(swapped, power_large=0.98) == "agrees"
