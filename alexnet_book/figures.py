@@ -208,6 +208,8 @@ def plot_conv1_filters(model, *, normalise: str = "kernel", columns: int = FIG3_
     import matplotlib.pyplot as plt
 
     # here, not at the top: ``towers`` imports torch, which the style and export above do not need
+    import numpy as np
+
     from .towers import colour_index, conv1_kernels
 
     weights, own = conv1_kernels(model)
@@ -234,7 +236,8 @@ def plot_conv1_filters(model, *, normalise: str = "kernel", columns: int = FIG3_
                 side.set_visible(False)
             label = f"tower {t + 1} (GPU {t + 1})" if towers > 1 else "one tower"
             if show_index:
-                label += f": median colour index {colour_index(block).median().item():.2f}"
+                # numpy's median (the mean of the two middle values), as the tables have it; torch's takes the lower one
+                label += f": median colour index {float(np.median(colour_index(block).numpy())):.2f}"
             ax.set_title(label, fontsize=8, loc="left")
         fig.suptitle(title or f"conv1: {len(weights)} kernels of {k}×{k}×3 ({normalise} contrast)", fontsize=9)
     return fig

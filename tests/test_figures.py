@@ -559,3 +559,19 @@ def test_fig1_evidence_resumes_from_the_committed_folder_when_the_runs_folder_is
     relu_tanh.fig1_evidence("18pct", tmp_path / "results", out_dir=str(tmp_path / "runs4"), progress=False,
                             **{**settings, "seeds": (0, 2)})
     assert len(ran) == 3 + 3 + 2 * 2
+
+
+def test_conv1_figure_gives_each_towers_median_as_the_tables_do():
+    """An even number of kernels per tower: the median is the mean of the two middle indices (numpy's, as in
+    kernels.csv), not torch's lower middle value."""
+    import numpy as np
+
+    from alexnet_book.figures import plot_conv1_filters
+    from alexnet_book.towers import colour_index
+
+    w = torch.randn(8, 3, 5, 5, generator=torch.Generator().manual_seed(3))
+    fig = plot_conv1_filters(w, towers=2)
+    titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
+    expected = [f"{float(np.median(colour_index(w[i:i + 4]).numpy())):.2f}" for i in (0, 4)]
+    assert [t.rsplit(" ", 1)[-1] for t in titles] == expected
+    plt.close(fig)
