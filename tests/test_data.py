@@ -628,7 +628,8 @@ def test_the_shipped_1000_class_list_is_ilsvrc_2012_in_class_index_order():
 # ------------------------------------------------------------------------------------------------- faults (issue 17)
 
 BUILD_CHILD = """
-import sys, time
+import faulthandler, signal, sys, time
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks where a hung build is stuck
 from alexnet_book import data
 root, cache_root, slow = sys.argv[1], sys.argv[2], sys.argv[3] == "slow"
 data.cache.CHUNK = 64
@@ -676,9 +677,11 @@ def test_one_ctrl_c_stops_the_cache_build_promptly_and_it_resumes(tmp_path):
     try:  # about a second on an idle machine; the old failure hung until a second Ctrl-C
         out, err = build.communicate(timeout=60)
     except subprocess.TimeoutExpired:
+        os.kill(build.pid, signal.SIGUSR1)  # the parent's stacks, to say where it hung
+        time.sleep(2)
         os.killpg(build.pid, signal.SIGKILL)
-        build.communicate()
-        pytest.fail("one Ctrl-C did not stop the cache build: it hung")
+        _, err = build.communicate()
+        pytest.fail(f"one Ctrl-C did not stop the cache build: it hung\n{err[-4000:]}")
     took = time.time() - stopped
     assert build.returncode in (-signal.SIGINT, 128 + signal.SIGINT, 1) and "KeyboardInterrupt" in err, err
     assert "BUILT" not in out and took < 30, (took, err)
