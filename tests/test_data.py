@@ -630,6 +630,7 @@ def test_the_shipped_1000_class_list_is_ilsvrc_2012_in_class_index_order():
 BUILD_CHILD = """
 import faulthandler, signal, sys, time
 faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks where a hung build is stuck
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even if pytest was started ignoring it
 from alexnet_book import data
 root, cache_root, slow = sys.argv[1], sys.argv[2], sys.argv[3] == "slow"
 data.cache.CHUNK = 64
@@ -763,3 +764,49 @@ def test_an_unreadable_class_folder_is_named_as_unreadable_with_the_fix(tmp_path
     text = str(info.value)
     assert str(locked) in text and "not readable" in text and f"chmod -R a+rX {locked}" in text
     assert "empty" not in text
+
+
+WAIT_CHILD = """
+import multiprocessing, os, signal, sys, threading, time
+from alexnet_book.data.cache import _results
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # the kernel must hand SIGINT to the other thread
+
+
+class Never:  # a pool job whose workers never answer
+    def get(self, timeout=None):
+        threading.Event().wait(timeout)
+        raise multiprocessing.TimeoutError
+
+
+def ctrl_c():
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+threading.Thread(target=ctrl_c, daemon=True).start()
+try:
+    _results(Never())
+except KeyboardInterrupt:
+    print("INTERRUPTED", flush=True)
+"""
+
+
+def test_a_ctrl_c_taken_by_another_thread_still_stops_the_wait_for_decoded_chunks():
+    """The cache build waits for its workers in short timed waits: a Ctrl-C that the kernel hands to a thread
+    other than the main one (tqdm's monitor, a pool thread) still ends the wait, even if no result ever comes."""
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(files.project_root())}
+    child = subprocess.Popen([sys.executable, "-c", WAIT_CHILD], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                                                  signal.SIG_DFL))
+    try:
+        out, err = child.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
+        pytest.fail("the wait for decoded chunks did not notice the Ctrl-C")
+    assert "INTERRUPTED" in out, err

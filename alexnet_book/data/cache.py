@@ -215,10 +215,10 @@ def _decode_split(images: ImageList, folder: Path, split: str, size: int, *, wor
             # the workers decode this chunk while the main process writes the previous one and reads the next
             job = pool.map_async(_decode_task, tasks, chunksize=max(1, len(tasks) // (4 * workers)))
             if pending is not None:
-                write(pending.get())
+                write(_results(pending))
             pending = job
         if pending is not None:
-            write(pending.get())
+            write(_results(pending))
     finally:
         if pool:
             pool.terminate()  # the workers ignore SIGINT, so after a Ctrl-C they are stopped here, not left hanging
@@ -233,6 +233,20 @@ def _decode_split(images: ImageList, folder: Path, split: str, size: int, *, wor
     state["finished"] = True
     atomic_write_json(state_path, state)
     return state
+
+
+def _results(job, poll: float = 0.25):
+    """``job.get()`` in short timed waits.  An untimed wait blocks the main thread in a lock that a Ctrl-C only
+    interrupts when the kernel hands SIGINT to the main thread; handed to another thread (tqdm's monitor, say), it
+    waits until the job ends -- or for ever if it does not.  Waking every ``poll`` seconds lets Python raise the
+    KeyboardInterrupt promptly either way."""
+    import multiprocessing
+
+    while True:
+        try:
+            return job.get(timeout=poll)
+        except multiprocessing.TimeoutError:
+            continue
 
 
 def _take(iterator, n):
