@@ -85,21 +85,25 @@ def specialisation_evidence(results_dir=None, *, seeds=SPECIALISATION_EVIDENCE["
         done["kernels"].append(old["kernels"])
         done["weights"][f"k{k}_seed{seed}"] = old["weights"]
 
-    # runs the folder holds beyond this plan (another kernels-per-tower or seed set) stay in it, outside the plan
+    # every run the folder holds stays in it from the first write on: those beyond this plan (another
+    # kernels-per-tower or seed set) and those of the plan, which are not trained again
     planned_hashes = {study_config(seed, k, budget).hash() for k, seed in plan}
     for config_hash, old in earlier.items():
         if config_hash not in planned_hashes:
             keep(old)
     beyond = len(done["final"])
+    for config_hash, old in earlier.items():
+        if config_hash in planned_hashes:
+            keep(old)
     write = dict(budget=budget, seeds=seeds, kernels_per_tower=kernels_per_tower, planned=len(plan),
                  beyond=beyond, started=started)
+    if done["final"]:  # the summary names this plan (runs_done of runs_planned) before anything trains
+        _write_specialisation(folder, done, **write)
     for k, seed in plan:
         cfg = study_config(seed, k, budget)
-        if cfg.hash() in earlier:
-            keep(earlier[cfg.hash()])
-        else:
+        if cfg.hash() not in earlier:
             _measure_run(cfg, k, seed, train, store, progress, earlier_trace(folder, k, seed), done)
-        _write_specialisation(folder, done, **write)
+            _write_specialisation(folder, done, **write)
     return _write_specialisation(folder, done, **write)
 
 

@@ -288,3 +288,11 @@ def test_specialisation_evidence_is_written_after_every_run_and_resumes_from_the
     entry = json.loads((out / "index.json").read_text())["figures"]["fig3_specialisation_study"]
     assert "16 per tower, 2 seeds" in entry["caption"] and "4 per tower, 1 seeds" not in entry["caption"]
     assert "4 per tower: 1 of 2 seeds measured so far" in entry["caption"]
+    # a plan that trains a new group before reaching the recorded ones keeps those in the folder from the first
+    # write on: stopped after one new run, the folder still holds every earlier run
+    stop_after[0] = len(trained) + 1
+    with pytest.raises(KeyboardInterrupt):
+        towers_study.specialisation_evidence(results, **{**kwargs, "kernels_per_tower": (8, 16)})
+    held = pd.read_csv(folder / "final.csv")
+    assert sorted(map(tuple, held[["kernels_per_tower", "seed"]].values.tolist())) == [
+        (4, 0), (8, 0), (16, 0), (16, 1)]
