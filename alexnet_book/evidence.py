@@ -40,8 +40,7 @@ def complete_kernel_counts(folder: Path) -> list[int]:
     final = _read_csv(folder / "kernels.csv")  # one row per kernel: its group and seed
     if final.empty or "kernels_per_tower" not in final:
         return []
-    summary = json.loads((folder / "summary.json").read_text()) if (folder / "summary.json").is_file() else {}
-    seeds = {int(s) for s in summary.get("seeds", final.seed.unique())}
+    seeds = {int(s) for s in _summary(folder).get("seeds", final.seed.unique())}
     return sorted(int(k) for k, rows in final.groupby("kernels_per_tower") if seeds <= {int(s) for s in rows.seed})
 
 
@@ -61,11 +60,16 @@ def _partial_groups(folder: Path) -> str:
     final = _read_csv(folder / "kernels.csv")
     if final.empty:
         return ""
-    summary = json.loads((folder / "summary.json").read_text()) if (folder / "summary.json").is_file() else {}
-    planned = len(summary.get("seeds", final.seed.unique()))
+    planned = len(_summary(folder).get("seeds", final.seed.unique()))
     done = set(complete_kernel_counts(folder))
     return "; ".join(f"{int(k)} per tower: {rows.seed.nunique()} of {planned} seeds measured so far, not drawn"
                      for k, rows in final.groupby("kernels_per_tower") if int(k) not in done)
+
+
+def _summary(folder: Path) -> dict:
+    """A results folder's summary.json ({} when it has none)."""
+    path = folder / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _read_csv(path):
@@ -234,8 +238,8 @@ def _save_fig3(root: Path, save, *, progress: bool) -> None:
     budget_name = specialisation_budget(root)
     where = SPECIALISATION_BUDGETS[budget_name]
     spec = root / where["folder"]
-    if (spec / "kernels.csv").is_file() and complete_kernel_counts(spec):
-        ks = complete_kernel_counts(spec)  # only groups with every seed are drawn
+    ks = complete_kernel_counts(spec)  # only groups with every seed are drawn
+    if ks:
         kernels, per_epoch = _read_csv(spec / "kernels.csv"), _read_csv(spec / "per_epoch.csv")
         pooled = _read_csv(spec / "pooled.csv")
         kernels, per_epoch, pooled = (t[t.kernels_per_tower.isin(ks)] if "kernels_per_tower" in t else t
@@ -380,8 +384,9 @@ def describe(which: str, results=None) -> str:
                     "grey_tower1", "grey_tower2", "p_permutation", "cliffs_delta"]
             lines.append(final[[c for c in cols if c in final]].round(3).to_string(index=False))
             lines.append(pooled.round(4).to_string(index=False))
-        if _partial_groups(folder):
-            lines.append(f"results/{folder.name}: {_partial_groups(folder)}")
+        partial = _partial_groups(folder)
+        if partial:
+            lines.append(f"results/{folder.name}: {partial}")
         for other, where in SPECIALISATION_BUDGETS.items():  # a better-trained budget still being measured
             path = root / where["folder"] / "summary.json"
             summary = json.loads(path.read_text()) if other != budget and path.is_file() else {}
