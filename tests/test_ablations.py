@@ -465,3 +465,80 @@ def test_table2_ensembles_open_the_real_trainers_saved_baselines(tmp_path, monke
                              base={"out_dir": str(tmp_path / "runs"), "batch_size": 8})
     row = table.set_index("ablation").loc["ensemble"]
     assert row["n"] == 1 and row["measured_top1"] == row["measured_top1"]  # one pair of seeds, a number
+
+
+def test_power_what_a_row_of_seeds_could_detect():
+    """detectable = (t_.975 + t_.8)·sd/√n; seeds_needed inverts it; both say whether a row was a test at all."""
+    assert ab.detectable_effect(1.0, 3) == pytest.approx((4.3027 + 1.0607) / math.sqrt(3), abs=1e-3)
+    assert ab.detectable_effect(2.0, 3) == pytest.approx(2 * ab.detectable_effect(1.0, 3))  # linear in the spread
+    assert ab.detectable_effect(1.0, 10) < ab.detectable_effect(1.0, 5) < ab.detectable_effect(1.0, 3)
+    assert math.isnan(ab.detectable_effect(1.0, 1)) and math.isnan(ab.detectable_effect(math.nan, 5))
+    n = ab.seeds_needed(-1.0, 1.7)  # sign does not matter; the spread of the committed pca_colour row
+    assert ab.detectable_effect(1.7, n) <= 1.0 < ab.detectable_effect(1.7, n - 1)
+    assert 20 <= n <= 30
+    assert ab.seeds_needed(2.0, 1.0) < ab.seeds_needed(1.0, 1.0)  # smaller effects need more seeds
+    assert ab.seeds_needed(0.01, 5.0) is None  # not within 1,000 seeds
+    assert ab.seeds_needed(math.nan, 1.0) is None and ab.seeds_needed(1.0, 0.0) == 2
+    # a verdict from the seeds a row says it needs: simulated, the 80% holds roughly (approximation, not exact)
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = ab.seeds_needed(-1.0, 1.0)
+    found = sum(ab.verdict(list(rng.normal(-1.0, 1.0, n))) == "agrees" for _ in range(400)) / 400
+    assert 0.7 <= found <= 0.9
+
+
+def test_the_size_of_a_measured_effect_against_the_papers():
+    # n = 10, sd = 1: the 95% half-width is 2.262/√10 = 0.715
+    assert ab.size_against_paper(-2.0, 1.0, 10, -2.0) == "as the paper's"
+    assert ab.size_against_paper(-0.5, 1.0, 10, -2.0) == "smaller than the paper's"  # holds zero, not −2
+    assert ab.size_against_paper(-1.0, 1.0, 10, -2.0) == "smaller than the paper's"  # between zero and −2
+    assert ab.size_against_paper(-4.0, 1.0, 10, -2.0) == "larger than the paper's"
+    assert ab.size_against_paper(+1.5, 1.0, 10, -2.0) == "opposite to the paper's"
+    assert ab.size_against_paper(-0.5, 3.0, 10, -1.0) == "cannot tell"  # holds both: never read as agreement
+    assert ab.size_against_paper(2.0, 1.0, 10, 2.0) == "as the paper's"  # a positive claim, measured along it
+    assert ab.size_against_paper(-2.0, 1.0, 1, -2.0) == "" and ab.size_against_paper(-2.0, 1.0, 10, math.nan) == ""
+
+
+def test_tables_carry_the_power_columns_and_an_old_csv_gets_them_on_reading(tmp_path):
+    store = ResultsStore(tmp_path / "results.jsonl")
+    table = ab.run_ablations("synthetic", "scaled", 1, ablations="lrn,overlapping_pool,ten_crop", store=store,
+                             progress=False, train_fn=FakeTrain(), seeds=(0, 1, 2))
+    assert list(table.columns) == list(ab.COLUMNS) and set(ab.POWER_COLUMNS) <= set(table.columns)
+    lrn = table.set_index("ablation").loc["lrn"]
+    assert lrn["detectable"] == pytest.approx(ab.detectable_effect(lrn["measured_claim_std"], 3))
+    for row in table.itertuples():  # sized only where the paper claims a validation-error delta
+        a = ab.ABLATION[row.ablation]
+        sized = a.kind == "delta" and row.measure == "val" and not math.isnan(row.paper_top1)
+        assert (row.size in ab.SIZE_WORDS) if sized else (row.size == "" and math.isnan(row.seeds_needed or math.nan))
+    assert lrn["size"] in ab.SIZE_WORDS and lrn["seeds_needed"] >= 2
+    path = ab.save_csv(table, tmp_path / "t.csv", command="alexnet-book ablate", configuration={})
+    # an older CSV (before the power columns) is read with them recomputed from its own numbers
+    lines = path.read_text().splitlines(True)
+    header = next(i for i, l in enumerate(lines) if not l.startswith("#"))
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO("".join(lines[header:]))))
+    keep = [i for i, c in enumerate(rows[0]) if c not in ab.POWER_COLUMNS]
+    old = io.StringIO()
+    csv.writer(old, lineterminator="\n").writerows([[r[i] for i in keep] for r in rows])
+    (tmp_path / "old.csv").write_text("".join(lines[:header]) + old.getvalue())
+    back = ab.load_csv(tmp_path / "old.csv")
+    assert list(back.columns) == list(ab.COLUMNS)
+    assert back["detectable"].tolist() == pytest.approx(table["detectable"].tolist(), nan_ok=True, rel=1e-3)
+    assert back["size"].tolist() == table["size"].tolist()
+
+
+def test_an_inconclusive_row_says_what_its_seeds_could_detect():
+    results = {}
+    for seed, (base, without) in enumerate(((0.40, 0.41), (0.42, 0.40), (0.41, 0.415))):  # a tie within noise
+        results[(ab.BASELINE, seed)] = dict(val_top1_error=base, val_top5_error=0.1)
+        results[("pca_colour", seed)] = dict(val_top1_error=without, val_top5_error=0.1)
+    table = ab.ablation_table(results, "pca_colour", seeds=(0, 1, 2))
+    row = table.iloc[0]
+    assert row["verdict"] == "inconclusive" and row["size"] == "cannot tell"
+    shown = ab.display_table(table).iloc[0]
+    assert shown["verdict"].startswith("inconclusive: 3 seeds detect ≥ ")
+    assert f"needs ≈ {int(row['seeds_needed'])}" in shown["verdict"] and "80% power" in shown["verdict"]
+    assert shown["size here"] == "cannot tell"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from .plan import select
-from .presets import BASELINE, COLUMNS, Ablation
+from .presets import BASELINE, COLUMNS, POWER_COLUMNS, Ablation
 
 
 def _metric(metrics: dict, key: str) -> float:
@@ -80,6 +80,96 @@ def verdict(values, *, expect_lower: bool = True, testable: bool = True, level: 
     if mean == 0 or abs(mean) <= half:
         return "inconclusive"
     return "agrees" if (mean < 0) == expect_lower else "disagrees"
+
+
+POWER = 0.8  # the chance of a verdict that the power columns are computed for
+SIZE_WORDS = ("as the paper's", "smaller than the paper's", "larger than the paper's", "cannot tell",
+              "opposite to the paper's")
+
+
+def detectable_effect(sd: float, n: int, *, power: float = POWER, level: float = 0.95) -> float:
+    """The smallest true mean delta that ``verdict`` finds (interval clear of zero) in ``power`` of repeats.
+
+    With ``n`` paired seeds whose deltas scatter by ``sd``: (t_{(1+level)/2, n−1} + t_{power, n−1})·sd/√n, the
+    usual approximation for a one-sample t-test (noncentral t ignored).  NaN for fewer than 2 seeds or no sd: a
+    single seed has no spread to judge by, so nothing is detectable.
+    """
+    if n is None or n < 2 or sd is None or math.isnan(float(sd)):
+        return math.nan
+    from scipy import stats
+
+    return (t_critical(n, level) + float(stats.t.ppf(power, n - 1))) * float(sd) / math.sqrt(n)
+
+
+def seeds_needed(effect: float, sd: float, *, power: float = POWER, level: float = 0.95, most: int = 1000):
+    """How many seeds ``verdict`` needs to find a true delta of size ``effect`` in ``power`` of repeats, when the
+    per-seed deltas scatter by ``sd`` (as measured); None when no number of seeds up to ``most`` does, or the
+    effect or the spread is unknown.  An sd from 3 seeds is itself rough: read the answer as an order of size."""
+    if effect is None or sd is None or math.isnan(float(effect)) or math.isnan(float(sd)) or effect == 0:
+        return None
+    if sd == 0:
+        return 2
+    for n in range(2, most + 1):
+        if detectable_effect(sd, n, power=power, level=level) <= abs(float(effect)):
+            return n
+    return None
+
+
+def size_against_paper(mean: float, sd: float, n: int, paper: float, level: float = 0.95) -> str:
+    """Where the paper's number lies against the ``level`` interval of the measured mean delta.
+
+    "as the paper's": the interval holds it and not zero; "cannot tell": it holds both (the seeds tell neither
+    the sign nor the size -- never read as agreement); "smaller than the paper's": the whole interval lies
+    between zero and the paper's number, or holds zero but not the paper's number; "larger than the paper's":
+    the whole interval lies beyond it; "opposite to the paper's": the whole interval lies on the other side of
+    zero.  "" without a number, or with fewer than 2 seeds.  The paper measured on ImageNet at 224 px, so this says
+    how the effect *here* compares in size -- never a verdict on the paper.
+    """
+    values = (mean, sd, paper)
+    if n is None or n < 2 or any(v is None or math.isnan(float(v)) for v in values) or paper == 0:
+        return ""
+    half = t_critical(n, level) * float(sd) / math.sqrt(n) + 1e-6  # + a hair: the CSV's rounding decides nothing
+    sign = 1.0 if paper > 0 else -1.0  # measure along the paper's direction: its number becomes positive
+    low, high = sign * mean - half, sign * mean + half
+    if low <= abs(paper) <= high:
+        return SIZE_WORDS[3] if low <= 0 else SIZE_WORDS[0]
+    if high < 0:
+        return SIZE_WORDS[4]
+    return SIZE_WORDS[1] if high < abs(paper) else SIZE_WORDS[2]
+
+
+def add_power(table, *, power: float = POWER, level: float = 0.95):
+    """Fill the power columns of an ablation table from its own numbers (so an older CSV gets them on reading).
+
+    ``detectable``: the smallest true delta in the claim's measure that the row's seeds would find in ``power``
+    of repeats, given the measured spread; ``seeds_needed``: the seeds that would find an effect of the paper's
+    size here; ``size``: ``size_against_paper``.  The last two only for rows judged on validation error that
+    compare like with like (not the ensemble row: the paper averaged five networks, the study two).
+    """
+    from .presets import ABLATION
+
+    detectable, needed, size = [], [], []
+    for row in table.itertuples():
+        n = int(row.n) if row.n == row.n and row.n is not None else 0
+        sd = row.measured_claim_std
+        detectable.append(detectable_effect(sd, n, power=power, level=level) if row.measure != "epochs"
+                          else math.nan)
+        a = ABLATION.get(row.ablation)
+        sized = (a is not None and a.kind == "delta" and row.measure == "val" and row.paper_top1 is not None
+                 and not math.isnan(float(row.paper_top1)))
+        needed.append(seeds_needed(row.paper_top1, sd, power=power, level=level) if sized and n >= 2 else None)
+        size.append(size_against_paper(row.measured_claim, sd, n, row.paper_top1, level) if sized else "")
+    table["detectable"] = [float(x) for x in detectable]
+    table["seeds_needed"] = pd_int(needed)
+    table["size"] = size
+    return table
+
+
+def pd_int(values):
+    """Whole numbers that may be missing, as pandas keeps them (Int64, <NA> for None)."""
+    import pandas as pd
+
+    return pd.array(values, dtype="Int64")
 
 
 def _mean_std(values) -> tuple[float, float]:
@@ -173,9 +263,9 @@ def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "",
             verdict=judged if n else "", testable=testable if a.measure == "gap" and n else None,
             without_gap=_mean_std(v["without_gap"])[0],
         ))
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in POWER_COLUMNS])
     table["paper_top1"] = table["paper_top1"].astype(float)
     table["paper_top5"] = table["paper_top5"].astype(float)
     table["sign_agrees"] = table["sign_agrees"].astype(object)
     table["testable"] = table["testable"].astype(object)
-    return table
+    return add_power(table)[list(COLUMNS)]

@@ -132,7 +132,9 @@ PRESETS = {
 COLUMNS = ("ablation", "claim", "section", "change", "paper_top1", "paper_top5", "paper_words",
            "measured_top1", "measured_top1_std", "measured_top5", "measured_top5_std", "n", "sign_agrees",
            "data", "scale", "budget", "measure", "measured_claim", "measured_claim_std", "verdict", "testable",
-           "without_gap")
+           "without_gap", "detectable", "seeds_needed", "size")
+# derived from the columns before them (``analysis.add_power``): recomputed whenever a table is made or read
+POWER_COLUMNS = ("detectable", "seeds_needed", "size")
 
 
 def claims_table():

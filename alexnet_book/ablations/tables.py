@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ..files import atomic_write_text, machine
 from .plot import plot_ablations, save_ablation_figure
-from .presets import COLUMNS
+from .analysis import POWER, add_power
+from .presets import COLUMNS, POWER_COLUMNS
 
 
 def _number(x, std=None, signed=True) -> str:
@@ -38,6 +39,8 @@ def display_table(table):
             return "not run yet"
         if r.verdict == "inconclusive" and r.measure == "gap" and r.testable is False:
             return "inconclusive: nothing overfits without it"
+        if r.verdict == "inconclusive":
+            return "inconclusive" + power_words(r)
         return r.verdict or "no claim (a convention)"
 
     return pd.DataFrame({
@@ -48,7 +51,26 @@ def display_table(table):
         "sign judged on": [MEASURE_SHORT.get(m, m) for m in table["measure"]],
         "measured Δ there": [_number(m, s) for m, s in zip(table["measured_claim"], table["measured_claim_std"])],
         "n": table["n"], "verdict": [judged(r) for r in table.itertuples()],
+        "size here": list(table["size"]),
     })
+
+
+def power_words(r) -> str:
+    """What an inconclusive row's seeds could have found: ": 3 seeds detect ≥ 3.1 (80% power); the paper's −1.0
+    needs ≈ 10" -- so that a row without a verdict says whether it was a test at all."""
+    detectable = getattr(r, "detectable", math.nan)
+    if detectable is None or (isinstance(detectable, float) and math.isnan(detectable)):
+        return ""
+    text = f": {int(r.n)} seeds detect ≥ {detectable:.1f} ({POWER:.0%} power)"
+    import pandas as pd
+
+    needed = getattr(r, "seeds_needed", None)
+    paper = _number(r.paper_top1)
+    if paper and not pd.isna(needed):
+        text += f"; the paper's {paper} needs ≈ {int(needed)}"
+    elif paper and getattr(r, "size", ""):  # sized, but no number of seeds up to 1,000 would do
+        text += f"; the paper's {paper} needs over 1,000"
+    return text
 
 
 def to_markdown(table) -> str:
@@ -131,7 +153,7 @@ def load_csv(path):
     for column in ("testable", "without_gap"):
         if column not in table.columns:
             table[column] = math.nan
-    missing = [c for c in COLUMNS if c not in table.columns]
+    missing = [c for c in COLUMNS if c not in table.columns and c not in POWER_COLUMNS]
     if missing:
         raise ValueError(f"{path} lacks columns {missing}; regenerate it with `alexnet-book ablate`")
     for column in ("sign_agrees", "testable"):
@@ -142,6 +164,7 @@ def load_csv(path):
         table[column] = table[column].astype(float)
     for column in ("claim", "paper_words", "data", "scale", "budget", "measure", "verdict"):
         table[column] = table[column].fillna("")
+    table = add_power(table.drop(columns=[c for c in POWER_COLUMNS if c in table.columns]))[list(COLUMNS)]
     table.attrs.update(meta)
     return table
 
