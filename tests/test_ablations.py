@@ -542,3 +542,32 @@ def test_an_inconclusive_row_says_what_its_seeds_could_detect():
     assert shown["verdict"].startswith("inconclusive: 3 seeds detect ≥ ")
     assert f"needs ≈ {int(row['seeds_needed'])}" in shown["verdict"] and "80% power" in shown["verdict"]
     assert shown["size here"] == "cannot tell"
+
+
+@pytest.mark.parametrize("name, seeds, rows", [
+    ("ablations_study_5seeds", 5, ["lrn", "two_towers"]),
+    ("ablations_study_10seeds", 10, ["pca_colour", "remove_conv3", "remove_conv4"]),
+])
+def test_the_committed_seed_extensions_are_evidence(name, seeds, rows):
+    """The 5- and 10-seed tables: made by the command, every row with all its seeds, a verdict, the power columns,
+    and the LRN check of each seed's trained baseline beside them (lrn1 normalising)."""
+    path = ab.results_dir() / f"{name}.csv"
+    if not path.exists():
+        pytest.skip(f"{path} not committed yet")
+    table = ab.load_csv(path)
+    assert table.attrs["command"].startswith(f"alexnet-book ablate --study --seeds {' '.join(map(str, range(seeds)))}")
+    assert list(table["ablation"]) == rows and (table["n"] == seeds).all()
+    assert set(table["verdict"]) <= set(ab.VERDICTS) and (table["verdict"] != "").all()
+    for row in table.itertuples():
+        assert row.detectable == pytest.approx(ab.detectable_effect(row.measured_claim_std, seeds))
+        assert row.size in ab.SIZE_WORDS
+        if row.verdict == "disagrees":  # a disagreement is the whole interval on the other side of zero
+            assert row.size == "opposite to the paper's"
+    import io
+
+    import pandas as pd
+
+    lrn = path.with_name(f"{name}_lrn.csv")
+    checks = pd.read_csv(io.StringIO("".join(l for l in lrn.read_text().splitlines(True) if not l.startswith("#"))))
+    assert sorted(set(checks["seed"])) == list(range(seeds))
+    assert (checks.query("layer == 'features.lrn1'")["state"] == "normalises").all()
