@@ -571,3 +571,36 @@ def test_the_committed_seed_extensions_are_evidence(name, seeds, rows):
     checks = pd.read_csv(io.StringIO("".join(l for l in lrn.read_text().splitlines(True) if not l.startswith("#"))))
     assert sorted(set(checks["seed"])) == list(range(seeds))
     assert (checks.query("layer == 'features.lrn1'")["state"] == "normalises").all()
+
+
+def test_removing_a_layer_is_testable_only_where_the_layer_adds_fitting_capacity():
+    """§7's "depth is important" can show only where the network with the layer fits its training images better
+    (its capacity is used at this budget); where it fits no better the row is inconclusive and says why -- a
+    disagreement in validation error is then not read as evidence against the paper."""
+    def results(train_with, train_without, val_with=(0.40, 0.41, 0.405), val_without=(0.39, 0.395, 0.39)):
+        out = {}
+        for seed in range(3):
+            out[(ab.BASELINE, seed)] = dict(val_top1_error=val_with[seed], val_top5_error=0.1,
+                                            train_eval_error=train_with[seed], train_error=0.9)
+            out[("remove_conv3", seed)] = dict(val_top1_error=val_without[seed], val_top5_error=0.1,
+                                               train_eval_error=train_without[seed], train_error=0.9)
+        return out
+
+    # the layer does not help fitting (equal training errors): untestable, whatever validation says
+    table = ab.ablation_table(results((0.30, 0.31, 0.30), (0.30, 0.30, 0.31)), "remove_conv3", seeds=(0, 1, 2))
+    row = table.iloc[0]
+    assert row["testable"] is False and row["verdict"] == "inconclusive"
+    assert row["train_delta"] == pytest.approx(0.0, abs=1e-9)  # the eval-mode error, not the running one
+    shown = ab.display_table(table)["verdict"].iloc[0]
+    assert shown.startswith("inconclusive: with it the network fits its training images no better here")
+    # the layer fits better (−5 points in every seed): the validation delta is judged, and here disagrees
+    table = ab.ablation_table(results((0.25, 0.26, 0.25), (0.30, 0.31, 0.30)), "remove_conv3", seeds=(0, 1, 2))
+    row = table.iloc[0]
+    assert row["testable"] is True and row["verdict"] == "disagrees"
+    assert row["train_delta"] == pytest.approx(-5.0)
+    # runs without an eval-mode training error fall back to the running one; a table without any keeps its verdict
+    old = {k: {m: v for m, v in r.items() if m != "train_eval_error"} for k, r in
+           results((0.25, 0.26, 0.25), (0.30, 0.31, 0.30)).items()}
+    row = ab.ablation_table(old, "remove_conv3", seeds=(0, 1, 2)).iloc[0]
+    assert row["train_delta"] == pytest.approx(0.0) and row["testable"] is False
+    assert ab.ABLATION["remove_conv4"].needs == "capacity" and ab.ABLATION["lrn"].needs is None

@@ -179,9 +179,16 @@ def _mean_std(values) -> tuple[float, float]:
     return (s.mean() if len(s) else math.nan), (s.std() if len(s) > 1 else math.nan)
 
 
+def _fit_error(metrics: dict) -> float:
+    """How well a run fits its training images: the eval-mode training error when measured, else the running one."""
+    error = _metric(metrics, "train_eval_error")
+    return _metric(metrics, "train_error") if math.isnan(error) else error
+
+
 def _row_values(a: Ablation, results: dict, seeds) -> dict:
-    """Per-seed deltas of one row: top-1, top-5, the claim's measure, and the gap of the run without the choice."""
-    d1, d5, dc, without_gap = [], [], [], []
+    """Per-seed deltas of one row: top-1, top-5, the claim's measure, the training (fit) error, and the gap of
+    the run without the choice."""
+    d1, d5, dc, dt, without_gap = [], [], [], [], []
     for seed in seeds:
         if a.kind == "ensemble":
             pairs = results.get(("ensemble", seed)) or []
@@ -213,6 +220,8 @@ def _row_values(a: Ablation, results: dict, seeds) -> dict:
             continue
         d1.append(100 * (with1 - without1))
         d5.append(100 * (with5 - without5))
+        if not a.evaluation:
+            dt.append(100 * (_fit_error(base) - _fit_error(variant)))
         if a.measure == "val" or a.evaluation:
             dc.append(d1[-1])
         else:
@@ -220,7 +229,7 @@ def _row_values(a: Ablation, results: dict, seeds) -> dict:
             dc.append(100 * (withc - withoutc))
             if a.measure == "gap":
                 without_gap.append(100 * withoutc)
-    return dict(d1=d1, d5=d5, dc=dc, without_gap=without_gap)
+    return dict(d1=d1, d5=d5, dc=dc, dt=dt, without_gap=without_gap)
 
 
 def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "", scale: str = "",
@@ -234,7 +243,10 @@ def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "",
     validation error, training error, the overfitting gap, or an epochs ratio; see MEASURES); ``verdict``
     judges it with its uncertainty (``verdict``), and ``sign_agrees`` is the verdict as True / False / None.
     An overfitting claim ("without it, substantial overfitting") is testable only where the network without the
-    paper's choice overfits: its own gap's interval lies above zero.
+    paper's choice overfits: its own gap's interval lies above zero.  A claim that needs capacity (removing a
+    middle conv layer) is testable only where the network with the layer fits its training images better: the
+    interval of ``train_delta`` (eval-mode training error, with − without, every delta row) lies below zero;
+    without that measure (older tables) ``testable`` stays None and the verdict is the validation one.
     """
     import pandas as pd
 
@@ -247,11 +259,15 @@ def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "",
         testable = True
         if a.measure == "gap":  # the network without the choice must overfit at all
             testable = verdict(v["without_gap"], expect_lower=False) == "agrees"
+        elif a.needs == "capacity":  # the network with the layer must fit its training images better
+            measured = [d for d in v["dt"] if not math.isnan(d)]
+            testable = verdict(measured) == "agrees" if len(measured) >= 2 else None
         if a.kind == "iterations":  # a ratio: the paper's choice takes longer (log ratio > 0)
             logs = [math.log(r) for r in v["dc"] if r and not math.isnan(r) and r > 0]
             judged = verdict(logs, expect_lower=False)
         else:
-            judged = verdict(v["dc"], expect_lower=a.expect_lower, testable=testable) if a.expect_lower else ""
+            judged = (verdict(v["dc"], expect_lower=a.expect_lower, testable=testable is not False)
+                      if a.expect_lower else "")
         n = len(v["dc"]) if a.kind != "delta" or a.evaluation else len(v["d1"])
         rows.append(dict(
             ablation=a.name, claim=a.claim or "", section=a.section, change=a.description,
@@ -260,8 +276,9 @@ def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "",
             sign_agrees={"agrees": True, "disagrees": False}.get(judged),
             data=data, scale=scale, budget=budget, measure=a.measure,
             measured_claim=meanc, measured_claim_std=stdc,
-            verdict=judged if n else "", testable=testable if a.measure == "gap" and n else None,
+            verdict=judged if n else "", testable=testable if (a.measure == "gap" or a.needs) and n else None,
             without_gap=_mean_std(v["without_gap"])[0],
+            train_delta=_mean_std(v["dt"])[0], train_delta_std=_mean_std(v["dt"])[1],
         ))
     table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in POWER_COLUMNS])
     table["paper_top1"] = table["paper_top1"].astype(float)

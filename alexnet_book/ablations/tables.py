@@ -39,6 +39,9 @@ def display_table(table):
             return "not run yet"
         if r.verdict == "inconclusive" and r.measure == "gap" and r.testable is False:
             return "inconclusive: nothing overfits without it"
+        if r.verdict == "inconclusive" and r.testable is False:  # a capacity row: the layer is not used here
+            return ("inconclusive: with it the network fits its training images no better here (training error "
+                    f"Δ {_number(r.train_delta, r.train_delta_std)})")
         if r.verdict == "inconclusive":
             return "inconclusive" + power_words(r)
         return r.verdict or "no claim (a convention)"
@@ -150,7 +153,7 @@ def load_csv(path):
         raise ValueError(f"{path} is not an ablation table ({err}); regenerate it with `alexnet-book ablate`") from None
     if "verdict" not in table.columns and "n" in table.columns:  # a table written before verdicts: one seed is inconclusive by the rule
         table["verdict"] = ["inconclusive" if n and n < 2 else "" for n in table["n"]]
-    for column in ("testable", "without_gap"):
+    for column in ("testable", "without_gap", "train_delta", "train_delta_std"):
         if column not in table.columns:
             table[column] = math.nan
     missing = [c for c in COLUMNS if c not in table.columns and c not in POWER_COLUMNS]
@@ -160,7 +163,8 @@ def load_csv(path):
         table[column] = table[column].map({True: True, False: False, "True": True, "False": False})
     table = table.astype({"sign_agrees": object, "testable": object}).where(table.notna(), None)
     for column in ("paper_top1", "paper_top5", "measured_top1", "measured_top1_std", "measured_top5",
-                   "measured_top5_std", "measured_claim", "measured_claim_std", "without_gap"):
+                   "measured_top5_std", "measured_claim", "measured_claim_std", "without_gap",
+                   "train_delta", "train_delta_std"):
         table[column] = table[column].astype(float)
     for column in ("claim", "paper_words", "data", "scale", "budget", "measure", "verdict"):
         table[column] = table[column].fillna("")
