@@ -604,3 +604,19 @@ def test_removing_a_layer_is_testable_only_where_the_layer_adds_fitting_capacity
     row = ab.ablation_table(old, "remove_conv3", seeds=(0, 1, 2)).iloc[0]
     assert row["train_delta"] == pytest.approx(0.0) and row["testable"] is False
     assert ab.ABLATION["remove_conv4"].needs == "capacity" and ab.ABLATION["lrn"].needs is None
+
+
+def test_the_committed_depth_run_with_more_data_records_the_capacity_check():
+    path = ab.results_dir() / "ablations_depth_20k.csv"
+    if not path.exists():
+        pytest.skip(f"{path} not committed yet")
+    table = ab.load_csv(path)
+    assert table.attrs["command"].startswith("alexnet-book ablate --study --limit 20000 --seeds 0 1 2")
+    assert "20000 images/split" in table.loc[0, "budget"] and list(table["ablation"]) == ["remove_conv3"]
+    row = table.iloc[0]
+    assert row["n"] >= 3 and not math.isnan(row["train_delta"]) and row["testable"] in (True, False)
+    # the verdict follows the capacity rule from the file's own numbers
+    half = ab.t_critical(int(row["n"])) * row["train_delta_std"] / math.sqrt(row["n"])
+    assert row["testable"] == (row["train_delta"] + half < 0)
+    if not row["testable"]:
+        assert row["verdict"] == "inconclusive"
