@@ -59,6 +59,25 @@ class FakeTrain:
         return SimpleNamespace(config=config, metrics=metrics, reused=False)
 
 
+def committed_table(name: str, how: str = ""):
+    """A committed results/<name>.csv, loaded as the notebook loads it; the test skips while it is not committed."""
+    path = ab.results_dir() / f"{name}.csv"
+    if not path.exists():
+        pytest.skip(f"{path} not committed yet" + (f"; produce it with `{how}`" if how else ""))
+    return ab.load_csv(path)
+
+
+def lrn_checks(name: str):
+    """The LRN activity check committed beside results/<name>.csv (<name>_lrn.csv), without its # header."""
+    import io
+
+    import pandas as pd
+
+    lrn = ab.results_dir() / f"{name}_lrn.csv"
+    assert lrn.exists(), "the LRN check of the trained baselines is committed beside the table"
+    return pd.read_csv(io.StringIO("".join(l for l in lrn.read_text().splitlines(True) if not l.startswith("#"))))
+
+
 def test_every_claim_of_the_paper_has_an_ablation_and_its_numbers_come_from_paper_py():
     covered = {a.claim for a in ab.ABLATIONS}
     assert {c.name for c in paper.CLAIMS} <= covered
@@ -348,10 +367,7 @@ def test_the_real_trainer_runs_a_tiny_table_on_synthetic_data(tmp_path, monkeypa
 
 
 def test_the_committed_quick_table_was_made_by_the_command_and_matches_the_claims():
-    path = ab.results_dir() / "ablations_quick.csv"
-    if not path.exists():
-        pytest.skip(f"{path} not committed yet; produce it with `alexnet-book ablate --quick --out {path}`")
-    table = ab.load_csv(path)
+    table = committed_table("ablations_quick", "alexnet-book ablate --quick --out results/ablations_quick.csv")
     assert table.attrs["command"].startswith("alexnet-book ablate --quick")
     assert table.attrs["machine"] and table.attrs["date"] and float(table.attrs["wall_s"]) > 0
     # the whole table as it was then (rows added since -- the study's -- need several seeds)
@@ -411,10 +427,7 @@ def test_the_study_preset_covers_every_claim_with_three_seeds():
 
 
 def test_the_committed_study_table_is_evidence_every_row_n3_with_a_verdict():
-    path = ab.results_dir() / "ablations_study.csv"
-    if not path.exists():
-        pytest.skip(f"{path} not committed yet; produce it with `alexnet-book ablate --study`")
-    table = ab.load_csv(path)
+    table = committed_table("ablations_study", "alexnet-book ablate --study")
     assert table.attrs["command"].startswith("alexnet-book ablate --study")
     assert table.attrs["machine"] and table.attrs["date"] and float(table.attrs["wall_s"]) > 0
     assert list(table["ablation"]) == list(ab.PRESETS["study"]["ablations"])
@@ -423,13 +436,7 @@ def test_the_committed_study_table_is_evidence_every_row_n3_with_a_verdict():
     for row in table.itertuples():  # the paper's numbers in the file are paper.py's
         a = ab.ABLATION[row.ablation]
         assert (math.isnan(row.paper_top1) and a.paper_top1 is None) or row.paper_top1 == a.paper_top1
-    lrn = path.with_name("ablations_study_lrn.csv")
-    assert lrn.exists(), "the study's LRN check of its trained baselines is committed beside the table"
-    import io
-
-    import pandas as pd
-
-    checks = pd.read_csv(io.StringIO("".join(l for l in lrn.read_text().splitlines(True) if not l.startswith("#"))))
+    checks = lrn_checks("ablations_study")
     assert len(checks) == 2 * len(ab.PRESETS["study"]["seeds"])
     assert (checks["state"] != "constant").all()  # no LRN layer of a compared network is a mere rescale
     assert (checks.query("layer == 'features.lrn1'")["state"] == "normalises").all()
@@ -551,10 +558,7 @@ def test_an_inconclusive_row_says_what_its_seeds_could_detect():
 def test_the_committed_seed_extensions_are_evidence(name, seeds, rows):
     """The 5- and 10-seed tables: made by the command, every row with all its seeds, a verdict, the power columns,
     and the LRN check of each seed's trained baseline beside them (lrn1 normalising)."""
-    path = ab.results_dir() / f"{name}.csv"
-    if not path.exists():
-        pytest.skip(f"{path} not committed yet")
-    table = ab.load_csv(path)
+    table = committed_table(name)
     assert table.attrs["command"].startswith(f"alexnet-book ablate --study --seeds {' '.join(map(str, range(seeds)))}")
     assert list(table["ablation"]) == rows and (table["n"] == seeds).all()
     assert set(table["verdict"]) <= set(ab.VERDICTS) and (table["verdict"] != "").all()
@@ -563,12 +567,7 @@ def test_the_committed_seed_extensions_are_evidence(name, seeds, rows):
         assert row.size in ab.SIZE_WORDS
         if row.verdict == "disagrees":  # a disagreement is the whole interval on the other side of zero
             assert row.size == "opposite to the paper's"
-    import io
-
-    import pandas as pd
-
-    lrn = path.with_name(f"{name}_lrn.csv")
-    checks = pd.read_csv(io.StringIO("".join(l for l in lrn.read_text().splitlines(True) if not l.startswith("#"))))
+    checks = lrn_checks(name)
     assert sorted(set(checks["seed"])) == list(range(seeds))
     assert (checks.query("layer == 'features.lrn1'")["state"] == "normalises").all()
 
@@ -607,10 +606,7 @@ def test_removing_a_layer_is_testable_only_where_the_layer_adds_fitting_capacity
 
 
 def test_the_committed_depth_run_with_more_data_records_the_capacity_check():
-    path = ab.results_dir() / "ablations_depth_20k.csv"
-    if not path.exists():
-        pytest.skip(f"{path} not committed yet")
-    table = ab.load_csv(path)
+    table = committed_table("ablations_depth_20k")
     assert table.attrs["command"].startswith("alexnet-book ablate --study --limit 20000 --seeds 0 1 2")
     assert "20000 images/split" in table.loc[0, "budget"] and list(table["ablation"]) == ["remove_conv3"]
     row = table.iloc[0]

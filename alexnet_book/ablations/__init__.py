@@ -21,8 +21,8 @@ from .analysis import (POWER, SIZE_WORDS, VERDICTS, ablation_table, add_power, d
                        iterations_ratio, seeds_needed, size_against_paper, t_critical, verdict)
 from .plan import budget_text, plan_runs, select, variant_config
 from .plot import plot_ablations, save_ablation_figure
-from .presets import (ABLATION, ABLATIONS, BASELINE, CLAIM_ROWS, COLUMNS, MEASURES, POWER_COLUMNS, PRESETS,
-                      Ablation, claims_table)
+from .presets import (ABLATION, ABLATIONS, BASELINE, CLAIM_ROWS, COLUMNS, MEASURES, NEEDS, POWER_COLUMNS,
+                      PRESETS, Ablation, claims_table)
 from .published import paper_tables, your_runs
 from .runner import (baseline_networks, cached_results, ensemble_results, run_ablations,
                      trained_lrn_activity)
@@ -30,8 +30,8 @@ from ..runs import results_dir  # the committed results folder (notebook 06 read
 from .tables import (MEASURE_SHORT, display_table, export, load_csv, save_csv,
                      to_latex, to_markdown)
 
-__all__ = ["ABLATION", "ABLATIONS", "BASELINE", "CLAIM_ROWS", "COLUMNS", "MEASURES", "MEASURE_SHORT", "POWER",
-           "POWER_COLUMNS", "PRESETS", "SIZE_WORDS", "VERDICTS", "Ablation", "ablation_table", "add_power",
+__all__ = ["ABLATION", "ABLATIONS", "BASELINE", "CLAIM_ROWS", "COLUMNS", "MEASURES", "MEASURE_SHORT", "NEEDS",
+           "POWER", "POWER_COLUMNS", "PRESETS", "SIZE_WORDS", "VERDICTS", "Ablation", "ablation_table", "add_power",
            "baseline_networks", "budget_text", "cached_results", "claims_table", "detectable_effect",
            "display_table", "ensemble_results", "epochs_to", "export", "iterations_ratio", "load_csv",
            "paper_tables", "plan_runs", "plot_ablations", "results_dir", "run_ablations", "save_ablation_figure",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from .plan import select
-from .presets import BASELINE, COLUMNS, POWER_COLUMNS, Ablation
+from .presets import ABLATION, BASELINE, COLUMNS, POWER_COLUMNS, Ablation
 
 
 def _metric(metrics: dict, key: str) -> float:
@@ -17,11 +17,15 @@ def _claim_measure(metrics: dict, measure: str) -> float:
     if measure == "train":
         return _metric(metrics, "train_error")
     if measure == "gap":
-        train = _metric(metrics, "train_eval_error")  # eval mode on a fixed training subset, when measured
-        if math.isnan(train):
-            train = _metric(metrics, "train_error")
-        return _metric(metrics, "val_top1_error") - train
+        return _metric(metrics, "val_top1_error") - _fit_error(metrics)
     return _metric(metrics, "val_top1_error")
+
+
+def _fit_error(metrics: dict) -> float:
+    """How well a run fits its training images: the eval-mode error on a fixed training subset when measured,
+    else the running training error (augmented, dropout on: biased)."""
+    error = _metric(metrics, "train_eval_error")
+    return _metric(metrics, "train_error") if math.isnan(error) else error
 
 
 def epochs_to(curve, target: float) -> float:
@@ -146,8 +150,6 @@ def add_power(table, *, power: float = POWER, level: float = 0.95):
     size here; ``size``: ``size_against_paper``.  The last two only for rows judged on validation error that
     compare like with like (not the ensemble row: the paper averaged five networks, the study two).
     """
-    from .presets import ABLATION
-
     detectable, needed, size = [], [], []
     for row in table.itertuples():
         n = int(row.n) if row.n == row.n and row.n is not None else 0
@@ -177,12 +179,6 @@ def _mean_std(values) -> tuple[float, float]:
 
     s = pd.Series(values, dtype=float).dropna()
     return (s.mean() if len(s) else math.nan), (s.std() if len(s) > 1 else math.nan)
-
-
-def _fit_error(metrics: dict) -> float:
-    """How well a run fits its training images: the eval-mode training error when measured, else the running one."""
-    error = _metric(metrics, "train_eval_error")
-    return _metric(metrics, "train_error") if math.isnan(error) else error
 
 
 def _row_values(a: Ablation, results: dict, seeds) -> dict:
@@ -227,9 +223,20 @@ def _row_values(a: Ablation, results: dict, seeds) -> dict:
         else:
             withc, withoutc = _claim_measure(base, a.measure), _claim_measure(variant, a.measure)
             dc.append(100 * (withc - withoutc))
-            if a.measure == "gap":
+            if a.needs == "overfitting":
                 without_gap.append(100 * withoutc)
     return dict(d1=d1, d5=d5, dc=dc, dt=dt, without_gap=without_gap)
+
+
+def _testable(a: Ablation, v: dict) -> bool | None:
+    """Whether the row's precondition (``a.needs``, see presets.NEEDS) holds in its runs; None where it cannot be
+    judged (no precondition, or the measure was not recorded -- the verdict is then the plain one)."""
+    if a.needs == "overfitting":  # the network without the choice must overfit at all
+        return verdict(v["without_gap"], expect_lower=False) == "agrees"
+    if a.needs == "capacity":  # the network with the layer must fit its training images better
+        measured = [d for d in v["dt"] if not math.isnan(d)]
+        return verdict(measured) == "agrees" if len(measured) >= 2 else None
+    return None
 
 
 def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "", scale: str = "",
@@ -256,12 +263,8 @@ def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "",
         mean1, std1 = _mean_std(v["d1"])
         mean5, std5 = _mean_std(v["d5"])
         meanc, stdc = _mean_std(v["dc"])
-        testable = True
-        if a.measure == "gap":  # the network without the choice must overfit at all
-            testable = verdict(v["without_gap"], expect_lower=False) == "agrees"
-        elif a.needs == "capacity":  # the network with the layer must fit its training images better
-            measured = [d for d in v["dt"] if not math.isnan(d)]
-            testable = verdict(measured) == "agrees" if len(measured) >= 2 else None
+        train_delta, train_delta_std = _mean_std(v["dt"])
+        testable = _testable(a, v)
         if a.kind == "iterations":  # a ratio: the paper's choice takes longer (log ratio > 0)
             logs = [math.log(r) for r in v["dc"] if r and not math.isnan(r) and r > 0]
             judged = verdict(logs, expect_lower=False)
@@ -276,9 +279,8 @@ def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "",
             sign_agrees={"agrees": True, "disagrees": False}.get(judged),
             data=data, scale=scale, budget=budget, measure=a.measure,
             measured_claim=meanc, measured_claim_std=stdc,
-            verdict=judged if n else "", testable=testable if (a.measure == "gap" or a.needs) and n else None,
-            without_gap=_mean_std(v["without_gap"])[0],
-            train_delta=_mean_std(v["dt"])[0], train_delta_std=_mean_std(v["dt"])[1],
+            verdict=judged if n else "", testable=testable if a.needs and n else None,
+            without_gap=_mean_std(v["without_gap"])[0], train_delta=train_delta, train_delta_std=train_delta_std,
         ))
     table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in POWER_COLUMNS])
     table["paper_top1"] = table["paper_top1"].astype(float)

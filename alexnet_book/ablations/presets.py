@@ -9,6 +9,16 @@ from .. import paper
 BASELINE = "baseline"
 
 
+# The preconditions a claim can need (``Ablation.needs``), and what an inconclusive row says where one fails.
+# "overfitting": the network without the paper's choice overfits (its own eval-mode gap's 95% interval above zero);
+# "capacity": the network with the choice fits its training images better (``train_delta``'s interval below zero),
+# i.e. the extra layer's capacity is used at this budget.  ``{train}`` is the measured training-error delta.
+NEEDS = {
+    "overfitting": "nothing overfits without it",
+    "capacity": "with it the network fits its training images no better here (training error Δ {train})",
+}
+
+
 @dataclass(frozen=True)
 class Ablation:
     """One design choice of the paper, the change that removes it, and the paper's number for it."""
@@ -32,10 +42,8 @@ class Ablation:
     # (``uses``); "ensemble": the baseline networks of several seeds averaged (no training of its own)
     kind: str = "delta"
     uses: str | None = None
-    # what must hold at the measured budget for the claim to be able to show at all, judged from the runs
-    # themselves (``analysis.ablation_table``): "capacity" -- the network with the paper's choice fits its training
-    # images better (lower eval-mode training error, 95% interval below zero), i.e. the extra layer's capacity is
-    # used; a gap row needs the network without the choice to overfit (``measure == "gap"``)
+    # what must hold at the measured budget for the claim to be able to show at all (a key of NEEDS), judged from
+    # the runs themselves by ``analysis.ablation_table``; where it does not hold the row is inconclusive
     needs: str | None = None
 
     @property
@@ -84,9 +92,9 @@ ABLATIONS = (
              "§3.4", {"model_options": {"pool": "non-overlapping"}}),
     Ablation("pca_colour", "pca_colour", "no PCA colour augmentation", "§4.1", {"pca_colour": False}),
     Ablation("crops_flips", "crops_flips", "no random crops or flips (the centre crop only)", "§4.1",
-             {"crops_flips": False}, measure="gap"),
+             {"crops_flips": False}, measure="gap", needs="overfitting"),
     Ablation("dropout", "dropout", "no dropout in fc6, fc7", "§4.2", {"model_options": {"dropout": 0.0}},
-             measure="gap"),
+             measure="gap", needs="overfitting"),
     Ablation("remove_conv3", "middle_conv", "conv3 removed", "§7", {"model_options": {"remove": "conv3"}},
              needs="capacity"),
     Ablation("remove_conv4", "middle_conv", "conv4 removed", "§7", {"model_options": {"remove": "conv4"}},

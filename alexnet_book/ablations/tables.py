@@ -11,7 +11,7 @@ from pathlib import Path
 from ..files import atomic_write_text, machine
 from .plot import plot_ablations, save_ablation_figure
 from .analysis import POWER, add_power
-from .presets import COLUMNS, POWER_COLUMNS
+from .presets import ABLATION, COLUMNS, NEEDS, POWER_COLUMNS
 
 
 def _number(x, std=None, signed=True) -> str:
@@ -37,11 +37,9 @@ def display_table(table):
     def judged(r):
         if not r.n:
             return "not run yet"
-        if r.verdict == "inconclusive" and r.measure == "gap" and r.testable is False:
-            return "inconclusive: nothing overfits without it"
-        if r.verdict == "inconclusive" and r.testable is False:  # a capacity row: the layer is not used here
-            return ("inconclusive: with it the network fits its training images no better here (training error "
-                    f"Δ {_number(r.train_delta, r.train_delta_std)})")
+        needs = getattr(ABLATION.get(r.ablation), "needs", None)
+        if r.verdict == "inconclusive" and r.testable is False and needs:  # the claim could not show here
+            return "inconclusive: " + NEEDS[needs].format(train=_number(r.train_delta, r.train_delta_std))
         if r.verdict == "inconclusive":
             return "inconclusive" + power_words(r)
         return r.verdict or "no claim (a convention)"
