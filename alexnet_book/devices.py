@@ -30,14 +30,32 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), which makes bf16 autocast pay."""
+def cpu_flags() -> frozenset[str]:
+    """This CPU's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS or Windows)."""
     try:
         with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
+            line = next((line for line in f if line.startswith("flags")), "")
     except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+        return frozenset()
+    return frozenset(line.partition(":")[2].split())
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), which makes bf16 autocast pay."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
+def cpu_vector_units() -> str:
+    """The widest vector/matrix units of this CPU that decide its speed and, through ``precision="auto"``, its
+    numerics: "AMX-BF16", "AVX512-BF16", "AVX512", "AVX2" or "" (unknown).  Two CPUs of one model name can
+    differ here (an AMD EPYC of 2019 has AVX2 only, one of 2023 AVX512-BF16): "auto" trains in bf16 on the
+    second and in fp32 on the first, so the same seed gives different numbers."""
+    flags = cpu_flags()
+    for flag, name in (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX512"),
+                       ("avx2", "AVX2")):
+        if flag in flags:
+            return name
+    return ""
 
 
 def pick_precision(precision: str, device: torch.device) -> torch.dtype | None:

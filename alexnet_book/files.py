@@ -200,8 +200,8 @@ def _fetch_rest(url: str, partial: Path, *, timeout: float, progress: bool, chun
 
 
 def machine(*, torch_version: bool = False) -> str:
-    """Where a run ran, in words: the platform, the CPU and the GPU (if any); with ``torch_version``, the torch
-    version too (for tables and benchmarks compared across installs)."""
+    """Where a run ran, in words: the platform, the CPU with its widest vector units, and the GPU (if any); with
+    ``torch_version``, the torch version too (for tables and benchmarks compared across installs)."""
     import torch  # here, not at the top: the command line imports this module before it may import torch
 
     cpu = platform.processor() or platform.machine()
@@ -210,7 +210,10 @@ def machine(*, torch_version: bool = False) -> str:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
-    text = f"{platform.system()} {platform.machine()}, {cpu} ({os.cpu_count()} cores)"
+    from .devices import cpu_vector_units
+
+    units = cpu_vector_units()  # the same model name can hide AVX2-only and AVX512-BF16 CPUs
+    text = f"{platform.system()} {platform.machine()}, {cpu} ({os.cpu_count()} cores{', ' + units if units else ''})"
     if torch.cuda.is_available():
         n = torch.cuda.device_count()
         text += f", {n}× {torch.cuda.get_device_name(0)}"

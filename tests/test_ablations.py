@@ -14,6 +14,7 @@ import torch
 from alexnet_book import ablations as ab
 from alexnet_book import paper
 from alexnet_book.commands import ablate
+from alexnet_book.devices import cpu_has_bf16
 from alexnet_book.runs import ResultsStore
 
 torch.set_num_threads(1)
@@ -39,8 +40,9 @@ def fake_errors(config) -> tuple[float, float]:
 class FakeTrain:
     """train.train's contract in miniature: reuses a finished run from the store by config hash."""
 
-    def __init__(self, fail_at: int | None = None):
+    def __init__(self, fail_at: int | None = None, precision: str | None = None, machine: str = ""):
         self.trained, self.calls, self.fail_at = [], 0, fail_at
+        self.numerics = dict(precision=precision, machine=machine) if precision else {}
 
     def __call__(self, config, *, progress=True, store=None, **kwargs):
         self.calls += 1
@@ -55,7 +57,7 @@ class FakeTrain:
         self.trained.append(config.hash())
         if store is not None:
             store.add(dict(config_hash=config.hash(), config=dataclasses.asdict(config), data=config.data,
-                           seed=config.seed, metrics=metrics, wall_s=1.0))
+                           seed=config.seed, metrics=metrics, wall_s=1.0, **self.numerics))
         return SimpleNamespace(config=config, metrics=metrics, reused=False)
 
 
@@ -364,6 +366,32 @@ def test_the_real_trainer_runs_a_tiny_table_on_synthetic_data(tmp_path, monkeypa
     assert len(store.rows()) == 2
     again = ab.run_ablations(**kwargs)
     assert again["measured_top1"].tolist() == table["measured_top1"].tolist()
+    # the numerics the runs trained in ("auto": bf16 only on a CPU with native bf16), fresh and reused alike
+    numerics = "bf16" if cpu_has_bf16() else "fp32"
+    assert table.attrs["precision"] == again.attrs["precision"] == f"{numerics} (2 runs)"
+
+
+def test_a_table_says_what_numerics_its_runs_trained_in_and_flags_a_mix(tmp_path):
+    """precision="auto" is bf16 on one CPU and fp32 on another: the table's header says which, and a table whose
+    baselines were reused from a store filled on another machine says MIXED, naming both machines."""
+    store = ResultsStore(tmp_path / "results.jsonl")
+    kwargs = dict(ablations="lrn,pca_colour", store=store, progress=False, seeds=(0,))
+    ab.run_ablations("synthetic", "scaled", 1, **{**kwargs, "ablations": "lrn"},
+                     train_fn=FakeTrain(precision="bf16", machine="Linux x86_64, AMD EPYC (2 cores, AVX512-BF16)"))
+    table = ab.run_ablations("synthetic", "scaled", 1, **kwargs,
+                             train_fn=FakeTrain(precision="fp32", machine="Linux x86_64, AMD EPYC (2 cores, AVX2)"))
+    assert table.attrs["runs_reused"] == 2  # the baseline and no-LRN runs come from the bf16 machine
+    text = table.attrs["precision"]
+    assert text.startswith("bf16 (2 runs), fp32 (1 run); MIXED")
+    assert "AVX512-BF16" in text and "AVX2" in text
+    back = ab.load_csv(ab.save_csv(table, tmp_path / "t.csv"))
+    assert back.attrs["precision"] == text
+    one = ab.run_ablations("synthetic", "scaled", 1, **{**kwargs, "ablations": "lrn"}, train_fn=FakeTrain())
+    assert one.attrs["precision"] == "bf16 (2 runs)"  # one kind: no warning
+    assert ab.precision_text([]) == ""
+    plain = ab.run_ablations("synthetic", "scaled", 1, ablations="lrn", store=ResultsStore(tmp_path / "old.jsonl"),
+                             progress=False, train_fn=FakeTrain())
+    assert "precision" not in plain.attrs  # rows stored without it (older stores): nothing is claimed
 
 
 def test_the_committed_quick_table_was_made_by_the_command_and_matches_the_claims():

@@ -187,3 +187,33 @@ def test_notebooks_open_the_store_through_runs_dir():
                             and any(runs_literal(a) for a in node.args)), f"{path.name}: Path('runs')"
                 assert not (isinstance(node, ast.keyword) and node.arg == "out_dir" and runs_literal(node.value))
     assert {"04_training", "06_ablations"} <= callers
+
+
+@pytest.mark.parametrize("flags, units, bf16", [
+    ({"avx2", "avx512f", "avx512_bf16", "amx_bf16"}, "AMX-BF16", True),
+    ({"avx2", "avx512f", "avx512_bf16"}, "AVX512-BF16", True),
+    ({"avx2", "avx512f"}, "AVX512", False),
+    ({"fma", "avx", "avx2"}, "AVX2", False),
+    (set(), "", False),
+])
+def test_machine_names_the_vector_units_that_decide_what_auto_precision_means(monkeypatch, flags, units, bf16):
+    """Two CPUs sold as "AMD EPYC" can be AVX2-only (precision "auto" trains in fp32) or have AVX512-BF16 (auto
+    trains in bf16): the machine line of every result says which, so a re-run's different digits are explained."""
+    from alexnet_book import devices
+
+    monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset(flags))
+    assert devices.cpu_vector_units() == units
+    assert devices.cpu_has_bf16() is bf16
+    assert (devices.pick_precision("auto", torch.device("cpu")) == torch.bfloat16) is bf16
+    text = files.machine()
+    assert (f"cores, {units})" if units else "cores)") in text  # a GPU, if any, is named after the CPU
+
+
+def test_cpu_flags_read_this_machines_cpuinfo():
+    from alexnet_book import devices
+
+    flags = devices.cpu_flags()
+    assert isinstance(flags, frozenset)
+    if Path("/proc/cpuinfo").exists() and "flags" in Path("/proc/cpuinfo").read_text():
+        assert flags and all(f == f.strip() and f for f in flags)  # split into single flags, no ':' or blanks
+        assert ":" not in "".join(flags)

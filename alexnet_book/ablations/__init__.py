@@ -24,7 +24,7 @@ from .plot import plot_ablations, save_ablation_figure
 from .presets import (ABLATION, ABLATIONS, BASELINE, CLAIM_ROWS, COLUMNS, MEASURES, NEEDS, POWER_COLUMNS,
                       PRESETS, Ablation, claims_table)
 from .published import paper_tables, your_runs
-from .runner import (baseline_networks, cached_results, ensemble_results, run_ablations,
+from .runner import (baseline_networks, cached_results, ensemble_results, precision_text, run_ablations,
                      trained_lrn_activity)
 from ..runs import results_dir  # the committed results folder (notebook 06 reads it as ab.results_dir)
 from .tables import (MEASURE_SHORT, display_table, export, load_csv, save_csv,
@@ -34,6 +34,6 @@ __all__ = ["ABLATION", "ABLATIONS", "BASELINE", "CLAIM_ROWS", "COLUMNS", "MEASUR
            "POWER", "POWER_COLUMNS", "PRESETS", "SIZE_WORDS", "VERDICTS", "Ablation", "ablation_table", "add_power",
            "baseline_networks", "budget_text", "cached_results", "claims_table", "detectable_effect",
            "display_table", "ensemble_results", "epochs_to", "export", "iterations_ratio", "load_csv",
-           "paper_tables", "plan_runs", "plot_ablations", "results_dir", "run_ablations", "save_ablation_figure",
+           "paper_tables", "plan_runs", "plot_ablations", "precision_text", "results_dir", "run_ablations", "save_ablation_figure",
            "save_csv", "seeds_needed", "select", "size_against_paper", "t_critical", "to_latex", "to_markdown",
            "trained_lrn_activity", "variant_config", "verdict", "your_runs"]

@@ -133,7 +133,7 @@ def run_ablations(data: str = "auto", scale: str | None = "scaled", budget_epoch
     store = _store(store, runs[0][2].out_dir)
     seeds = tuple(int(s) for s in seeds)
     meta = dict(data=data, scale=scale or "", budget=budget_text(budget_epochs, budget_steps, runs[0][2].limit))
-    results, reused = {}, 0
+    results, reused, numerics = {}, 0, {}
 
     def table():
         t = ablation_table(results, chosen, seeds, **meta)
@@ -142,6 +142,8 @@ def run_ablations(data: str = "auto", scale: str | None = "scaled", budget_epoch
                        runs_reused=reused,
                        train_wall_s=round(sum(m.get("wall_s") or 0.0 for m in results.values()
                                           if isinstance(m, dict)), 1))
+        if numerics:
+            t.attrs["precision"] = precision_text(numerics.values())
         return t
 
     bar = tqdm(runs, desc="ablation runs", unit="run", disable=not progress)
@@ -159,6 +161,9 @@ def run_ablations(data: str = "auto", scale: str | None = "scaled", budget_epoch
         else:
             result = train_fn(config, progress=progress, store=store)
         results[(name, seed)] = dict(result.metrics)
+        stored = row if row is not None else store.find(config.hash())  # train() has just added it
+        if stored is not None and stored.get("precision"):
+            numerics[(name, seed)] = (stored["precision"], stored.get("machine", ""))
         if on_run is not None:
             on_run(i, len(runs), name, seed, result)
         if on_update is not None:
@@ -170,6 +175,22 @@ def run_ablations(data: str = "auto", scale: str | None = "scaled", budget_epoch
         if ensembles and on_update is not None:
             on_update(table())
     return table()
+
+
+def precision_text(runs) -> str:
+    """What numerics a table's runs trained in, from (precision, machine) pairs: "fp32 (8 runs)", or for a table
+    that mixes them (runs reused from a store filled on another CPU), "bf16 (10 runs), fp32 (4 runs); MIXED: ...".
+    ``precision="auto"`` is bf16 on a CPU with native bf16 and fp32 elsewhere, so one config can train either way."""
+    from collections import Counter
+
+    runs = list(runs)
+    counts = Counter(p for p, _ in runs)
+    text = ", ".join(f"{p} ({n} run{'s' if n != 1 else ''})" for p, n in sorted(counts.items()))
+    if len(counts) > 1:
+        text += ("; MIXED: baselines and variants may differ in numerics as well as in the change under test "
+                 "(runs reused from a store filled on other machines: " + "; ".join(sorted({m for _, m in runs if m}))
+                 + ")")
+    return text
 
 
 def trained_lrn_activity(runs, store=None):

@@ -108,7 +108,8 @@ def save_csv(table, path, *, command: str | None = None, configuration: dict | N
     """Write the table as CSV with commented header lines: machine, date, configuration, command, times (atomically).
 
     ``wall_s`` is the command's wall time; the table's ``attrs`` (from ``run_ablations``) add how many runs it
-    holds, how many were reused from the store, and ``train_wall_s``: the training time the runs recorded.
+    holds, how many were reused from the store, ``train_wall_s``: the training time the runs recorded, and
+    ``precision``: the numerics they trained in (bf16 or fp32: ``precision="auto"`` depends on the CPU).
     """
     path = Path(path)
     head = {
@@ -120,7 +121,7 @@ def save_csv(table, path, *, command: str | None = None, configuration: dict | N
     }
     if wall_s is not None:
         head["wall_s"] = f"{wall_s:.0f}"
-    for key in ("runs", "runs_reused", "train_wall_s"):
+    for key in ("runs", "runs_reused", "train_wall_s", "precision"):
         if key in table.attrs:
             head[key] = str(table.attrs[key])
     buffer = io.StringIO()

@@ -188,7 +188,8 @@ def main(argv: list[str]) -> int:
         return 2
     wall = time.time() - start
     print(display_table(table).to_string(index=False))
-    print(f"wall time {wall:.0f} s")
+    print(f"wall time {wall:.0f} s" + (f"; trained in {table.attrs['precision']}" if "precision" in table.attrs
+                                        else ""))
     if args.out:
         paths = write_outputs(table, args, settings, only, base, command=command, configuration=configuration,
                               wall=wall)
