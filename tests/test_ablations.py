@@ -633,11 +633,21 @@ def test_removing_a_layer_is_testable_only_where_the_layer_adds_fitting_capacity
     assert ab.ABLATION["remove_conv4"].needs == "capacity" and ab.ABLATION["lrn"].needs is None
 
 
-def test_the_committed_depth_run_with_more_data_records_the_capacity_check():
-    table = committed_table("ablations_depth_20k")
+@pytest.mark.parametrize("name, layer", [("ablations_depth_20k", "remove_conv3"),
+                                         ("ablations_depth_20k_conv4", "remove_conv4")])
+def test_the_committed_depth_runs_with_more_data_record_the_capacity_check(name, layer):
+    table = committed_table(name)
     assert table.attrs["command"].startswith("alexnet-book ablate --study --limit 20000 --seeds 0 1 2")
-    assert "20000 images/split" in table.loc[0, "budget"] and list(table["ablation"]) == ["remove_conv3"]
+    assert f"--only {layer} --out results/{name}.csv" in table.attrs["command"]
+    assert "20000 images/split" in table.loc[0, "budget"] and list(table["ablation"]) == [layer]
     row = table.iloc[0]
+    assert int(table.attrs["runs"]) == 2 * row["n"]  # every seed's baseline and variant, none missing
+    checks = lrn_checks(name)  # the baselines compared are the paper's network with LRN at work
+    assert sorted(set(checks["seed"])) == list(range(int(row["n"])))
+    assert (checks.query("layer == 'features.lrn1'")["state"] == "normalises").all()
+    if "precision" in table.attrs:  # recorded since 2 Dec 2026: one kind of numerics for the whole table
+        assert table.attrs["precision"] in (f"fp32 ({table.attrs['runs']} runs)", f"bf16 ({table.attrs['runs']} runs)")
+        assert ("AVX" in table.attrs["machine"]) or ("AMX" in table.attrs["machine"])
     assert row["n"] >= 3 and not math.isnan(row["train_delta"]) and row["testable"] in (True, False)
     # the verdict follows the capacity rule from the file's own numbers
     half = ab.t_critical(int(row["n"])) * row["train_delta_std"] / math.sqrt(row["n"])
