@@ -11,7 +11,6 @@ import dataclasses
 import os
 import platform
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -30,14 +29,18 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def cpu_flags() -> frozenset[str]:
-    """This CPU's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS or Windows)."""
+def _cpuinfo(field: str) -> str:
+    """The first value of ``field`` in /proc/cpuinfo ("model name", "flags"); "" where there is none (e.g. macOS)."""
     try:
         with open("/proc/cpuinfo") as f:
-            line = next((line for line in f if line.startswith("flags")), "")
+            return next((line.partition(":")[2].strip() for line in f if line.startswith(field)), "")
     except OSError:
-        return frozenset()
-    return frozenset(line.partition(":")[2].split())
+        return ""
+
+
+def cpu_flags() -> frozenset[str]:
+    """This CPU's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS or Windows)."""
+    return frozenset(_cpuinfo("flags").split())
 
 
 def cpu_has_bf16() -> bool:
@@ -117,13 +120,7 @@ def device_name(device: torch.device) -> str:
     """The GPU's name, or the CPU's model name."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def sync(device: torch.device) -> None:

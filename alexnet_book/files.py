@@ -204,14 +204,9 @@ def machine(*, torch_version: bool = False) -> str:
     ``torch_version``, the torch version too (for tables and benchmarks compared across installs)."""
     import torch  # here, not at the top: the command line imports this module before it may import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    from .devices import cpu_vector_units
+    from .devices import cpu_vector_units, device_name
 
+    cpu = device_name(torch.device("cpu"))
     units = cpu_vector_units()  # the same model name can hide AVX2-only and AVX512-BF16 CPUs
     text = f"{platform.system()} {platform.machine()}, {cpu} ({os.cpu_count()} cores{', ' + units if units else ''})"
     if torch.cuda.is_available():
