@@ -654,3 +654,55 @@ def test_the_committed_depth_runs_with_more_data_record_the_capacity_check(name,
     assert row["testable"] == (row["train_delta"] + half < 0)
     if not row["testable"]:
         assert row["verdict"] == "inconclusive"
+
+
+def test_the_capacity_check_on_every_training_image_reads_the_saved_networks(tmp_path, monkeypatch, capsys):
+    """`ablate --out` with a middle-conv row scores each seed's saved baseline and network without the layer on all
+    its training images (``trained_capacity``), writes <stem>_capacity.csv and prints the verdict line.  With the
+    runs' own probe covering every training image, both ways of scoring agree exactly: the saved networks are the
+    trained ones and the split is the one they were trained on."""
+    import io
+
+    import pandas as pd
+
+    monkeypatch.setenv("ALEXNET_BOOK_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ALEXNET_BOOK_FIGURES", str(tmp_path / "figures"))
+    out = tmp_path / "results" / "depth.csv"
+    code = ablate.main(["--smoke", "--only", "remove_conv3", "--seeds", "0", "1", "--store", str(tmp_path / "r.jsonl"),
+                        "--runs", str(tmp_path / "runs"), "--set", "train_eval_size=128", "--set", 'precision="fp32"',
+                        "--out", str(out), "--no-progress", "--no-figure", "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    path = out.with_name("depth_capacity.csv")
+    text = path.read_text()
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    assert header[0].startswith("# command: alexnet-book ablate --smoke --only remove_conv3")
+    capacity = pd.read_csv(io.StringIO("".join(l for l in text.splitlines(True) if not l.startswith("#"))))
+    assert list(capacity["seed"]) == [0, 1] and set(capacity["ablation"]) == {"remove_conv3"}
+    assert (capacity["images"] == 128).all()  # the smoke preset's 128 training images, every one of them
+    assert ((capacity[["error_with", "error_without"]] >= 0) & (capacity[["error_with", "error_without"]] <= 100)).all().all()
+    assert (capacity["delta"] - (capacity["error_with"] - capacity["error_without"])).abs().max() < 1e-3
+    assert (capacity["delta"] - capacity["probe_delta"]).abs().max() < 1e-3  # the probe here is the whole split
+    (summary,) = ab.capacity_summary(capacity)
+    line = ab.capacity_text(summary)
+    assert line in printed and f"# {line}" in header
+    assert line.startswith("remove_conv3, all 128 training images: error with the layer − without")
+
+
+def test_the_capacity_summary_is_the_verdict_rule_on_the_deltas():
+    import pandas as pd
+    from scipy import stats
+
+    deltas = [-1.2, -0.4, -2.0, -0.9, -1.5]
+    frame = pd.DataFrame(dict(ablation="remove_conv4", seed=range(5), images=20000, delta=deltas))
+    (s,) = ab.capacity_summary(frame)
+    mean, sd = sum(deltas) / 5, pd.Series(deltas).std()
+    low, high = stats.t.interval(0.95, 4, loc=mean, scale=sd / math.sqrt(5))
+    assert s["n"] == 5 and s["mean"] == pytest.approx(mean) and s["std"] == pytest.approx(sd)
+    assert (s["low"], s["high"]) == (pytest.approx(low), pytest.approx(high)) and high < 0 and s["used"]
+    assert ab.capacity_text(s).endswith(": capacity used")
+    spread = frame.assign(delta=[-4.2, -0.6, 1.3, 2.6, -0.2])  # an interval holding zero: not shown used
+    (s,) = ab.capacity_summary(spread)
+    assert s["low"] < 0 < s["high"] and not s["used"]
+    assert ab.capacity_text(s).endswith(": capacity not shown used")
+    assert ab.capacity_summary(pd.DataFrame()) == []

@@ -86,6 +86,32 @@ def verdict(values, *, expect_lower: bool = True, testable: bool = True, level: 
     return "agrees" if (mean < 0) == expect_lower else "disagrees"
 
 
+def capacity_summary(capacity) -> list[dict]:
+    """Per ablation of a ``trained_capacity`` frame: n, mean and std of the delta (points), its 95% interval and
+    ``used`` -- whether the layer's capacity is shown used (the interval below zero: ``verdict``'s "agrees")."""
+    out = []
+    if not len(capacity):
+        return out
+    for name, group in capacity.groupby("ablation", sort=True):
+        deltas = [float(d) for d in group["delta"]]
+        n = len(deltas)
+        mean, sd = _mean_std(deltas)
+        half = t_critical(n) * sd / math.sqrt(n) if n > 1 else math.inf
+        out.append(dict(ablation=name, n=n, images=int(group["images"].iloc[0]), mean=mean, std=sd,
+                        low=mean - half, high=mean + half, used=verdict(deltas) == "agrees"))
+    return out
+
+
+def capacity_text(summary: dict) -> str:
+    """One line for a ``capacity_summary`` entry, e.g. "remove_conv4, all 20000 training images: error with the
+    layer − without −1.0 ± 0.8 points over 7 seeds (95% −1.7 … −0.3): capacity used"."""
+    s = summary
+    spread = (f" ± {s['std']:.1f} points over {s['n']} seeds (95% {s['low']:+.1f} … {s['high']:+.1f})"
+              if s["n"] > 1 else " points, one seed (no interval)")
+    return (f"{s['ablation']}, all {s['images']} training images: error with the layer − without {s['mean']:+.1f}"
+            f"{spread}: " + ("capacity used" if s["used"] else "capacity not shown used"))
+
+
 POWER = 0.8  # the chance of a verdict that the power columns are computed for
 SIZE_WORDS = ("as the paper's", "smaller than the paper's", "larger than the paper's", "cannot tell",
               "opposite to the paper's")

@@ -10,14 +10,15 @@ from .plan import budget_text, plan_runs, select
 from .presets import BASELINE
 
 
-def baseline_networks(runs, store=None, *, splits=None):
-    """(seed, config, trained network, data) for every finished baseline among ``runs`` whose saved network is on
-    disk (the results store's ``model_path``); the data set is loaded once, from the first one's config."""
+def trained_networks(runs, names, store=None, *, splits=None):
+    """(name, seed, config, trained network, data) for every finished run among ``runs`` whose variant is in
+    ``names`` and whose saved network is on disk (the results store's ``model_path``); the data set is loaded
+    once, from the first one's config, unless ``splits`` passes it."""
     from ..checkpoints import load_run
 
     store = _store(store, runs[0][2].out_dir if runs else "runs")
     for name, seed, config in runs:
-        row = store.find(config.hash()) if name == BASELINE else None
+        row = store.find(config.hash()) if name in names else None
         path = Path(row.get("model_path", "")) if row else None
         if path is None or not path.is_file():
             continue
@@ -26,7 +27,14 @@ def baseline_networks(runs, store=None, *, splits=None):
 
             splits = load_dataset(config.data, config.root, scale=config.scale, limit=config.limit, progress=False)
         net, _, _ = load_run(path)  # the network as train built it, with the saved weights
-        yield seed, config, net, splits
+        yield name, seed, config, net, splits
+
+
+def baseline_networks(runs, store=None, *, splits=None):
+    """(seed, config, trained network, data) for every finished baseline among ``runs`` whose saved network is on
+    disk; the data set is loaded once (``trained_networks``)."""
+    for _, seed, config, net, data in trained_networks(runs, {BASELINE}, store, splits=splits):
+        yield seed, config, net, data
 
 
 def ensemble_results(runs, results: dict, store=None, *, splits=None) -> dict:
@@ -191,6 +199,44 @@ def precision_text(runs) -> str:
                  "(runs reused from a store filled on other machines: " + "; ".join(sorted({m for _, m in runs if m}))
                  + ")")
     return text
+
+
+def trained_capacity(runs, store=None, *, splits=None):
+    """The capacity check on the whole training split, for every row that needs it (removing a middle conv layer).
+
+    The table judges "with the layer the network fits its training images better" from each run's eval-mode
+    error on a fixed subset of training images (``train_eval_size``: 1,000 in the study recipe).  At ≈ 30% error
+    that probe's own sampling error is ≈ 1.4 points per network, a large part of the seed-to-seed spread of its
+    delta.  Here both saved networks of each seed -- the baseline and the one without the layer -- are scored
+    (eval mode, centre crop, fp32) on every training image they were trained on.  One row per (ablation, seed)
+    with both networks on disk: ablation, seed, images, error_with, error_without (%), delta (points, with −
+    without: negative where the layer adds fit), and probe_delta, the same delta on the run's own probe (NaN
+    where the run did not measure one).  Empty when no such pair is on disk.  ``capacity_summary`` judges it.
+    """
+    import pandas as pd
+
+    from ..evaluate import centre_probabilities, topk_errors
+    from .analysis import _metric
+    from .presets import ABLATION
+
+    wanted = {n for n, _, _ in runs if n in ABLATION and ABLATION[n].needs == "capacity"}
+    if not wanted:
+        return pd.DataFrame()
+    store = _store(store, runs[0][2].out_dir)
+    scored = {}
+    for name, seed, config, net, splits in trained_networks(runs, wanted | {BASELINE}, store, splits=splits):
+        probabilities = centre_probabilities(net, splits.train, splits.mean_image, splits.crop)
+        probe = _metric(_row_metrics(store.find(config.hash())), "train_eval_error")
+        scored[(name, seed)] = (100 * topk_errors(probabilities, splits.train.labels)["top1_error"], 100 * probe,
+                                len(splits.train.labels))
+    rows = []
+    for name, seed in sorted(k for k in scored if k[0] != BASELINE):
+        if (BASELINE, seed) not in scored:
+            continue
+        (with_error, with_probe, images), (without_error, without_probe, _) = scored[(BASELINE, seed)], scored[(name, seed)]
+        rows.append(dict(ablation=name, seed=seed, images=images, error_with=with_error, error_without=without_error,
+                         delta=with_error - without_error, probe_delta=with_probe - without_probe))
+    return pd.DataFrame(rows)
 
 
 def trained_lrn_activity(runs, store=None):

@@ -8,8 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..ablations import (ABLATION, ABLATIONS, PRESETS, budget_text, display_table, export, plan_runs, results_dir,
-                         run_ablations, save_csv, select, trained_lrn_activity)
+from ..ablations import (ABLATION, ABLATIONS, PRESETS, budget_text, capacity_summary, capacity_text, display_table,
+                         export, plan_runs, results_dir, run_ablations, save_csv, select, trained_capacity,
+                         trained_lrn_activity)
 from ..ablations.tables import _number
 from ..config import RECIPES
 from ..files import atomic_write_text
@@ -140,18 +141,32 @@ def base_from(args) -> dict:
 
 
 def write_outputs(table, args, settings, only, base, *, command, configuration, wall) -> list:
-    """--out: the table (CSV, .md, .tex, figure) and the trained baselines' LRN activity beside it."""
+    """--out: the table (CSV, .md, .tex, figure), and beside it the trained baselines' LRN activity and, for the
+    rows that remove a middle conv layer, the capacity check on the whole training split (printed too)."""
     paths = export(table, args.out, command=command, configuration=configuration, wall_s=wall,
                    figure=not args.no_figure)
-    lrn = trained_lrn_activity(plan_runs(**{k: v for k, v in settings.items() if k != "recipe"},
-                                         ablations=only, base=base, recipe=settings["recipe"]), args.store)
+    runs = plan_runs(**{k: v for k, v in settings.items() if k != "recipe"}, ablations=only, base=base,
+                     recipe=settings["recipe"])
+    stem = Path(args.out).with_suffix("")
+    lrn = trained_lrn_activity(runs, args.store)
     if len(lrn):
-        stem = Path(args.out).with_suffix("")
-        atomic_write_text(stem.with_name(stem.name + "_lrn.csv"),
-                           f"# command: {command}\n# LRN activity of each seed's trained baseline network, "
-                           f"on 256 validation images (alexnet_book.mechanisms)\n"
-                           + lrn.round(6).to_csv(index=False, lineterminator="\n"))
-        paths.append(stem.with_name(stem.name + "_lrn.csv"))
+        path = stem.with_name(stem.name + "_lrn.csv")
+        atomic_write_text(path, f"# command: {command}\n# LRN activity of each seed's trained baseline network, "
+                                f"on 256 validation images (alexnet_book.mechanisms)\n"
+                                + lrn.round(6).to_csv(index=False, lineterminator="\n"))
+        paths.append(path)
+    capacity = trained_capacity(runs, args.store)
+    if len(capacity):
+        lines = [capacity_text(s) for s in capacity_summary(capacity)]
+        path = stem.with_name(stem.name + "_capacity.csv")
+        atomic_write_text(path, f"# command: {command}\n# the capacity check on every training image: each seed's "
+                                f"baseline and network without the layer, eval mode, centre crop, fp32 "
+                                f"(alexnet_book.ablations.trained_capacity); probe_delta: the same delta on the "
+                                f"{runs[0][2].train_eval_size} fixed training images each run scored itself\n"
+                                + "".join(f"# {line}\n" for line in lines)
+                                + capacity.round(4).to_csv(index=False, lineterminator="\n"))
+        paths.append(path)
+        print("\n".join(lines))
     return paths
 
 
