@@ -114,7 +114,10 @@ def plot_specialisation_study(kernels, per_epoch, *, title: str | None = None):
             ax.plot(rows.epoch, rows.chromatic_tower2, "--", color=f"C{i}", lw=1)
         noise = float(chromatic_score(torch.randn(4000, 3, 5, 5, generator=torch.Generator().manual_seed(0))).mean())
         ax.axhline(noise, color="0.5", lw=0.8, ls=":")
-        ax.text(0, noise, " random 5×5 kernels", fontsize=6, color="0.4", va="bottom")
+        # at the axes' left edge whatever epochs are drawn: at x = 0 in data, a trace without epoch 0 put the
+        # label outside the axes and the layout collapsed
+        ax.text(0.01, noise, " random 5×5 kernels", fontsize=6, color="0.4", va="bottom",
+                transform=ax.get_yaxis_transform())
         ax.set_xlabel("epoch (solid tower 1, dashed tower 2)")
         ax.set_ylabel("mean chromatic score")
         ax.set_title(f"during training, {max(groups)} per tower", fontsize=9)
