@@ -706,3 +706,25 @@ def test_the_capacity_summary_is_the_verdict_rule_on_the_deltas():
     assert s["low"] < 0 < s["high"] and not s["used"]
     assert ab.capacity_text(s).endswith(": capacity not shown used")
     assert ab.capacity_summary(pd.DataFrame()) == []
+
+
+def test_the_committed_capacity_check_on_the_whole_training_split_matches_its_table():
+    """results/ablations_depth_20k_conv4_capacity.csv comes from the table's own runs: the same command, one row
+    per seed, every training image scored, the probe deltas averaging to the table's train_delta, and the header's
+    verdict line recomputed from the rows."""
+    import pandas as pd
+
+    path = ab.results_dir() / "ablations_depth_20k_conv4_capacity.csv"
+    if not path.exists():
+        pytest.skip(f"{path} not committed yet")
+    table = committed_table("ablations_depth_20k_conv4")
+    text = path.read_text()
+    assert text.splitlines()[0] == f"# command: {table.attrs['command']}"
+    capacity = pd.read_csv(path, comment="#")
+    row = table.iloc[0]
+    assert sorted(capacity["seed"]) == list(range(int(row["n"]))) and set(capacity["ablation"]) == {"remove_conv4"}
+    assert (capacity["images"] == 20000).all()
+    assert capacity["probe_delta"].mean() == pytest.approx(row["train_delta"], abs=2e-3)
+    assert (capacity["delta"] - (capacity["error_with"] - capacity["error_without"])).abs().max() < 2e-4
+    (summary,) = ab.capacity_summary(capacity)
+    assert f"# {ab.capacity_text(summary)}\n" in text
