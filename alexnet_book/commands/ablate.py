@@ -92,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "i.e. runs/results.jsonl, as alexnet-book train)")
     parser.add_argument("--out", default=None,
                         help="write the table here (.csv with machine/date/command header; .md, .tex and the "
-                             "figure beside it); the CSV is rewritten after every finished run")
+                             "figure beside it); the CSV is rewritten after every finished run; at the end the "
+                             "trained baselines' LRN check (<stem>_lrn.csv) and, for remove_conv3/4, the capacity "
+                             "check on every training image (<stem>_capacity.csv)")
     parser.add_argument("--no-figure", action="store_true", help="do not draw the figure with --out")
     parser.add_argument("--list", action="store_true", help="list the ablations and the paper's numbers, then exit")
     common.add_quiet(parser, help="no progress bars")
