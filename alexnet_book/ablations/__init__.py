@@ -17,9 +17,8 @@ a table needs), ``runner`` (running them, reusing the results store), ``analysis
 """
 from __future__ import annotations
 
-from .analysis import (POWER, SIZE_WORDS, VERDICTS, ablation_table, add_power, capacity_summary, capacity_text,
-                       detectable_effect, epochs_to, iterations_ratio, seeds_needed, size_against_paper, t_critical,
-                       verdict)
+from .analysis import (POWER, SIZE_WORDS, VERDICTS, ablation_table, add_power, capacity_summary, detectable_effect,
+                       epochs_to, half_width, iterations_ratio, seeds_needed, size_against_paper, t_critical, verdict)
 from .plan import budget_text, plan_runs, select, variant_config
 from .plot import plot_ablations, save_ablation_figure
 from .presets import (ABLATION, ABLATIONS, BASELINE, CLAIM_ROWS, COLUMNS, MEASURES, NEEDS, POWER_COLUMNS,
@@ -28,13 +27,14 @@ from .published import paper_tables, your_runs
 from .runner import (baseline_networks, cached_results, ensemble_results, precision_text, run_ablations,
                      trained_capacity, trained_lrn_activity, trained_networks)
 from ..runs import results_dir  # the committed results folder (notebook 06 reads it as ab.results_dir)
-from .tables import (MEASURE_SHORT, display_table, export, load_csv, save_csv,
-                     to_latex, to_markdown)
+from .tables import (MEASURE_SHORT, capacity_text, display_table, export, load_csv, save_csv, to_latex,
+                     to_markdown)
 
 __all__ = ["ABLATION", "ABLATIONS", "BASELINE", "CLAIM_ROWS", "COLUMNS", "MEASURES", "MEASURE_SHORT", "NEEDS",
            "POWER", "POWER_COLUMNS", "PRESETS", "SIZE_WORDS", "VERDICTS", "Ablation", "ablation_table", "add_power",
-           "baseline_networks", "budget_text", "cached_results", "capacity_summary", "capacity_text", "claims_table",
-           "detectable_effect", "display_table", "ensemble_results", "epochs_to", "export", "iterations_ratio", "load_csv",
-           "paper_tables", "plan_runs", "plot_ablations", "precision_text", "results_dir", "run_ablations", "save_ablation_figure",
-           "save_csv", "seeds_needed", "select", "size_against_paper", "t_critical", "to_latex", "to_markdown",
-           "trained_capacity", "trained_lrn_activity", "trained_networks", "variant_config", "verdict", "your_runs"]
+           "baseline_networks", "budget_text", "cached_results", "capacity_summary", "capacity_text",
+           "claims_table", "detectable_effect", "display_table", "ensemble_results", "epochs_to", "export",
+           "half_width", "iterations_ratio", "load_csv", "paper_tables", "plan_runs", "plot_ablations",
+           "precision_text", "results_dir", "run_ablations", "save_ablation_figure", "save_csv", "seeds_needed",
+           "select", "size_against_paper", "t_critical", "to_latex", "to_markdown", "trained_capacity",
+           "trained_lrn_activity", "trained_networks", "variant_config", "verdict", "your_runs"]

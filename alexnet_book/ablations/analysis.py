@@ -63,6 +63,11 @@ def t_critical(n: int, level: float = 0.95) -> float:
     return float(stats.t.ppf(0.5 + level / 2, n - 1))
 
 
+def half_width(sd: float, n: int, level: float = 0.95) -> float:
+    """Half the ``level`` Student-t interval of a mean of ``n`` values that scatter by ``sd`` (∞ for n < 2)."""
+    return t_critical(n, level) * float(sd) / math.sqrt(n) if n >= 2 else math.inf
+
+
 VERDICTS = ("agrees", "disagrees", "inconclusive")
 
 
@@ -80,7 +85,7 @@ def verdict(values, *, expect_lower: bool = True, testable: bool = True, level: 
     n = len(values)
     mean = sum(values) / n
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = t_critical(n, level) * sd / math.sqrt(n)
+    half = half_width(sd, n, level)
     if mean == 0 or abs(mean) <= half:
         return "inconclusive"
     return "agrees" if (mean < 0) == expect_lower else "disagrees"
@@ -96,20 +101,10 @@ def capacity_summary(capacity) -> list[dict]:
         deltas = [float(d) for d in group["delta"]]
         n = len(deltas)
         mean, sd = _mean_std(deltas)
-        half = t_critical(n) * sd / math.sqrt(n) if n > 1 else math.inf
+        half = half_width(sd, n)
         out.append(dict(ablation=name, n=n, images=int(group["images"].iloc[0]), mean=mean, std=sd,
                         low=mean - half, high=mean + half, used=verdict(deltas) == "agrees"))
     return out
-
-
-def capacity_text(summary: dict) -> str:
-    """One line for a ``capacity_summary`` entry, e.g. "remove_conv4, all 20000 training images: error with the
-    layer − without −1.0 ± 0.8 points over 7 seeds (95% −1.7 … −0.3): capacity used"."""
-    s = summary
-    spread = (f" ± {s['std']:.1f} points over {s['n']} seeds (95% {s['low']:+.1f} … {s['high']:+.1f})"
-              if s["n"] > 1 else " points, one seed (no interval)")
-    return (f"{s['ablation']}, all {s['images']} training images: error with the layer − without {s['mean']:+.1f}"
-            f"{spread}: " + ("capacity used" if s["used"] else "capacity not shown used"))
 
 
 POWER = 0.8  # the chance of a verdict that the power columns are computed for
@@ -158,7 +153,7 @@ def size_against_paper(mean: float, sd: float, n: int, paper: float, level: floa
     values = (mean, sd, paper)
     if n is None or n < 2 or any(v is None or math.isnan(float(v)) for v in values) or paper == 0:
         return ""
-    half = t_critical(n, level) * float(sd) / math.sqrt(n) + 1e-6  # + a hair: the CSV's rounding decides nothing
+    half = half_width(sd, n, level) + 1e-6  # + a hair: the CSV's rounding decides nothing
     sign = 1.0 if paper > 0 else -1.0  # measure along the paper's direction: its number becomes positive
     low, high = sign * mean - half, sign * mean + half
     if low <= abs(paper) <= high:
