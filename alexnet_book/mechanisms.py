@@ -105,6 +105,24 @@ def lrn_state(row: dict) -> str:
     return "constant"
 
 
+def lrn_summary(frame) -> list[str]:
+    """One line per network and LRN layer of a trained-networks check (``ablations.trained_lrn_activity``): in how
+    many seeds the layer normalises, and the range of its divisor's CV and 99th percentile over the seeds, e.g.
+    "lrn_fourlayer:with features.lrn1: normalises in 4 of 4 seeds (divisor CV 9–12%; top 1% divided by 1.3–1.5×
+    the constant)".  A check written before it had a ``network`` column holds baselines only."""
+    lines = []
+    if not len(frame):
+        return lines
+    frame = frame if "network" in frame else frame.assign(network="baseline")
+    for (network, layer), group in frame.groupby(["network", "layer"], sort=False):
+        states = group["state"].value_counts()
+        counts = ", ".join(f"{state} in {n} of {len(group)} seeds" for state, n in states.items())
+        cv, p99 = group["divisor_cv"], group["divisor_p99_rel"]
+        lines.append(f"{network} {layer}: {counts} (divisor CV {100 * cv.min():.0f}–{100 * cv.max():.0f}%; top 1% "
+                     f"divided by {p99.min():.2f}–{p99.max():.2f}× the constant)")
+    return lines
+
+
 def plot_lrn_divisors(networks: dict, images: dict, *, bins: int = 60, sample: int = 100_000, seed: int = 0):
     """Histograms of each LRN layer's divisor relative to the constant k^β, one line per network.
 

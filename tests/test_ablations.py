@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from alexnet_book import ablations as ab
-from alexnet_book import paper
+from alexnet_book import mechanisms, paper
 from alexnet_book.commands import ablate
 from alexnet_book.devices import cpu_has_bf16
 from alexnet_book.runs import ResultsStore
@@ -687,6 +687,52 @@ def test_the_capacity_check_on_every_training_image_reads_the_saved_networks(tmp
     line = ab.capacity_text(summary)
     assert line in printed and f"# {line}" in header
     assert line.startswith("remove_conv3, all 128 training images: error with the layer − without")
+
+
+def test_a_row_with_its_own_with_run_trains_no_baseline_and_its_lrn_is_checked(tmp_path, monkeypatch, capsys):
+    """`--only lrn_fourlayer` compares the four-layer net with and without LRN: no AlexNet baseline is planned or
+    trained, and `--out` writes the LRN check of the trained four-layer networks (<stem>_lrn.csv, one row per seed
+    and LRN layer, its summary lines in the header and printed), so the row says whether LRN was at work."""
+    import io
+
+    import pandas as pd
+
+    assert [n for n, _, _ in ab.plan_runs("synthetic", "scaled", 1, seeds=(0, 1), ablations="lrn_fourlayer")] == [
+        "lrn_fourlayer:with", "lrn_fourlayer"] * 2
+    assert [n for n, _, _ in ab.plan_runs("synthetic", "scaled", 1, seeds=(0,), ablations="lrn_fourlayer,lrn")] == [
+        ab.BASELINE, "lrn_fourlayer:with", "lrn_fourlayer", "lrn"]  # the LRN row still needs the baseline
+    monkeypatch.setenv("ALEXNET_BOOK_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ALEXNET_BOOK_FIGURES", str(tmp_path / "figures"))
+    out = tmp_path / "results" / "four.csv"
+    store = ResultsStore(tmp_path / "r.jsonl")
+    code = ablate.main(["--smoke", "--only", "lrn_fourlayer", "--seeds", "0", "1", "--store", str(store.path),
+                        "--runs", str(tmp_path / "runs"), "--out", str(out), "--no-progress", "--no-figure", "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    trained = [json.loads(line)["config"]["model"] for line in store.path.read_text().splitlines()]
+    assert trained == ["fourlayer"] * 4  # with and without LRN, two seeds; no AlexNet
+    text = out.with_name("four_lrn.csv").read_text()
+    header = [line[2:] for line in text.splitlines() if line.startswith("# ")]
+    checks = pd.read_csv(io.StringIO("".join(l for l in text.splitlines(True) if not l.startswith("#"))))
+    assert list(checks["network"].unique()) == ["lrn_fourlayer:with"]
+    assert sorted(zip(checks["seed"], checks["layer"])) == [(s, f"features.lrn{i}") for s in (0, 1) for i in (1, 2)]
+    assert set(checks["state"]) <= {"normalises", "weak", "constant"} and (checks["divisor_cv"] >= 0).all()
+    lines = mechanisms.lrn_summary(checks)
+    assert len(lines) == 2 and all(line in header and line in printed for line in lines)
+    assert lines[0].startswith("lrn_fourlayer:with features.lrn1: ") and "of 2 seeds" in lines[0]
+
+
+def test_the_lrn_summary_counts_states_per_network_and_layer():
+    import pandas as pd
+
+    frame = pd.DataFrame(dict(seed=[0, 0, 1, 1], layer=["a", "b", "a", "b"], state=["normalises", "weak",
+                                                                                  "normalises", "constant"],
+                              divisor_cv=[0.08, 0.02, 0.10, 0.001], divisor_p99_rel=[1.4, 1.1, 1.5, 1.0]))
+    assert mechanisms.lrn_summary(frame) == [
+        "baseline a: normalises in 2 of 2 seeds (divisor CV 8–10%; top 1% divided by 1.40–1.50× the constant)",
+        "baseline b: weak in 1 of 2 seeds, constant in 1 of 2 seeds (divisor CV 0–2%; top 1% divided by "
+        "1.00–1.10× the constant)"]
+    assert mechanisms.lrn_summary(pd.DataFrame()) == []
 
 
 def test_the_capacity_summary_is_the_verdict_rule_on_the_deltas():

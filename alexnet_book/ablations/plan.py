@@ -38,7 +38,9 @@ def variant_config(base, ablation: Ablation | None, **fields):
 def plan_runs(data: str = "auto", scale: str | None = "scaled", budget_epochs: int | None = 2,
               budget_steps: int | None = None, seeds=(0,), device: str = "auto", ablations=None,
               limit: int | None = None, base: dict | None = None, recipe: str = "paper") -> list[tuple[str, int, object]]:
-    """The runs an ablation table needs: (variant name, seed, TrainConfig), the baseline first for each seed.
+    """The runs an ablation table needs: (variant name, seed, TrainConfig), the baseline first for each seed --
+    where a chosen row compares against it: a row with its own "with" run (``Ablation.base_change``, e.g.
+    ``lrn_fourlayer``) does not, so ``ablations="lrn_fourlayer"`` trains no AlexNet at all.
 
     Every run starts from ``config.RECIPES[recipe]`` ("paper" = §5 as written); data, scale, device, the budget
     and ``limit`` (when given) replace the recipe's; ``base`` holds further TrainConfig fields shared by every
@@ -68,10 +70,12 @@ def plan_runs(data: str = "auto", scale: str | None = "scaled", budget_epochs: i
     elif budget_steps is not None:
         fields["epochs"] = 10**6  # the step budget stops the run
     fields.update(base or {})
+    needs_baseline = any(not a.base_change for a in chosen)
     runs = []
     for seed in seeds:
         baseline = TrainConfig(**{**fields, "seed": seed})
-        runs.append((BASELINE, seed, baseline))
+        if needs_baseline:
+            runs.append((BASELINE, seed, baseline))
         for a in chosen:
             if not a.trains:
                 continue

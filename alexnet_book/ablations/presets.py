@@ -103,8 +103,9 @@ ABLATIONS = (
              measure="train"),
     Ablation("ten_crop", "ten_crop", "the centre crop instead of 10 crops at test time (same trained network)",
              "§6", evaluation=True),
-    Ablation("lrn_fourlayer", "lrn_cifar", "no LRN in the four-layer CIFAR-10 net (the net with LRN after its first "
-             "two pools, cuda-convnet's 18% layout)", "§3.3", {"model_options": {"lrn": None}},
+    Ablation("lrn_fourlayer", "lrn_cifar", "no LRN in the four-layer CIFAR-10 net (three 5×5 conv layers, each "
+             "max-pooled, and one fc layer; LRN after its first two pools, where cuda-convnet's 18% net has it)",
+             "§3.3", {"model_options": {"lrn": None}},
              base_change={"model": "fourlayer", "init_std": None, "init_bias": None,
                           "model_options": {"lrn": "authors", "init": "default"}}),
     Ablation("dropout_iterations", "dropout_iterations", "epochs to a common training error (eval mode) with "

@@ -240,15 +240,21 @@ def trained_capacity(runs, store=None, *, splits=None):
 
 
 def trained_lrn_activity(runs, store=None):
-    """``mechanisms.lrn_activity`` of every finished baseline network among ``runs`` (one row per seed and LRN
-    layer): is LRN really normalising in the networks the table compares?  Empty when none is on disk."""
+    """``mechanisms.lrn_activity`` of every finished network the table compares *with* LRN: each seed's baseline
+    and each row's own "with" run (``lrn_fourlayer:with``, the four-layer CIFAR-10 net).  One row per seed,
+    network and LRN layer: is LRN really normalising in the networks the table compares?  Empty when none is on
+    disk (or none has an LRN layer)."""
     import pandas as pd
 
     from ..mechanisms import recipe_lrn_activity
 
+    names = {BASELINE} | {name for name, _, _ in runs if name.endswith(":with")}
     tables = []
-    for seed, config, net, splits in baseline_networks(runs, store):
+    for name, seed, config, net, splits in trained_networks(runs, names, store):
         t = recipe_lrn_activity(config, splits, net)
+        if not len(t):
+            continue
+        t.insert(0, "network", name)
         t.insert(0, "seed", seed)
         tables.append(t)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

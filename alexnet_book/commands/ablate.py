@@ -14,6 +14,7 @@ from ..ablations import (ABLATION, ABLATIONS, PRESETS, budget_text, capacity_sum
 from ..ablations.tables import _number
 from ..config import RECIPES
 from ..files import atomic_write_text
+from ..mechanisms import lrn_summary
 from ..data import SCALES
 from . import common
 from .common import Parser
@@ -152,11 +153,14 @@ def write_outputs(table, args, settings, only, base, *, command, configuration, 
     stem = Path(args.out).with_suffix("")
     lrn = trained_lrn_activity(runs, args.store)
     if len(lrn):
+        lines = lrn_summary(lrn)
         path = stem.with_name(stem.name + "_lrn.csv")
-        atomic_write_text(path, f"# command: {command}\n# LRN activity of each seed's trained baseline network, "
-                                f"on 256 validation images (alexnet_book.mechanisms)\n"
+        atomic_write_text(path, f"# command: {command}\n# LRN activity of each seed's trained networks with LRN that "
+                                f"the table compares (the baseline; a row's own 'with' run), on 256 validation "
+                                f"images (alexnet_book.mechanisms)\n" + "".join(f"# {line}\n" for line in lines)
                                 + lrn.round(6).to_csv(index=False, lineterminator="\n"))
         paths.append(path)
+        print("LRN check of the trained networks:\n  " + "\n  ".join(lines))
     capacity = trained_capacity(runs, args.store)
     if len(capacity):
         lines = [capacity_text(s) for s in capacity_summary(capacity)]
