@@ -656,6 +656,28 @@ def test_the_committed_depth_runs_with_more_data_record_the_capacity_check(name,
         assert row["verdict"] == "inconclusive"
 
 
+def test_the_committed_four_layer_lrn_runs_use_all_of_cifar10_with_lrn_at_work():
+    """§3.3's CIFAR-10 claim (13% -> 11%) on the paper's own data set: all 50,000 training images, the 10,000 test
+    images for validation, 4 seeds of the four-layer net with and without LRN (no AlexNet trained), the verdict
+    the 95% t rule applied to the file's own numbers, and the LRN check of every trained "with" network beside it:
+    both LRN layers normalise in every seed, so "without LRN" removes something that acts."""
+    name = "ablations_lrn_fourlayer_50k"
+    command = f"alexnet-book ablate --study --limit 50000 --seeds 0 1 2 3 --only lrn_fourlayer --out results/{name}.csv"
+    table = committed_table(name, command)
+    assert table.attrs["command"].startswith(command)
+    assert list(table["ablation"]) == ["lrn_fourlayer"] and "50000 images/split" in table.loc[0, "budget"]
+    row = table.iloc[0]
+    assert row["n"] == 4 and int(table.attrs["runs"]) == 8  # with and without LRN per seed, nothing else
+    assert table.attrs["precision"] in ("fp32 (8 runs)", "bf16 (8 runs)")
+    half = ab.t_critical(4) * row["measured_claim_std"] / 2
+    low, high = row["measured_claim"] - half, row["measured_claim"] + half
+    assert row["verdict"] == ("agrees" if high < 0 else "disagrees" if low > 0 else "inconclusive")
+    checks = lrn_checks(name)
+    assert set(checks["network"]) == {"lrn_fourlayer:with"} and sorted(set(checks["seed"])) == [0, 1, 2, 3]
+    assert sorted(set(checks["layer"])) == ["features.lrn1", "features.lrn2"]
+    assert (checks["state"] == "normalises").all()
+
+
 def test_the_capacity_check_on_every_training_image_reads_the_saved_networks(tmp_path, monkeypatch, capsys):
     """`ablate --out` with a middle-conv row scores each seed's saved baseline and network without the layer on all
     its training images (``trained_capacity``), writes <stem>_capacity.csv and prints the verdict line.  With the
@@ -720,6 +742,20 @@ def test_a_row_with_its_own_with_run_trains_no_baseline_and_its_lrn_is_checked(t
     lines = mechanisms.lrn_summary(checks)
     assert len(lines) == 2 and all(line in header and line in printed for line in lines)
     assert lines[0].startswith("lrn_fourlayer:with features.lrn1: ") and "of 2 seeds" in lines[0]
+    # the per-seed numbers behind the table's mean ± std, each the store's own (in %)
+    text = out.with_name("four_seeds.csv").read_text()
+    assert text.startswith("# command: alexnet-book ablate --smoke --only lrn_fourlayer")
+    per_seed = pd.read_csv(io.StringIO(text), comment="#")
+    assert list(zip(per_seed["run"], per_seed["seed"])) == [("lrn_fourlayer:with", 0), ("lrn_fourlayer", 0),
+                                                           ("lrn_fourlayer:with", 1), ("lrn_fourlayer", 1)]
+    stored = [json.loads(line) for line in store.path.read_text().splitlines()]
+    for row, run in zip(per_seed.itertuples(), stored):  # the store holds them in training order
+        assert row.val_top1_error == pytest.approx(100 * run["metrics"]["val_top1_error"], abs=1e-4)
+        assert row.precision == run["precision"] and row.seed == run["seed"]
+    table = ab.load_csv(out)
+    deltas = (per_seed.query("run == 'lrn_fourlayer:with'")["val_top1_error"].to_numpy()
+              - per_seed.query("run == 'lrn_fourlayer'")["val_top1_error"].to_numpy())
+    assert table.loc[0, "measured_top1"] == pytest.approx(deltas.mean(), abs=1e-3)
 
 
 def test_the_lrn_summary_counts_states_per_network_and_layer():

@@ -25,7 +25,7 @@ from .presets import (ABLATION, ABLATIONS, BASELINE, CLAIM_ROWS, COLUMNS, MEASUR
                       PRESETS, Ablation, claims_table)
 from .published import paper_tables, your_runs
 from .runner import (baseline_networks, cached_results, ensemble_results, precision_text, run_ablations,
-                     trained_capacity, trained_lrn_activity, trained_networks)
+                     seed_results, trained_capacity, trained_lrn_activity, trained_networks)
 from ..runs import results_dir  # the committed results folder (notebook 06 reads it as ab.results_dir)
 from .tables import (MEASURE_SHORT, capacity_text, display_table, export, load_csv, save_csv, to_latex,
                      to_markdown)
@@ -35,6 +35,6 @@ __all__ = ["ABLATION", "ABLATIONS", "BASELINE", "CLAIM_ROWS", "COLUMNS", "MEASUR
            "baseline_networks", "budget_text", "cached_results", "capacity_summary", "capacity_text",
            "claims_table", "detectable_effect", "display_table", "ensemble_results", "epochs_to", "export",
            "half_width", "iterations_ratio", "load_csv", "paper_tables", "plan_runs", "plot_ablations",
-           "precision_text", "results_dir", "run_ablations", "save_ablation_figure", "save_csv", "seeds_needed",
-           "select", "size_against_paper", "t_critical", "to_latex", "to_markdown", "trained_capacity",
+           "precision_text", "results_dir", "run_ablations", "save_ablation_figure", "save_csv", "seed_results",
+           "seeds_needed", "select", "size_against_paper", "t_critical", "to_latex", "to_markdown", "trained_capacity",
            "trained_lrn_activity", "trained_networks", "variant_config", "verdict", "your_runs"]

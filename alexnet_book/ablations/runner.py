@@ -86,6 +86,32 @@ def cached_results(runs, store=None) -> dict:
     return found
 
 
+def seed_results(runs, store=None):
+    """The per-seed numbers behind a table's mean ± std: one row per finished run among ``runs`` (from
+    ``plan_runs``) in the results store -- run (variant name), seed, validation top-1 / top-5 error, the eval-mode
+    training error on its fixed probe and the running training error (all %), images/s, wall seconds and the
+    numerics it trained in.  Empty when none is finished."""
+    import pandas as pd
+
+    store = _store(store, runs[0][2].out_dir if runs else "runs")
+    rows, identities = [], {}
+    for name, seed, config in runs:
+        row = store.find(config.hash())
+        if row is None or not _on_the_same_data(row, config, identities):
+            continue
+        m = _row_metrics(row)
+
+        def percent(key):
+            value = m.get(key)
+            return 100 * value if isinstance(value, (int, float)) else float("nan")
+
+        rows.append(dict(run=name, seed=seed, val_top1_error=percent("val_top1_error"),
+                         val_top5_error=percent("val_top5_error"), train_eval_error=percent("train_eval_error"),
+                         train_error=percent("train_error"), images_per_s=m.get("images_per_s"),
+                         wall_s=m.get("wall_s"), precision=row.get("precision", "")))
+    return pd.DataFrame(rows)
+
+
 def _on_the_same_data(row: dict, config, identities: dict) -> bool:
     """Whether a stored run was trained on the data ``config`` opens now (rows without a data identity pass);
     ``identities`` memoises the current identity per data set, so a table lists each set once."""

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from ..ablations import (ABLATION, ABLATIONS, PRESETS, budget_text, capacity_summary, capacity_text, display_table,
-                         export, plan_runs, results_dir, run_ablations, save_csv, select, trained_capacity,
-                         trained_lrn_activity)
+                         export, plan_runs, results_dir, run_ablations, save_csv, seed_results, select,
+                         trained_capacity, trained_lrn_activity)
 from ..ablations.tables import _number
 from ..config import RECIPES
 from ..files import atomic_write_text
@@ -93,9 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "i.e. runs/results.jsonl, as alexnet-book train)")
     parser.add_argument("--out", default=None,
                         help="write the table here (.csv with machine/date/command header; .md, .tex and the "
-                             "figure beside it); the CSV is rewritten after every finished run; at the end the "
-                             "trained baselines' LRN check (<stem>_lrn.csv) and, for remove_conv3/4, the capacity "
-                             "check on every training image (<stem>_capacity.csv)")
+                             "figure beside it); the CSV is rewritten after every finished run; at the end each run's "
+                             "numbers per seed (<stem>_seeds.csv), the LRN check of the trained networks with LRN "
+                             "(<stem>_lrn.csv) and, for remove_conv3/4, the capacity check on every training image "
+                             "(<stem>_capacity.csv)")
     parser.add_argument("--no-figure", action="store_true", help="do not draw the figure with --out")
     parser.add_argument("--list", action="store_true", help="list the ablations and the paper's numbers, then exit")
     common.add_quiet(parser, help="no progress bars")
@@ -144,13 +145,21 @@ def base_from(args) -> dict:
 
 
 def write_outputs(table, args, settings, only, base, *, command, configuration, wall) -> list:
-    """--out: the table (CSV, .md, .tex, figure), and beside it the trained baselines' LRN activity and, for the
-    rows that remove a middle conv layer, the capacity check on the whole training split (printed too)."""
+    """--out: the table (CSV, .md, .tex, figure), and beside it each run's own numbers per seed (_seeds.csv), the
+    LRN activity of the trained networks with LRN (_lrn.csv) and, for the rows that remove a middle conv layer,
+    the capacity check on the whole training split (_capacity.csv; the last two printed too)."""
     paths = export(table, args.out, command=command, configuration=configuration, wall_s=wall,
                    figure=not args.no_figure)
     runs = plan_runs(**{k: v for k, v in settings.items() if k != "recipe"}, ablations=only, base=base,
                      recipe=settings["recipe"])
     stem = Path(args.out).with_suffix("")
+    seeds = seed_results(runs, args.store)
+    if len(seeds):
+        path = stem.with_name(stem.name + "_seeds.csv")
+        atomic_write_text(path, f"# command: {command}\n# every finished run of the table, one row per run and seed, "
+                                f"from the results store: the per-seed numbers behind its mean ± std (errors in %)\n"
+                                + seeds.round(4).to_csv(index=False, lineterminator="\n"))
+        paths.append(path)
     lrn = trained_lrn_activity(runs, args.store)
     if len(lrn):
         lines = lrn_summary(lrn)
