@@ -80,6 +80,15 @@ def lrn_checks(name: str):
     return pd.read_csv(io.StringIO("".join(l for l in lrn.read_text().splitlines(True) if not l.startswith("#"))))
 
 
+def per_seed(name: str):
+    """The per-run numbers committed beside results/<name>.csv (<name>_seeds.csv), without its # header."""
+    import pandas as pd
+
+    path = ab.results_dir() / f"{name}_seeds.csv"
+    assert path.exists(), "each run's own numbers are committed beside the table"
+    return pd.read_csv(path, comment="#")
+
+
 def test_every_claim_of_the_paper_has_an_ablation_and_its_numbers_come_from_paper_py():
     covered = {a.claim for a in ab.ABLATIONS}
     assert {c.name for c in paper.CLAIMS} <= covered
@@ -672,6 +681,15 @@ def test_the_committed_four_layer_lrn_runs_use_all_of_cifar10_with_lrn_at_work()
     half = ab.t_critical(4) * row["measured_claim_std"] / 2
     low, high = row["measured_claim"] - half, row["measured_claim"] + half
     assert row["verdict"] == ("agrees" if high < 0 else "disagrees" if low > 0 else "inconclusive")
+    # the mean ± std, seed by seed: the committed per-run numbers give the table's row back
+    runs = per_seed(name)
+    assert sorted(set(runs["run"])) == ["lrn_fourlayer", "lrn_fourlayer:with"] and len(runs) == 8
+    errors = runs.pivot(index="seed", columns="run", values="val_top1_error")
+    deltas = errors["lrn_fourlayer:with"] - errors["lrn_fourlayer"]
+    assert list(errors.index) == [0, 1, 2, 3]
+    assert deltas.mean() == pytest.approx(row["measured_claim"], abs=1e-3)
+    assert deltas.std() == pytest.approx(row["measured_claim_std"], abs=1e-3)
+    assert table.attrs["precision"] == f"{runs['precision'].iloc[0]} (8 runs)" and runs["precision"].nunique() == 1
     checks = lrn_checks(name)
     assert set(checks["network"]) == {"lrn_fourlayer:with"} and sorted(set(checks["seed"])) == [0, 1, 2, 3]
     assert sorted(set(checks["layer"])) == ["features.lrn1", "features.lrn2"]
