@@ -665,19 +665,22 @@ def test_the_committed_depth_runs_with_more_data_record_the_capacity_check(name,
         assert row["verdict"] == "inconclusive"
 
 
-def test_the_committed_four_layer_lrn_runs_use_all_of_cifar10_with_lrn_at_work():
+@pytest.mark.parametrize("name, numerics", [("ablations_lrn_fourlayer_50k", "fp32"),
+                                            ("ablations_lrn_fourlayer_50k_bf16", "bf16")])
+def test_the_committed_four_layer_lrn_runs_use_all_of_cifar10_with_lrn_at_work(name, numerics):
     """§3.3's CIFAR-10 claim (13% -> 11%) on the paper's own data set: all 50,000 training images, the 10,000 test
     images for validation, 4 seeds of the four-layer net with and without LRN (no AlexNet trained), the verdict
     the 95% t rule applied to the file's own numbers, and the LRN check of every trained "with" network beside it:
-    both LRN layers normalise in every seed, so "without LRN" removes something that acts."""
-    name = "ablations_lrn_fourlayer_50k"
+    both LRN layers normalise in every seed, so "without LRN" removes something that acts.  Two tables, the same
+    command in fp32 (the numerics of the run decided in advance) and in bf16 (precision="auto" on a CPU with
+    native bf16), each with its own per-seed numbers."""
     command = f"alexnet-book ablate --study --limit 50000 --seeds 0 1 2 3 --only lrn_fourlayer --out results/{name}.csv"
     table = committed_table(name, command)
     assert table.attrs["command"].startswith(command)
     assert list(table["ablation"]) == ["lrn_fourlayer"] and "50000 images/split" in table.loc[0, "budget"]
     row = table.iloc[0]
     assert row["n"] == 4 and int(table.attrs["runs"]) == 8  # with and without LRN per seed, nothing else
-    assert table.attrs["precision"] in ("fp32 (8 runs)", "bf16 (8 runs)")
+    assert table.attrs["precision"] == f"{numerics} (8 runs)"
     half = ab.t_critical(4) * row["measured_claim_std"] / 2
     low, high = row["measured_claim"] - half, row["measured_claim"] + half
     assert row["verdict"] == ("agrees" if high < 0 else "disagrees" if low > 0 else "inconclusive")
