@@ -69,24 +69,25 @@ def committed_table(name: str, how: str = ""):
     return ab.load_csv(path)
 
 
-def lrn_checks(name: str):
-    """The LRN activity check committed beside results/<name>.csv (<name>_lrn.csv), without its # header."""
+def committed_beside(name: str, suffix: str, what: str):
+    """A check committed beside results/<name>.csv (<name>_<suffix>.csv), without its # header."""
     import io
 
     import pandas as pd
 
-    lrn = ab.results_dir() / f"{name}_lrn.csv"
-    assert lrn.exists(), "the LRN check of the trained baselines is committed beside the table"
-    return pd.read_csv(io.StringIO("".join(l for l in lrn.read_text().splitlines(True) if not l.startswith("#"))))
+    path = ab.results_dir() / f"{name}_{suffix}.csv"
+    assert path.exists(), f"{what} is committed beside the table"
+    return pd.read_csv(io.StringIO("".join(l for l in path.read_text().splitlines(True) if not l.startswith("#"))))
+
+
+def lrn_checks(name: str):
+    """The LRN activity check committed beside results/<name>.csv (<name>_lrn.csv)."""
+    return committed_beside(name, "lrn", "the LRN check of the trained baselines")
 
 
 def per_seed(name: str):
-    """The per-run numbers committed beside results/<name>.csv (<name>_seeds.csv), without its # header."""
-    import pandas as pd
-
-    path = ab.results_dir() / f"{name}_seeds.csv"
-    assert path.exists(), "each run's own numbers are committed beside the table"
-    return pd.read_csv(path, comment="#")
+    """The per-run numbers committed beside results/<name>.csv (<name>_seeds.csv)."""
+    return committed_beside(name, "seeds", "each run's own numbers")
 
 
 def test_every_claim_of_the_paper_has_an_ablation_and_its_numbers_come_from_paper_py():
