@@ -118,9 +118,15 @@ def lrn_summary(frame) -> list[str]:
         states = group["state"].value_counts()
         counts = ", ".join(f"{state} in {n} of {len(group)} seeds" for state, n in states.items())
         cv, p99 = group["divisor_cv"], group["divisor_p99_rel"]
-        lines.append(f"{network} {layer}: {counts} (divisor CV {100 * cv.min():.0f}–{100 * cv.max():.0f}%; top 1% "
-                     f"divided by {p99.min():.2f}–{p99.max():.2f}× the constant)")
+        lines.append(f"{network} {layer}: {counts} (divisor CV {_span(100 * cv, '.0f')}%; top 1% "
+                     f"divided by {_span(p99, '.2f')}× the constant)")
     return lines
+
+
+def _span(values, spec: str) -> str:
+    """"lo–hi" of ``values`` in format ``spec``, or one number where both ends print alike ("17", not "17–17")."""
+    lo, hi = format(values.min(), spec), format(values.max(), spec)
+    return lo if lo == hi else f"{lo}–{hi}"
 
 
 def plot_lrn_divisors(networks: dict, images: dict, *, bins: int = 60, sample: int = 100_000, seed: int = 0):

@@ -791,6 +791,8 @@ def test_the_lrn_summary_counts_states_per_network_and_layer():
         "baseline b: weak in 1 of 2 seeds, constant in 1 of 2 seeds (divisor CV 0–2%; top 1% divided by "
         "1.00–1.10× the constant)"]
     assert mechanisms.lrn_summary(pd.DataFrame()) == []
+    same = frame.assign(divisor_cv=[0.171, 0.02, 0.168, 0.001])  # both ends print as 17: one number, not "17–17"
+    assert "(divisor CV 17%; top 1% divided by 1.40–1.50×" in mechanisms.lrn_summary(same)[0]
 
 
 def test_the_capacity_summary_is_the_verdict_rule_on_the_deltas():
