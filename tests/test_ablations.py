@@ -616,6 +616,27 @@ def test_a_row_that_cannot_be_measured_in_the_tables_setting_says_why_not_that_i
     assert ab.display_table(table).set_index("ablation")["verdict"]["ensemble"] == "not run yet"
 
 
+def test_the_chart_labels_a_row_without_a_top1_delta_by_why():
+    """The chart has no bar for an epochs ratio (it is measured, in epochs) nor for a row that cannot be measured
+    in one seed: it says which, not "not run yet" for both."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = [[1, 0.5], [2, 0.3]]
+    results = {(ab.BASELINE, 0): dict(val_top1_error=0.40, val_top5_error=0.1, train_eval_curve=curve),
+               ("dropout", 0): dict(val_top1_error=0.45, val_top5_error=0.1, train_eval_curve=[[1, 0.3], [2, 0.2]])}
+    table = ab.ablation_table(results, ["dropout_iterations", "ensemble", "lrn"], seeds=(0,))
+    table.attrs["configuration"] = json.dumps({"seeds": [0]})
+    fig = ab.plot_ablations(table)
+    notes = {t.get_text().strip() for t in fig.axes[0].texts}
+    plt.close(fig)
+    assert {"measured in epochs, not top-1", "not measurable with 1 seed", "not run yet"} <= notes
+
+
 @pytest.mark.parametrize("name, seeds, rows", [
     ("ablations_study_5seeds", 5, ["lrn", "two_towers"]),
     ("ablations_study_10seeds", 10, ["pca_colour", "remove_conv3", "remove_conv4"]),

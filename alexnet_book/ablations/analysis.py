@@ -309,3 +309,31 @@ def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "",
     table["sign_agrees"] = table["sign_agrees"].astype(object)
     table["testable"] = table["testable"].astype(object)
     return add_power(table)[list(COLUMNS)]
+
+
+def why_empty(table) -> dict:
+    """For each row without a measurement, why: "not run yet", or why it cannot be measured in this table's
+    setting -- an ensemble averages two seeds' baselines, so one seed has none; epochs to a common training error
+    need the eval-mode training curve that the study recipe's probe records (the quick recipe has none).  The
+    number of seeds is the header's configuration; a table without one (the live panel) is not second-guessed."""
+    import json
+
+    import pandas as pd
+
+    try:
+        seeds = len(json.loads(table.attrs.get("configuration") or "{}")["seeds"])
+    except (KeyError, TypeError, ValueError):
+        seeds = None
+    measured = {name: bool(n) for name, n in zip(table["ablation"], table["n"]) if not pd.isna(n)}
+    out = {}
+    for name, n in measured.items():
+        if n:
+            continue
+        a = ABLATION.get(name)
+        if a is not None and a.kind == "ensemble" and seeds is not None and seeds < 2:
+            out[name] = "not measurable with 1 seed: it averages two seeds' baselines"
+        elif a is not None and a.kind == "iterations" and measured.get(a.uses):
+            out[name] = f"not measurable here: {a.uses}'s runs record no eval-mode training curve (recipe study has it)"
+        else:
+            out[name] = "not run yet"
+    return out

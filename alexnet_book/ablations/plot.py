@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .analysis import why_empty
+
 
 def plot_ablations(table, ax=None):
     """Horizontal bars: the measured top-1 delta (± std over seeds) beside the paper's, per ablation."""
@@ -23,11 +25,13 @@ def plot_ablations(table, ax=None):
         ax.barh(y + 0.2, np.nan_to_num(paper_top1), height=0.38, color="#bbbbbb", label="paper")
         ax.barh(y - 0.2, np.nan_to_num(measured), height=0.38, xerr=std, color="#1f77b4",
                 label="measured", error_kw={"elinewidth": 0.8})
-        for yi, p, m in zip(y, paper_top1, measured):
+        empty = why_empty(table)
+        for yi, p, m, name, measure in zip(y, paper_top1, measured, table["ablation"], table["measure"]):
             if np.isnan(p):
                 ax.text(0, yi + 0.2, " no number in the paper", va="center", fontsize=6, color="#777777")
-            if np.isnan(m):
-                ax.text(0, yi - 0.2, " not run yet", va="center", fontsize=6, color="#777777")
+            if np.isnan(m):  # measured in another unit (an epochs ratio), or not measured, and why
+                note = empty[name].split(":")[0] if name in empty else f"measured in {measure}, not top-1"
+                ax.text(0, yi - 0.2, " " + note, va="center", fontsize=6, color="#777777")
         ax.axvline(0, color="black", linewidth=0.8)
         lo, hi = ax.get_xlim()
         ax.set_xlim(lo, max(hi, 0.3 * (hi - lo)))  # room for the notes right of zero

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..files import atomic_write_text, machine
 from .plot import plot_ablations, save_ablation_figure
-from .analysis import POWER, add_power
+from .analysis import POWER, add_power, why_empty
 from .presets import ABLATION, COLUMNS, NEEDS, POWER_COLUMNS
 
 
@@ -37,25 +37,6 @@ def capacity_text(summary: dict) -> str:
 MEASURE_SHORT = {"val": "val top-1", "train": "train error", "gap": "val − train error"}
 
 
-def _seed_count(table) -> int | None:
-    """How many seeds the table's command asked for (its header's configuration), None where it does not say."""
-    try:
-        return len(json.loads(table.attrs.get("configuration") or "{}")["seeds"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _why_empty(a, measured: dict, seeds: int | None) -> str:
-    """Why a row has no number: not trained yet, or not measurable in this table's setting -- an ensemble needs
-    two seeds' baselines; epochs to a common training error need the eval-mode training curve that the study
-    recipe's probe records (the quick recipe has none)."""
-    if a is not None and a.kind == "ensemble" and seeds is not None and seeds < 2:
-        return "not measurable with 1 seed: it averages two seeds' baselines"
-    if a is not None and a.kind == "iterations" and measured.get(a.uses):
-        return f"not measurable here: {a.uses}'s runs record no eval-mode training curve (recipe study has it)"
-    return "not run yet"
-
-
 def display_table(table):
     """The table as the reader sees it: paper and measured deltas (mean ± std) as text, in percentage points."""
     import pandas as pd
@@ -64,12 +45,11 @@ def display_table(table):
         numbers = " / ".join(t for t in (_number(r.paper_top1), _number(r.paper_top5)) if t)
         return numbers or r.paper_words
 
-    measured = {name: bool(n) for name, n in zip(table["ablation"], table["n"]) if not pd.isna(n)}
-    seeds = _seed_count(table)
+    empty = why_empty(table)
 
     def judged(r):
         if not r.n:
-            return _why_empty(ABLATION.get(r.ablation), measured, seeds)
+            return empty[r.ablation]
         needs = getattr(ABLATION.get(r.ablation), "needs", None)
         if r.verdict == "inconclusive" and r.testable is False and needs:  # the claim could not show here
             return "inconclusive: " + NEEDS[needs].format(train=_number(r.train_delta, r.train_delta_std))
