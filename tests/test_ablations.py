@@ -769,6 +769,7 @@ def test_the_capacity_check_on_every_training_image_reads_the_saved_networks(tmp
     text = path.read_text()
     header = [line for line in text.splitlines() if line.startswith("#")]
     assert header[0].startswith("# command: alexnet-book ablate --smoke --only remove_conv3")
+    assert "probe_delta: the same delta on the 128 fixed training images" in header[1]
     capacity = pd.read_csv(io.StringIO("".join(l for l in text.splitlines(True) if not l.startswith("#"))))
     assert list(capacity["seed"]) == [0, 1] and set(capacity["ablation"]) == {"remove_conv3"}
     assert (capacity["images"] == 128).all()  # the smoke preset's 128 training images, every one of them

@@ -174,10 +174,12 @@ def write_outputs(table, args, settings, only, base, *, command, configuration, 
     if len(capacity):
         lines = [capacity_text(s) for s in capacity_summary(capacity)]
         path = stem.with_name(stem.name + "_capacity.csv")
+        probe = runs[0][2].train_eval_size
+        probe_text = (f"probe_delta: the same delta on the {probe} fixed training images each run scored itself"
+                      if probe else "probe_delta: empty, the recipe scores no fixed training images")
         atomic_write_text(path, f"# command: {command}\n# the capacity check on every training image: each seed's "
                                 f"baseline and network without the layer, eval mode, centre crop, fp32 "
-                                f"(alexnet_book.ablations.trained_capacity); probe_delta: the same delta on the "
-                                f"{runs[0][2].train_eval_size} fixed training images each run scored itself\n"
+                                f"(alexnet_book.ablations.trained_capacity); {probe_text}\n"
                                 + "".join(f"# {line}\n" for line in lines)
                                 + capacity.round(4).to_csv(index=False, lineterminator="\n"))
         paths.append(path)
