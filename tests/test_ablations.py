@@ -691,13 +691,14 @@ def test_removing_a_layer_is_testable_only_where_the_layer_adds_fitting_capacity
     assert ab.ABLATION["remove_conv4"].needs == "capacity" and ab.ABLATION["lrn"].needs is None
 
 
-@pytest.mark.parametrize("name, layer", [("ablations_depth_20k", "remove_conv3"),
-                                         ("ablations_depth_20k_conv4", "remove_conv4")])
-def test_the_committed_depth_runs_with_more_data_record_the_capacity_check(name, layer):
+@pytest.mark.parametrize("name, layer, limit", [("ablations_depth_20k", "remove_conv3", 20000),
+                                                ("ablations_depth_20k_conv4", "remove_conv4", 20000),
+                                                ("ablations_depth_50k_conv4", "remove_conv4", 50000)])
+def test_the_committed_depth_runs_with_more_data_record_the_capacity_check(name, layer, limit):
     table = committed_table(name)
-    assert table.attrs["command"].startswith("alexnet-book ablate --study --limit 20000 --seeds 0 1 2")
+    assert table.attrs["command"].startswith(f"alexnet-book ablate --study --limit {limit} --seeds 0 1 2")
     assert f"--only {layer} --out results/{name}.csv" in table.attrs["command"]
-    assert "20000 images/split" in table.loc[0, "budget"] and list(table["ablation"]) == [layer]
+    assert f"{limit} images/split" in table.loc[0, "budget"] and list(table["ablation"]) == [layer]
     row = table.iloc[0]
     assert int(table.attrs["runs"]) == 2 * row["n"]  # every seed's baseline and variant, none missing
     checks = lrn_checks(name)  # the baselines compared are the paper's network with LRN at work
@@ -863,22 +864,23 @@ def test_the_capacity_summary_is_the_verdict_rule_on_the_deltas():
     assert ab.capacity_summary(pd.DataFrame()) == []
 
 
-def test_the_committed_capacity_check_on_the_whole_training_split_matches_its_table():
-    """results/ablations_depth_20k_conv4_capacity.csv comes from the table's own runs: the same command, one row
-    per seed, every training image scored, the probe deltas averaging to the table's train_delta, and the header's
-    verdict line recomputed from the rows."""
+@pytest.mark.parametrize("name, images", [("ablations_depth_20k_conv4", 20000), ("ablations_depth_50k_conv4", 50000)])
+def test_the_committed_capacity_check_on_the_whole_training_split_matches_its_table(name, images):
+    """results/<name>_capacity.csv comes from the table's own runs: the same command, one row per seed, every
+    training image scored, the probe deltas averaging to the table's train_delta, and the header's verdict line
+    recomputed from the rows."""
     import pandas as pd
 
-    path = ab.results_dir() / "ablations_depth_20k_conv4_capacity.csv"
+    path = ab.results_dir() / f"{name}_capacity.csv"
     if not path.exists():
         pytest.skip(f"{path} not committed yet")
-    table = committed_table("ablations_depth_20k_conv4")
+    table = committed_table(name)
     text = path.read_text()
     assert text.splitlines()[0] == f"# command: {table.attrs['command']}"
     capacity = pd.read_csv(path, comment="#")
     row = table.iloc[0]
     assert sorted(capacity["seed"]) == list(range(int(row["n"]))) and set(capacity["ablation"]) == {"remove_conv4"}
-    assert (capacity["images"] == 20000).all()
+    assert (capacity["images"] == images).all()
     assert capacity["probe_delta"].mean() == pytest.approx(row["train_delta"], abs=2e-3)
     assert (capacity["delta"] - (capacity["error_with"] - capacity["error_without"])).abs().max() < 2e-4
     (summary,) = ab.capacity_summary(capacity)
