@@ -1,4 +1,4 @@
-"""Is the mechanism under test active at the scale it is measured?  (§3.3 LRN's divisor.)
+"""Is the mechanism under test active at the scale it is measured?  (§3.3 LRN's divisor; §4.1 PCA colour noise.)
 
 An ablation of LRN tells a reader something only where LRN does something.  The layer divides each unit by
 d^β with d = k + α/n·Σ_j a_j² over the window of neighbouring maps (§3.3).  When the sum term is negligible
@@ -9,6 +9,11 @@ LRN" compares a network with itself.  That happened in the book's CPU track befo
 ``lrn_activity(model, images)`` runs the network on a batch and measures, at every LRN layer, over all units
 and positions: the sum term relative to k, and the spread of the divisor d^β.  ``ACTIVE`` holds the
 thresholds ``lrn_is_active`` applies (see its docstring for why these).
+
+PCA colour noise (§4.1) can lower the error only where the network must learn to ignore it: a network trained
+without it whose predictions do not move when the noise is added has nothing to learn from it.
+``colour_sensitivity(model, splits)`` scores a trained network on the validation centre crops, clean and with the
+training draw of the noise added (αᵢ ~ N(0, 0.1), one RGB shift per image, a fixed generator).
 """
 from __future__ import annotations
 
@@ -191,3 +196,50 @@ def recipe_lrn_activity(config, splits=None, model=None, *, count: int = 256):
         model = build_network(config, len(splits.classes), splits.crop)
     model = model.float().cpu()
     return lrn_activity(model, network_input(splits, config, count))
+
+
+COLOUR_DRAWS = 4  # jittered copies of the validation set per network: the rise's own sampling noise shrinks as 1/√draws
+
+
+def colour_sensitivity(model: torch.nn.Module, splits, *, input_scale: float = 1.0, draws: int = COLOUR_DRAWS,
+                       seed: int = 0, std: float | None = None, batch_size: int = 500) -> dict:
+    """How much PCA colour noise (§4.1) moves a trained network: its top-1 validation error (centre crop, eval
+    mode, fp32) on clean images and on ``draws`` copies with the training draw of the noise added.
+
+    Returns ``images``, ``clean_error`` and ``jittered_error`` (%, the mean over draws), ``rise`` (jittered −
+    clean, points) and ``changed`` (% of predictions that differ from the clean ones, mean over draws).  The same
+    generator seed gives every network the same shifts, so two networks are compared on identical inputs.
+    """
+    from .augment import PCA_STD, centre_batch, pca_colour_offsets
+
+    std = PCA_STD if std is None else std
+    images, labels = splits.val.images, torch.as_tensor(splits.val.labels)
+    n = len(labels)
+    generator = torch.Generator().manual_seed(seed)
+    offsets = [pca_colour_offsets(n, splits.pca_eigvals, splits.pca_eigvecs, std=std, generator=generator)
+               for _ in range(draws)]
+    model = model.float().cpu()
+    was_training = model.training
+    model.eval()
+    clean, jittered = [], [[] for _ in range(draws)]
+    try:
+        with torch.no_grad():
+            for start in range(0, n, batch_size):
+                x = centre_batch(images[start:start + batch_size], splits.mean_image, splits.crop)
+                clean.append(model((x * input_scale).contiguous()).argmax(1))
+                for d in range(draws):
+                    shifted = x + offsets[d][start:start + len(x), :, None, None]
+                    jittered[d].append(model((shifted * input_scale).contiguous()).argmax(1))
+    finally:
+        model.train(was_training)
+    clean = torch.cat(clean) if clean else torch.zeros(0, dtype=torch.long)
+    jittered = [torch.cat(j) if j else torch.zeros(0, dtype=torch.long) for j in jittered]
+
+    def error(predicted):
+        return 100.0 * float((predicted != labels).float().mean()) if n else math.nan
+
+    clean_error = error(clean)
+    jittered_error = sum(error(j) for j in jittered) / draws if draws else math.nan
+    changed = sum(100.0 * float((j != clean).float().mean()) for j in jittered) / draws if draws and n else math.nan
+    return dict(images=n, clean_error=clean_error, jittered_error=jittered_error,
+                rise=jittered_error - clean_error, changed=changed)

@@ -93,3 +93,41 @@ def test_the_papers_recipe_at_224_on_real_images_is_measured(tmp_path, monkeypat
     assert list(table["layer"]) == ["features.lrn1", "features.lrn2"]
     assert table["units"].tolist() == [8 * 96 * 55 * 55, 8 * 256 * 27 * 27]
     assert (table["sum_over_k_p90"] < 0.05).all() and not table["active"].any()
+
+
+class _MeanColour(torch.nn.Module):
+    """A classifier of an image's mean RGB: PCA colour noise moves it (its input is exactly what the noise shifts)."""
+
+    def __init__(self, centre: bool = False):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = torch.nn.Linear(3, 4)
+        self.centre = centre  # True: subtract each image's own mean colour first -- blind to any per-image RGB shift
+
+    def forward(self, x):
+        if self.centre:
+            x = x - x.mean(dim=(2, 3), keepdim=True)
+            return self.fc(x.std(dim=(2, 3)))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+def test_colour_sensitivity_measures_how_far_pca_noise_moves_a_network():
+    """§4.1's mechanism check: a network reading the mean colour is moved by the noise, one blind to a per-image
+    RGB shift is not moved at all (the shift is one colour per image, the same at every pixel), no noise moves
+    nothing, and the same seed draws the same shifts (two networks compared on identical inputs)."""
+    from support import fake_splits
+
+    splits = fake_splits(n_val=400)
+    moved = mechanisms.colour_sensitivity(_MeanColour(), splits, std=20.0, draws=3)
+    assert moved["images"] == 400 and 0 <= moved["clean_error"] <= 100
+    assert moved["changed"] > 5 and moved["rise"] == pytest.approx(moved["jittered_error"] - moved["clean_error"])
+    assert mechanisms.colour_sensitivity(_MeanColour(), splits, std=20.0, draws=3) == moved  # the same shifts
+    assert mechanisms.colour_sensitivity(_MeanColour(), splits, std=20.0, draws=3, seed=1) != moved
+    blind = mechanisms.colour_sensitivity(_MeanColour(centre=True), splits, std=20.0, draws=3)
+    assert blind["changed"] < 0.5 and abs(blind["rise"]) < 0.5
+    still = mechanisms.colour_sensitivity(_MeanColour(), splits, std=0.0)
+    assert still["changed"] == 0 and still["rise"] == 0
+    assert still["clean_error"] == moved["clean_error"]  # the clean score does not depend on the draws
+    # the input scale is the network's own: a network fed ×1/64 sees the clean images as train fed them
+    scaled = mechanisms.colour_sensitivity(_MeanColour(), splits, std=20.0, draws=3, input_scale=1 / 64)
+    assert scaled["images"] == 400 and 0 <= scaled["clean_error"] <= 100

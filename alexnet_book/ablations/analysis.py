@@ -107,6 +107,29 @@ def capacity_summary(capacity) -> list[dict]:
     return out
 
 
+def colour_summary(colour) -> list[dict]:
+    """Per ablation of a ``trained_colour`` frame: for the networks trained without PCA colour noise, n, mean and
+    std of their error rise on jittered images (points), its 95% interval and ``active`` (the interval above zero:
+    the noise hurts them, so there is something for training with it to teach); ``baseline_rise``, the mean rise of
+    the baselines trained with it (NaN where none is on disk), and ``changed``, the mean % of predictions the
+    noise moves in the networks without it."""
+    out = []
+    if not len(colour):
+        return out
+    for name, group in colour.groupby("ablation", sort=True):
+        without = group[group["network"] == "without"]
+        rises = [float(r) for r in without["rise"]]
+        n = len(rises)
+        mean, sd = _mean_std(rises)
+        half = half_width(sd, n) if n > 1 else math.nan
+        baseline = group[group["network"] == "baseline"]["rise"]
+        out.append(dict(ablation=name, n=n, images=int(group["images"].iloc[0]), mean=mean, std=sd,
+                        low=mean - half, high=mean + half, active=n >= 2 and verdict(rises, expect_lower=False) == "agrees",
+                        baseline_rise=float(baseline.mean()) if len(baseline) else math.nan,
+                        changed=float(without["changed"].mean()) if n else math.nan))
+    return out
+
+
 POWER = 0.8  # the chance of a verdict that the power columns are computed for
 SIZE_WORDS = ("as the paper's", "smaller than the paper's", "larger than the paper's", "cannot tell",
               "opposite to the paper's")
@@ -205,7 +228,7 @@ def _mean_std(values) -> tuple[float, float]:
 def _row_values(a: Ablation, results: dict, seeds) -> dict:
     """Per-seed deltas of one row: top-1, top-5, the claim's measure, the training (fit) error, and the gap of
     the run without the choice."""
-    d1, d5, dc, dt, without_gap = [], [], [], [], []
+    d1, d5, dc, dt, without_gap, mechanism = [], [], [], [], [], []
     for seed in seeds:
         if a.kind == "ensemble":
             pairs = results.get(("ensemble", seed)) or []
@@ -246,7 +269,9 @@ def _row_values(a: Ablation, results: dict, seeds) -> dict:
             dc.append(100 * (withc - withoutc))
             if a.needs == "overfitting":
                 without_gap.append(100 * withoutc)
-    return dict(d1=d1, d5=d5, dc=dc, dt=dt, without_gap=without_gap)
+        if a.needs == "colour" and isinstance(results.get(("colour", seed)), (int, float)):
+            mechanism.append(100 * results[("colour", seed)])
+    return dict(d1=d1, d5=d5, dc=dc, dt=dt, without_gap=without_gap, mechanism=mechanism)
 
 
 def _testable(a: Ablation, v: dict) -> bool | None:
@@ -257,6 +282,8 @@ def _testable(a: Ablation, v: dict) -> bool | None:
     if a.needs == "capacity":  # the network with the layer must fit its training images better
         measured = [d for d in v["dt"] if not math.isnan(d)]
         return verdict(measured) == "agrees" if len(measured) >= 2 else None
+    if a.needs == "colour":  # the networks trained without the noise must be hurt by it (their error rises)
+        return verdict(v["mechanism"], expect_lower=False) == "agrees" if len(v["mechanism"]) >= 2 else None
     return None
 
 
@@ -285,6 +312,7 @@ def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "",
         mean5, std5 = _mean_std(v["d5"])
         meanc, stdc = _mean_std(v["dc"])
         train_delta, train_delta_std = _mean_std(v["dt"])
+        mechanism, mechanism_std = _mean_std(v["mechanism"])
         testable = _testable(a, v)
         if a.kind == "iterations":  # a ratio: the paper's choice takes longer (log ratio > 0)
             logs = [math.log(r) for r in v["dc"] if r and not math.isnan(r) and r > 0]
@@ -302,6 +330,7 @@ def ablation_table(results: dict, ablations=None, seeds=(0,), *, data: str = "",
             measured_claim=meanc, measured_claim_std=stdc,
             verdict=judged if n else "", testable=testable if a.needs and n else None,
             without_gap=_mean_std(v["without_gap"])[0], train_delta=train_delta, train_delta_std=train_delta_std,
+            mechanism=mechanism, mechanism_std=mechanism_std,
         ))
     table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in POWER_COLUMNS])
     table["paper_top1"] = table["paper_top1"].astype(float)

@@ -12,10 +12,15 @@ BASELINE = "baseline"
 # The preconditions a claim can need (``Ablation.needs``), and what an inconclusive row says where one fails.
 # "overfitting": the network without the paper's choice overfits (its own eval-mode gap's 95% interval above zero);
 # "capacity": the network with the choice fits its training images better (``train_delta``'s interval below zero),
-# i.e. the extra layer's capacity is used at this budget.  ``{train}`` is the measured training-error delta.
+# i.e. the extra layer's capacity is used at this budget.  ``{train}`` is the measured training-error delta;
+# "colour": the networks trained without PCA colour noise are hurt by it (their validation error rises on
+# PCA-jittered images, ``mechanism``'s interval above zero; ``runner.trained_colour``), i.e. the noise asks
+# something of the network that training with it could teach.  ``{mechanism}`` is that rise.
 NEEDS = {
     "overfitting": "nothing overfits without it",
     "capacity": "with it the network fits its training images no better here (training error Δ {train})",
+    "colour": "the networks trained without it are not shown hurt by the noise here (validation error rise on "
+              "PCA-jittered images {mechanism})",
 }
 
 
@@ -90,7 +95,8 @@ ABLATIONS = (
              words="β=0.75 in the paper and the seed code; the seed text's 1.5 is an erratum", expect_lower=False),
     Ablation("overlapping_pool", "overlapping_pool", "non-overlapping pooling (z=2, s=2) instead of z=3, s=2",
              "§3.4", {"model_options": {"pool": "non-overlapping"}}),
-    Ablation("pca_colour", "pca_colour", "no PCA colour augmentation", "§4.1", {"pca_colour": False}),
+    Ablation("pca_colour", "pca_colour", "no PCA colour augmentation", "§4.1", {"pca_colour": False},
+             needs="colour"),
     Ablation("crops_flips", "crops_flips", "no random crops or flips (the centre crop only)", "§4.1",
              {"crops_flips": False}, measure="gap", needs="overfitting"),
     Ablation("dropout", "dropout", "no dropout in fc6, fc7", "§4.2", {"model_options": {"dropout": 0.0}},
@@ -148,7 +154,10 @@ PRESETS = {
 COLUMNS = ("ablation", "claim", "section", "change", "paper_top1", "paper_top5", "paper_words",
            "measured_top1", "measured_top1_std", "measured_top5", "measured_top5_std", "n", "sign_agrees",
            "data", "scale", "budget", "measure", "measured_claim", "measured_claim_std", "verdict", "testable",
-           "without_gap", "train_delta", "train_delta_std", "detectable", "seeds_needed", "size")
+           "without_gap", "train_delta", "train_delta_std", "mechanism", "mechanism_std", "detectable", "seeds_needed",
+           "size")
+# ``mechanism`` (± ``mechanism_std``): a precondition measured on the trained networks after training, in points
+# (the "colour" need: the no-PCA networks' validation error rise on PCA-jittered images); NaN for the other rows
 # derived from the columns before them (``analysis.add_power``): recomputed whenever a table is made or read
 POWER_COLUMNS = ("detectable", "seeds_needed", "size")
 

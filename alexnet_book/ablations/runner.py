@@ -203,6 +203,11 @@ def run_ablations(data: str = "auto", scale: str | None = "scaled", budget_epoch
         if on_update is not None:
             on_update(table())
     bar.close()
+    if any(a.needs == "colour" for a in chosen):
+        colour = colour_results([r for r in runs if (r[0], r[1]) in results], store)
+        results.update(colour)
+        if colour and on_update is not None:
+            on_update(table())
     if wants_ensemble and len(seeds) > 1:
         ensembles = ensemble_results(runs, results, store)
         results.update(ensembles)
@@ -263,6 +268,51 @@ def trained_capacity(runs, store=None, *, splits=None):
         rows.append(dict(ablation=name, seed=seed, images=images, error_with=with_error, error_without=without_error,
                          delta=with_error - without_error, probe_delta=with_probe - without_probe))
     return pd.DataFrame(rows)
+
+
+_COLOUR_SCORES: dict = {}  # (model file, size, mtime) -> colour_sensitivity: a table and its CSV score each network once
+
+
+def trained_colour(runs, store=None, *, splits=None):
+    """PCA colour noise's mechanism check (presets.NEEDS "colour") for every seed of a row that needs it: the
+    network trained without the noise and the baseline (trained with it), each scored by
+    ``mechanisms.colour_sensitivity`` on the validation set, clean and PCA-jittered (the same shifts for both).
+
+    One row per (ablation, seed, network) with both on disk or either: ablation, seed, network ("without": the
+    row's own run; "baseline"), images, clean_error, jittered_error (%), rise (points) and changed (% of
+    predictions moved).  The row is testable where the "without" networks' rise has its 95% interval above zero.
+    Empty when no such network is on disk.
+    """
+    import pandas as pd
+
+    from ..mechanisms import colour_sensitivity
+    from .presets import ABLATION
+
+    wanted = {n for n, _, _ in runs if n in ABLATION and ABLATION[n].needs == "colour"}
+    if not wanted:
+        return pd.DataFrame()
+    store = _store(store, runs[0][2].out_dir)
+    rows = []
+    for name, seed, config, net, data in trained_networks(runs, wanted | {BASELINE}, store, splits=splits):
+        path = Path(store.find(config.hash())["model_path"])
+        key = (str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns)
+        if key not in _COLOUR_SCORES:
+            _COLOUR_SCORES[key] = colour_sensitivity(net, data, input_scale=config.input_scale)
+        for row_name in sorted(wanted) if name == BASELINE else [name]:
+            rows.append(dict(ablation=row_name, seed=seed, network="baseline" if name == BASELINE else "without",
+                             **_COLOUR_SCORES[key]))
+    frame = pd.DataFrame(rows)
+    return frame.sort_values(["ablation", "seed", "network"], ignore_index=True) if len(frame) else frame
+
+
+def colour_results(runs, store=None, *, splits=None) -> dict:
+    """{("colour", seed): rise} for the table (fractions, as train's metrics): each seed's network trained
+    without PCA colour noise, its validation error rise on PCA-jittered images (``trained_colour``)."""
+    frame = trained_colour(runs, store, splits=splits)
+    if not len(frame):
+        return {}
+    without = frame[frame["network"] == "without"]
+    return {("colour", int(seed)): float(rise) / 100 for seed, rise in zip(without["seed"], without["rise"])}
 
 
 def trained_lrn_activity(runs, store=None):

@@ -34,6 +34,20 @@ def capacity_text(summary: dict) -> str:
             + ("capacity used" if s["used"] else "capacity not shown used"))
 
 
+def colour_text(summary: dict) -> str:
+    """One line for a ``colour_summary`` entry, e.g. "pca_colour, 10000 validation images: the networks trained
+    without the noise err +0.4 ± 0.1 points more on PCA-jittered images over 5 seeds (95% +0.3 … +0.5; 3.1% of
+    predictions move; baselines trained with it +0.1): active"."""
+    s = summary
+    spread = (f" points over {s['n']} seeds (95% {_number(s['low'])} … {_number(s['high'])})" if s["n"] > 1
+              else " points, one seed (no interval)")
+    baseline = "" if math.isnan(s["baseline_rise"]) else f"; baselines trained with it {_number(s['baseline_rise'])}"
+    return (f"{s['ablation']}, {s['images']} validation images: the networks trained without the noise err "
+            f"{_number(s['mean'], s['std'] if s['n'] > 1 else None)}{spread} more on PCA-jittered images "
+            f"({s['changed']:.1f}% of predictions move{baseline}): "
+            + ("active" if s["active"] else "not shown active"))
+
+
 MEASURE_SHORT = {"val": "val top-1", "train": "train error", "gap": "val − train error"}
 
 
@@ -52,7 +66,8 @@ def display_table(table):
             return empty[r.ablation]
         needs = getattr(ABLATION.get(r.ablation), "needs", None)
         if r.verdict == "inconclusive" and r.testable is False and needs:  # the claim could not show here
-            return "inconclusive: " + NEEDS[needs].format(train=_number(r.train_delta, r.train_delta_std))
+            return "inconclusive: " + NEEDS[needs].format(train=_number(r.train_delta, r.train_delta_std),
+                                                          mechanism=_number(r.mechanism, r.mechanism_std))
         if r.verdict == "inconclusive":
             return "inconclusive" + power_words(r)
         return r.verdict or "no claim (a convention)"
@@ -165,7 +180,7 @@ def load_csv(path):
         raise ValueError(f"{path} is not an ablation table ({err}); regenerate it with `alexnet-book ablate`") from None
     if "verdict" not in table.columns and "n" in table.columns:  # a table written before verdicts: one seed is inconclusive by the rule
         table["verdict"] = ["inconclusive" if n and n < 2 else "" for n in table["n"]]
-    for column in ("testable", "without_gap", "train_delta", "train_delta_std"):
+    for column in ("testable", "without_gap", "train_delta", "train_delta_std", "mechanism", "mechanism_std"):
         if column not in table.columns:
             table[column] = math.nan
     missing = [c for c in COLUMNS if c not in table.columns and c not in POWER_COLUMNS]
@@ -176,10 +191,11 @@ def load_csv(path):
     table = table.astype({"sign_agrees": object, "testable": object}).where(table.notna(), None)
     for column in ("paper_top1", "paper_top5", "measured_top1", "measured_top1_std", "measured_top5",
                    "measured_top5_std", "measured_claim", "measured_claim_std", "without_gap",
-                   "train_delta", "train_delta_std"):
+                   "train_delta", "train_delta_std", "mechanism", "mechanism_std"):
         table[column] = table[column].astype(float)
     for column in ("claim", "paper_words", "data", "scale", "budget", "measure", "verdict"):
-        table[column] = table[column].fillna("")
+        # a text column empty in every row (a one-row table of a claim without words) reads back as float NaN
+        table[column] = table[column].astype(object).fillna("")
     table = add_power(table.drop(columns=[c for c in POWER_COLUMNS if c in table.columns]))[list(COLUMNS)]
     table.attrs.update(meta)
     return table

@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..ablations import (ABLATION, ABLATIONS, PRESETS, budget_text, capacity_summary, capacity_text, display_table,
-                         export, plan_runs, results_dir, run_ablations, save_csv, seed_results, select,
-                         trained_capacity, trained_lrn_activity)
+from ..ablations import (ABLATION, ABLATIONS, PRESETS, budget_text, capacity_summary, capacity_text, colour_summary,
+                         colour_text, display_table, export, plan_runs, results_dir, run_ablations, save_csv,
+                         seed_results, select, trained_capacity, trained_colour, trained_lrn_activity)
 from ..ablations.tables import _number
 from ..config import RECIPES
 from ..files import atomic_write_text
@@ -95,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write the table here (.csv with machine/date/command header; .md, .tex and the "
                              "figure beside it); the CSV is rewritten after every finished run; at the end each run's "
                              "numbers per seed (<stem>_seeds.csv), the LRN check of the trained networks with LRN "
-                             "(<stem>_lrn.csv) and, for remove_conv3/4, the capacity check on every training image "
-                             "(<stem>_capacity.csv)")
+                             "(<stem>_lrn.csv), for remove_conv3/4 the capacity check on every training image "
+                             "(<stem>_capacity.csv) and for pca_colour the colour-noise check (<stem>_colour.csv)")
     parser.add_argument("--no-figure", action="store_true", help="do not draw the figure with --out")
     parser.add_argument("--list", action="store_true", help="list the ablations and the paper's numbers, then exit")
     common.add_quiet(parser, help="no progress bars")
@@ -147,7 +147,8 @@ def base_from(args) -> dict:
 def write_outputs(table, args, settings, only, base, *, command, configuration, wall) -> list:
     """--out: the table (CSV, .md, .tex, figure), and beside it each run's own numbers per seed (_seeds.csv), the
     LRN activity of the trained networks with LRN (_lrn.csv) and, for the rows that remove a middle conv layer,
-    the capacity check on the whole training split (_capacity.csv; the last two printed too)."""
+    the capacity check on the whole training split (_capacity.csv) and, for PCA colour noise, how much the noise
+    moves the networks trained without it (_colour.csv; the last three printed too)."""
     paths = export(table, args.out, command=command, configuration=configuration, wall_s=wall,
                    figure=not args.no_figure)
     runs = plan_runs(**{k: v for k, v in settings.items() if k != "recipe"}, ablations=only, base=base,
@@ -182,6 +183,18 @@ def write_outputs(table, args, settings, only, base, *, command, configuration, 
                                 f"(alexnet_book.ablations.trained_capacity); {probe_text}\n"
                                 + "".join(f"# {line}\n" for line in lines)
                                 + capacity.round(4).to_csv(index=False, lineterminator="\n"))
+        paths.append(path)
+        print("\n".join(lines))
+    colour = trained_colour(runs, args.store)
+    if len(colour):
+        lines = [colour_text(c) for c in colour_summary(colour)]
+        path = stem.with_name(stem.name + "_colour.csv")
+        atomic_write_text(path, f"# command: {command}\n# PCA colour noise's mechanism check: each seed's network "
+                                f"trained without the noise and its baseline, top-1 validation error (eval mode, "
+                                f"centre crop, fp32) clean and with the training draw of the noise "
+                                f"(alexnet_book.ablations.trained_colour)\n"
+                                + "".join(f"# {line}\n" for line in lines)
+                                + colour.round(4).to_csv(index=False, lineterminator="\n"))
         paths.append(path)
         print("\n".join(lines))
     return paths
