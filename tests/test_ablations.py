@@ -787,6 +787,52 @@ def test_the_committed_depth_runs_with_more_data_record_the_capacity_check(name,
         assert row["verdict"] == "inconclusive"
 
 
+@pytest.mark.parametrize("name, row_name", [("ablations_pca_50k", "pca_colour"), ("ablations_lrn_50k", "lrn")])
+def test_the_committed_50k_pca_and_lrn_tables_are_the_planned_runs_judged_by_the_rule(name, row_name):
+    """The plan committed before the runs (docs/ablations.md, 8c47785): all 50,000 images, seeds 0-4 and no
+    others, the baselines those of the 50k conv4 table (the same runs, so the same numbers), the verdict the 95%
+    t rule on the file's own numbers; LRN at work in every baseline; for PCA colour the mechanism check beside it,
+    the table's ``mechanism`` the mean rise of its networks without the noise and ``testable`` its interval."""
+    command = (f"alexnet-book ablate --study --limit 50000 --seeds 0 1 2 3 4 --only {row_name} "
+               f"--out results/{name}.csv")
+    table = committed_table(name, command)
+    assert table.attrs["command"] == command
+    assert list(table["ablation"]) == [row_name] and "50000 images/split" in table.loc[0, "budget"]
+    row = table.iloc[0]
+    assert row["n"] == 5 and int(table.attrs["runs"]) == 10
+    assert table.attrs["precision"] == "bf16 (10 runs)"
+    runs = per_seed(name)
+    assert sorted(set(runs["run"])) == sorted([ab.BASELINE, row_name]) and sorted(set(runs["seed"])) == list(range(5))
+    base = ab.BASELINE
+    conv4 = per_seed("ablations_depth_50k_conv4").query("run == @base").set_index("seed")["val_top1_error"]
+    mine = runs.query("run == @base").set_index("seed")["val_top1_error"]
+    assert (mine - conv4).abs().max() < 1e-6  # the same five baseline networks, reused
+    errors = runs.pivot(index="seed", columns="run", values="val_top1_error")
+    deltas = errors[ab.BASELINE] - errors[row_name]
+    assert deltas.mean() == pytest.approx(row["measured_top1"], abs=1e-3)
+    half = ab.t_critical(5) * row["measured_claim_std"] / math.sqrt(5)
+    low, high = row["measured_claim"] - half, row["measured_claim"] + half
+    plain = "agrees" if high < 0 else "disagrees" if low > 0 else "inconclusive"
+    checks = lrn_checks(name)
+    assert sorted(set(checks["seed"])) == list(range(5))
+    assert (checks.query("layer == 'features.lrn1'")["state"] == "normalises").all()
+    if row_name == "lrn":
+        assert row["verdict"] == plain and row["testable"] is None
+        return
+    colour = committed_beside(name, "colour", "the PCA colour check of the trained networks")
+    without = colour.query("network == 'without'").sort_values("seed")
+    assert list(without["seed"]) == list(range(5)) and (without["images"] == 10000).all()
+    assert sorted(colour.query("network == 'baseline'")["seed"]) == list(range(5))
+    assert without["rise"].mean() == pytest.approx(row["mechanism"], abs=1e-3)
+    assert without["rise"].std() == pytest.approx(row["mechanism_std"], abs=1e-3)
+    # the clean scores are the runs' own validation errors (fp32 here, bf16 in training: within a few images)
+    own = runs.query("run == @row_name").set_index("seed")["val_top1_error"]
+    assert (without.set_index("seed")["clean_error"] - own).abs().max() < 0.2
+    active = row["mechanism"] - ab.t_critical(5) * row["mechanism_std"] / math.sqrt(5) > 0
+    assert row["testable"] == active
+    assert row["verdict"] == (plain if active else "inconclusive")
+
+
 @pytest.mark.parametrize("name, numerics", [("ablations_lrn_fourlayer_50k", "fp32"),
                                             ("ablations_lrn_fourlayer_50k_bf16", "bf16")])
 def test_the_committed_four_layer_lrn_runs_use_all_of_cifar10_with_lrn_at_work(name, numerics):
