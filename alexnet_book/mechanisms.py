@@ -198,7 +198,8 @@ def recipe_lrn_activity(config, splits=None, model=None, *, count: int = 256):
     return lrn_activity(model, network_input(splits, config, count))
 
 
-COLOUR_DRAWS = 4  # jittered copies of the validation set per network: the rise's own sampling noise shrinks as 1/√draws
+# jittered copies of the validation set per network: the rise's own sampling noise shrinks as 1/√draws
+COLOUR_DRAWS = 4
 
 
 def colour_sensitivity(model: torch.nn.Module, splits, *, input_scale: float = 1.0, draws: int = COLOUR_DRAWS,

@@ -18,8 +18,8 @@ a table needs), ``runner`` (running them, reusing the results store), ``analysis
 from __future__ import annotations
 
 from .analysis import (POWER, SIZE_WORDS, VERDICTS, ablation_table, add_power, capacity_summary, colour_summary,
-                       detectable_effect,
-                       epochs_to, half_width, iterations_ratio, seeds_needed, size_against_paper, t_critical, verdict)
+                       detectable_effect, epochs_to, half_width, iterations_ratio, seeds_needed, size_against_paper,
+                       t_critical, verdict)
 from .plan import budget_text, plan_runs, select, variant_config
 from .plot import plot_ablations, save_ablation_figure
 from .presets import (ABLATION, ABLATIONS, BASELINE, CLAIM_ROWS, COLUMNS, MEASURES, NEEDS, POWER_COLUMNS,
@@ -35,7 +35,8 @@ from .tables import (MEASURE_SHORT, capacity_text, colour_text, display_table, e
 __all__ = ["ABLATION", "ABLATIONS", "BASELINE", "CLAIM_ROWS", "COLUMNS", "MEASURES", "MEASURE_SHORT", "NEEDS",
            "POWER", "POWER_COLUMNS", "PRESETS", "SIZE_WORDS", "VERDICTS", "Ablation", "ablation_table", "add_power",
            "baseline_networks", "budget_text", "cached_results", "capacity_summary", "capacity_text",
-           "claims_table", "colour_results", "colour_summary", "colour_text", "detectable_effect", "display_table", "ensemble_results", "epochs_to", "export",
+           "claims_table", "colour_results", "colour_summary", "colour_text", "detectable_effect", "display_table",
+           "ensemble_results", "epochs_to", "export",
            "half_width", "iterations_ratio", "load_csv", "paper_tables", "plan_runs", "plot_ablations",
            "precision_text", "results_dir", "run_ablations", "save_ablation_figure", "save_csv", "seed_results",
            "seeds_needed", "select", "size_against_paper", "t_critical", "to_latex", "to_markdown", "trained_capacity",

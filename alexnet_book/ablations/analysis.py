@@ -124,7 +124,8 @@ def colour_summary(colour) -> list[dict]:
         half = half_width(sd, n) if n > 1 else math.nan
         baseline = group[group["network"] == "baseline"]["rise"]
         out.append(dict(ablation=name, n=n, images=int(group["images"].iloc[0]), mean=mean, std=sd,
-                        low=mean - half, high=mean + half, active=n >= 2 and verdict(rises, expect_lower=False) == "agrees",
+                        low=mean - half, high=mean + half,
+                        active=n >= 2 and verdict(rises, expect_lower=False) == "agrees",
                         baseline_rise=float(baseline.mean()) if len(baseline) else math.nan,
                         changed=float(without["changed"].mean()) if n else math.nan))
     return out

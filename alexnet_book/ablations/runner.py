@@ -270,7 +270,8 @@ def trained_capacity(runs, store=None, *, splits=None):
     return pd.DataFrame(rows)
 
 
-_COLOUR_SCORES: dict = {}  # (model file, size, mtime) -> colour_sensitivity: a table and its CSV score each network once
+# (model file, size, mtime) -> colour_sensitivity: a table and its CSV score each network once per process
+_COLOUR_SCORES: dict = {}
 
 
 def trained_colour(runs, store=None, *, splits=None):
