@@ -144,6 +144,15 @@ def base_from(args) -> dict:
     return base
 
 
+def _write_check(stem: Path, suffix: str, command: str, frame, lines, about: str) -> Path:
+    """<stem>_<suffix>.csv: the command, what the check is (``about``), its summary ``lines``, then ``frame``, each
+    header line behind "# " (so ``pd.read_csv(path, comment="#")`` reads the rows); written atomically."""
+    path = stem.with_name(f"{stem.name}_{suffix}.csv")
+    atomic_write_text(path, f"# command: {command}\n# {about}\n" + "".join(f"# {line}\n" for line in lines)
+                      + frame.to_csv(index=False, lineterminator="\n"))
+    return path
+
+
 def write_outputs(table, args, settings, only, base, *, command, configuration, wall) -> list:
     """--out: the table (CSV, .md, .tex, figure), and beside it each run's own numbers per seed (_seeds.csv), the
     LRN activity of the trained networks with LRN (_lrn.csv) and, for the rows that remove a middle conv layer,
@@ -156,46 +165,35 @@ def write_outputs(table, args, settings, only, base, *, command, configuration, 
     stem = Path(args.out).with_suffix("")
     seeds = seed_results(runs, args.store)
     if len(seeds):
-        path = stem.with_name(stem.name + "_seeds.csv")
-        atomic_write_text(path, f"# command: {command}\n# every finished run of the table, one row per run and seed, "
-                                f"from the results store: the per-seed numbers behind its mean ± std (errors in %)\n"
-                                + seeds.round(4).to_csv(index=False, lineterminator="\n"))
-        paths.append(path)
+        paths.append(_write_check(stem, "seeds", command, seeds.round(4), [],
+                                  "every finished run of the table, one row per run and seed, from the results "
+                                  "store: the per-seed numbers behind its mean ± std (errors in %)"))
     lrn = trained_lrn_activity(runs, args.store)
     if len(lrn):
         lines = lrn_summary(lrn)
-        path = stem.with_name(stem.name + "_lrn.csv")
-        atomic_write_text(path, f"# command: {command}\n# LRN activity of each seed's trained networks with LRN that "
-                                f"the table compares (the baseline; a row's own 'with' run), on 256 validation "
-                                f"images (alexnet_book.mechanisms)\n" + "".join(f"# {line}\n" for line in lines)
-                                + lrn.round(6).to_csv(index=False, lineterminator="\n"))
-        paths.append(path)
+        paths.append(_write_check(stem, "lrn", command, lrn.round(6), lines,
+                                  "LRN activity of each seed's trained networks with LRN that the table compares "
+                                  "(the baseline; a row's own 'with' run), on 256 validation images "
+                                  "(alexnet_book.mechanisms)"))
         print("LRN check of the trained networks:\n  " + "\n  ".join(lines))
     capacity = trained_capacity(runs, args.store)
     if len(capacity):
         lines = [capacity_text(s) for s in capacity_summary(capacity)]
-        path = stem.with_name(stem.name + "_capacity.csv")
         probe = runs[0][2].train_eval_size
         probe_text = (f"probe_delta: the same delta on the {probe} fixed training images each run scored itself"
                       if probe else "probe_delta: empty, the recipe scores no fixed training images")
-        atomic_write_text(path, f"# command: {command}\n# the capacity check on every training image: each seed's "
-                                f"baseline and network without the layer, eval mode, centre crop, fp32 "
-                                f"(alexnet_book.ablations.trained_capacity); {probe_text}\n"
-                                + "".join(f"# {line}\n" for line in lines)
-                                + capacity.round(4).to_csv(index=False, lineterminator="\n"))
-        paths.append(path)
+        paths.append(_write_check(stem, "capacity", command, capacity.round(4), lines,
+                                  "the capacity check on every training image: each seed's baseline and network "
+                                  "without the layer, eval mode, centre crop, fp32 "
+                                  f"(alexnet_book.ablations.trained_capacity); {probe_text}"))
         print("\n".join(lines))
     colour = trained_colour(runs, args.store)
     if len(colour):
         lines = [colour_text(c) for c in colour_summary(colour)]
-        path = stem.with_name(stem.name + "_colour.csv")
-        atomic_write_text(path, f"# command: {command}\n# PCA colour noise's mechanism check: each seed's network "
-                                f"trained without the noise and its baseline, top-1 validation error (eval mode, "
-                                f"centre crop, fp32) clean and with the training draw of the noise "
-                                f"(alexnet_book.ablations.trained_colour)\n"
-                                + "".join(f"# {line}\n" for line in lines)
-                                + colour.round(4).to_csv(index=False, lineterminator="\n"))
-        paths.append(path)
+        paths.append(_write_check(stem, "colour", command, colour.round(4), lines,
+                                  "PCA colour noise's mechanism check: each seed's network trained without the noise "
+                                  "and its baseline, top-1 validation error (eval mode, centre crop, fp32) clean and "
+                                  "with the training draw of the noise (alexnet_book.ablations.trained_colour)"))
         print("\n".join(lines))
     return paths
 
