@@ -91,6 +91,15 @@ def verdict(values, *, expect_lower: bool = True, testable: bool = True, level: 
     return "agrees" if (mean < 0) == expect_lower else "disagrees"
 
 
+def _interval(values) -> dict:
+    """n, mean, std and the 95% t-interval (low, high; ±∞ for one value) of per-seed values: what a check's
+    summary line prints."""
+    n = len(values)
+    mean, sd = _mean_std(values)
+    half = half_width(sd, n)
+    return dict(n=n, mean=mean, std=sd, low=mean - half, high=mean + half)
+
+
 def capacity_summary(capacity) -> list[dict]:
     """Per ablation of a ``trained_capacity`` frame: n, mean and std of the delta (points), its 95% interval and
     ``used`` -- whether the layer's capacity is shown used (the interval below zero: ``verdict``'s "agrees")."""
@@ -99,11 +108,8 @@ def capacity_summary(capacity) -> list[dict]:
         return out
     for name, group in capacity.groupby("ablation", sort=True):
         deltas = [float(d) for d in group["delta"]]
-        n = len(deltas)
-        mean, sd = _mean_std(deltas)
-        half = half_width(sd, n)
-        out.append(dict(ablation=name, n=n, images=int(group["images"].iloc[0]), mean=mean, std=sd,
-                        low=mean - half, high=mean + half, used=verdict(deltas) == "agrees"))
+        out.append(dict(ablation=name, images=int(group["images"].iloc[0]), **_interval(deltas),
+                        used=verdict(deltas) == "agrees"))
     return out
 
 
@@ -119,15 +125,11 @@ def colour_summary(colour) -> list[dict]:
     for name, group in colour.groupby("ablation", sort=True):
         without = group[group["network"] == "without"]
         rises = [float(r) for r in without["rise"]]
-        n = len(rises)
-        mean, sd = _mean_std(rises)
-        half = half_width(sd, n) if n > 1 else math.nan
         baseline = group[group["network"] == "baseline"]["rise"]
-        out.append(dict(ablation=name, n=n, images=int(group["images"].iloc[0]), mean=mean, std=sd,
-                        low=mean - half, high=mean + half,
-                        active=n >= 2 and verdict(rises, expect_lower=False) == "agrees",
+        out.append(dict(ablation=name, images=int(group["images"].iloc[0]), **_interval(rises),
+                        active=verdict(rises, expect_lower=False) == "agrees",
                         baseline_rise=float(baseline.mean()) if len(baseline) else math.nan,
-                        changed=float(without["changed"].mean()) if n else math.nan))
+                        changed=float(without["changed"].mean()) if rises else math.nan))
     return out
 
 

@@ -23,14 +23,20 @@ def _number(x, std=None, signed=True) -> str:
     return text.replace("-", "−")
 
 
+def _over_seeds(s: dict) -> str:
+    """A check's mean ± std over seeds with its 95% interval, or the one seed's value: "+0.2 ± 0.5 points over 5
+    seeds (95% −0.3 … +0.8)"."""
+    if s["n"] > 1:
+        return (f"{_number(s['mean'], s['std'])} points over {s['n']} seeds "
+                f"(95% {_number(s['low'])} … {_number(s['high'])})")
+    return f"{_number(s['mean'])} points, one seed (no interval)"
+
+
 def capacity_text(summary: dict) -> str:
     """One line for a ``capacity_summary`` entry, e.g. "remove_conv4, all 20000 training images: error with the
     layer − without −1.0 ± 0.8 points over 7 seeds (95% −1.7 … −0.3): capacity used"."""
     s = summary
-    spread = (f" points over {s['n']} seeds (95% {_number(s['low'])} … {_number(s['high'])})" if s["n"] > 1
-              else " points, one seed (no interval)")
-    return (f"{s['ablation']}, all {s['images']} training images: error with the layer − without "
-            f"{_number(s['mean'], s['std'] if s['n'] > 1 else None)}{spread}: "
+    return (f"{s['ablation']}, all {s['images']} training images: error with the layer − without {_over_seeds(s)}: "
             + ("capacity used" if s["used"] else "capacity not shown used"))
 
 
@@ -39,11 +45,9 @@ def colour_text(summary: dict) -> str:
     without the noise err +0.4 ± 0.1 points more on PCA-jittered images over 5 seeds (95% +0.3 … +0.5; 3.1% of
     predictions move; baselines trained with it +0.1): active"."""
     s = summary
-    spread = (f" points over {s['n']} seeds (95% {_number(s['low'])} … {_number(s['high'])})" if s["n"] > 1
-              else " points, one seed (no interval)")
     baseline = "" if math.isnan(s["baseline_rise"]) else f"; baselines trained with it {_number(s['baseline_rise'])}"
     return (f"{s['ablation']}, {s['images']} validation images: the networks trained without the noise err "
-            f"{_number(s['mean'], s['std'] if s['n'] > 1 else None)}{spread} more on PCA-jittered images "
+            f"{_over_seeds(s)} more on PCA-jittered images "
             f"({s['changed']:.1f}% of predictions move{baseline}): "
             + ("active" if s["active"] else "not shown active"))
 
