@@ -92,12 +92,10 @@ def evaluate(model, images, mean_image, crop, *, ten_crop=False, batch_size=256,
             "loss": loss_sum / max(n, 1), "top1_correct": correct[1], "top5_correct": correct[5]}
 
 
-def centre_probabilities(model, images, mean_image, crop, *, batch_size=256, input_scale: float | None = None,
-                         precision: torch.dtype | None = None) -> torch.Tensor:
-    """The softmax of ``model`` on the centre crop of every image of a split, (N, classes) float32 on the CPU.
-
-    What an ensemble averages (§6, Table 2: "averaging the predictions of five similar CNNs").
-    """
+def split_probabilities(model, images, mean_image, crop, *, ten_crop: bool = False, batch_size=256,
+                        input_scale: float | None = None, precision: torch.dtype | None = None) -> torch.Tensor:
+    """The softmax of ``model`` on every image of a split, (N, classes) float32 on the CPU: on the centre crop,
+    or averaged over the ten patches of §4.1 (``ten_crop``), as ``evaluate`` scores them."""
     device = next(model.parameters()).device
     if input_scale is None:
         input_scale = getattr(model, "input_scale", 1.0)
@@ -109,11 +107,26 @@ def centre_probabilities(model, images, mean_image, crop, *, batch_size=256, inp
     try:
         with torch.no_grad(), autocast:
             for start in range(0, len(images.labels), batch_size):
-                x = centre_batch(images.images[start:start + batch_size], mean_image, crop, device=device)
-                out.append(F.softmax(model((x * input_scale).contiguous()).float(), dim=1).cpu())
+                pixels = images.images[start:start + batch_size]
+                if ten_crop:
+                    crops = ten_crop_batch(pixels, mean_image, crop, device=device) * input_scale
+                    out.append(ten_crop_probabilities(model, crops).cpu())
+                else:
+                    x = centre_batch(pixels, mean_image, crop, device=device)
+                    out.append(F.softmax(model((x * input_scale).contiguous()).float(), dim=1).cpu())
     finally:
         model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0)
+
+
+def centre_probabilities(model, images, mean_image, crop, *, batch_size=256, input_scale: float | None = None,
+                         precision: torch.dtype | None = None) -> torch.Tensor:
+    """The softmax of ``model`` on the centre crop of every image of a split, (N, classes) float32 on the CPU.
+
+    What an ensemble averages (§6, Table 2: "averaging the predictions of five similar CNNs").
+    """
+    return split_probabilities(model, images, mean_image, crop, batch_size=batch_size, input_scale=input_scale,
+                               precision=precision)
 
 
 def run_record(checkpoint, config, state: dict) -> dict:

@@ -763,6 +763,55 @@ def test_the_colour_check_scores_the_saved_networks_and_decides_the_table(tmp_pa
         assert r.clean_error == pytest.approx(expected, abs=0.8)  # bf16 vs fp32 scoring aside: the same images
 
 
+def test_the_views_check_compares_the_predictions_the_no_training_rows_average(tmp_path, monkeypatch, capsys):
+    """`ablate --out` with the 10-crop and ensemble rows scores the saved baselines (``trained_views``): per seed
+    the 10-crop average against the centre crop, per pair of seeds the two networks against each other; writes
+    <stem>_views.csv and prints one line per row; the ensemble deltas are the table's own pairs."""
+    import io
+    from itertools import combinations
+
+    import pandas as pd
+
+    monkeypatch.setenv("ALEXNET_BOOK_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ALEXNET_BOOK_FIGURES", str(tmp_path / "figures"))
+    out = tmp_path / "results" / "views.csv"
+    store, runs_dir = tmp_path / "r.jsonl", tmp_path / "runs"
+    argv = ["--smoke", "--only", "ten_crop,ensemble", "--seeds", "0", "1", "2", "--store", str(store),
+            "--runs", str(runs_dir), "--set", 'precision="fp32"', "--out", str(out), "--no-progress", "--no-figure",
+            "--quiet"]
+    code = ablate.main(argv)
+    assert code == 0
+    printed = capsys.readouterr().out
+    text = out.with_name("views_views.csv").read_text()
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    assert header[0].startswith("# command: alexnet-book ablate --smoke --only ten_crop,ensemble")
+    views = pd.read_csv(io.StringIO("".join(l for l in text.splitlines(True) if not l.startswith("#"))),
+                        dtype={"seeds": str})
+    assert list(zip(views["row"], views["seeds"])) == [("ten_crop", "0"), ("ten_crop", "1"), ("ten_crop", "2"),
+                                                       ("ensemble", "0-1"), ("ensemble", "0-2"), ("ensemble", "1-2")]
+    assert (views["images"] == 120).all() and (views["one_right"] <= views["changed"] + 1e-9).all()
+    for summary in ab.views_summary(views):
+        line = ab.views_text(summary)
+        assert line in printed and f"# {line}" in header
+    # recomputed here from the saved networks: the share of labels that differ, pair by pair
+    args = ablate.build_parser().parse_args(argv)
+    settings, _ = ablate.settings_from(args)
+    plan = ab.plan_runs(**{k: v for k, v in settings.items() if k != "recipe"}, ablations="ensemble",
+                        base=ablate.base_from(args), recipe=settings["recipe"])
+    from alexnet_book.evaluate import split_probabilities
+    from alexnet_book.runs import ResultsStore
+
+    labels = {seed: split_probabilities(net, data.val, data.mean_image, data.crop).argmax(dim=1)
+              for seed, _, net, data in ab.baseline_networks(plan, ResultsStore(store))}
+    assert sorted(labels) == [0, 1, 2]
+    for i, j in combinations(range(3), 2):
+        changed = 100 * float((labels[i] != labels[j]).float().mean())
+        assert views[views["seeds"] == f"{i}-{j}"]["changed"].item() == pytest.approx(changed, abs=1e-3)
+    table = ab.load_csv(out).set_index("ablation")
+    ensemble = views[views["row"] == "ensemble"]["delta"]
+    assert table.loc["ensemble", "measured_top1"] == pytest.approx(ensemble.mean(), abs=1e-3)
+
+
 @pytest.mark.parametrize("name, layer, limit", [("ablations_depth_20k", "remove_conv3", 20000),
                                                 ("ablations_depth_20k_conv4", "remove_conv4", 20000),
                                                 ("ablations_depth_50k_conv4", "remove_conv4", 50000)])

@@ -80,6 +80,26 @@ def test_evaluate_ten_crop_vs_centre_on_images():
     assert evaluate(model, split, mean, 32, device="cpu")["top1_error"] == 0.0
 
 
+def test_split_probabilities_are_what_evaluate_scores_centre_and_ten_crop():
+    """``split_probabilities`` (the ensemble row's and the views check's softmax) gives, per image, the prediction
+    ``evaluate`` scores: the corner-pixel net's 10-crop labels flip where its centre-crop labels do not."""
+    from alexnet_book.evaluate import split_probabilities
+
+    images = torch.zeros(4, 36, 36, 3, dtype=torch.uint8)
+    for r, c in ((0, 0), (0, 35), (35, 0), (35, 35)):
+        images[:2, r, c, :] = 255  # the first two images: bright corners, seen by 8 of the 10 patches
+    split = ImageArrays(images=images, labels=torch.zeros(4, dtype=torch.long))
+    mean = torch.zeros(36, 36, 3)
+    model = BrightCorner()
+    centre = split_probabilities(model, split, mean, 32, batch_size=3)
+    ten = split_probabilities(model, split, mean, 32, ten_crop=True, batch_size=3)
+    assert centre.shape == ten.shape == (4, 2) and torch.allclose(ten.sum(dim=1), torch.ones(4))
+    assert centre.argmax(dim=1).tolist() == [0, 0, 0, 0] and ten.argmax(dim=1).tolist() == [1, 1, 0, 0]
+    for probabilities, ten_crop in ((centre, False), (ten, True)):
+        scored = evaluate(model, split, mean, 32, ten_crop=ten_crop, device="cpu")
+        assert scored["top1_error"] == topk_errors(probabilities, split.labels)["top1_error"]
+
+
 class ColourReader(nn.Module):
     """Logit j = −(mean pixel − 20 j)²: reads the class from an image's uniform grey level."""
 

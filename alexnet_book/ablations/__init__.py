@@ -19,25 +19,26 @@ from __future__ import annotations
 
 from .analysis import (POWER, SIZE_WORDS, VERDICTS, ablation_table, add_power, capacity_summary, colour_summary,
                        detectable_effect, epochs_to, half_width, iterations_ratio, seeds_needed, size_against_paper,
-                       t_critical, verdict)
+                       t_critical, verdict, views_summary)
 from .plan import budget_text, plan_runs, select, variant_config
 from .plot import plot_ablations, save_ablation_figure
 from .presets import (ABLATION, ABLATIONS, BASELINE, CLAIM_ROWS, COLUMNS, MEASURES, NEEDS, POWER_COLUMNS,
                       PRESETS, Ablation, claims_table)
 from .published import paper_tables, your_runs
-from .runner import (baseline_networks, cached_results, colour_results, ensemble_results, precision_text,
-                     run_ablations, seed_results, trained_capacity, trained_colour, trained_lrn_activity,
-                     trained_networks)
+from .runner import (VIEW_ROWS, baseline_networks, cached_results, colour_results, ensemble_results,
+                     precision_text, run_ablations, seed_results, trained_capacity, trained_colour,
+                     trained_lrn_activity, trained_networks, trained_views)
 from ..runs import results_dir  # the committed results folder (notebook 06 reads it as ab.results_dir)
 from .tables import (MEASURE_SHORT, capacity_text, colour_text, display_table, export, load_csv, save_csv, to_latex,
-                     to_markdown)
+                     to_markdown, views_text)
 
 __all__ = ["ABLATION", "ABLATIONS", "BASELINE", "CLAIM_ROWS", "COLUMNS", "MEASURES", "MEASURE_SHORT", "NEEDS",
-           "POWER", "POWER_COLUMNS", "PRESETS", "SIZE_WORDS", "VERDICTS", "Ablation", "ablation_table", "add_power",
+           "POWER", "POWER_COLUMNS", "PRESETS", "SIZE_WORDS", "VERDICTS", "VIEW_ROWS", "Ablation", "ablation_table", "add_power",
            "baseline_networks", "budget_text", "cached_results", "capacity_summary", "capacity_text",
            "claims_table", "colour_results", "colour_summary", "colour_text", "detectable_effect", "display_table",
            "ensemble_results", "epochs_to", "export",
            "half_width", "iterations_ratio", "load_csv", "paper_tables", "plan_runs", "plot_ablations",
            "precision_text", "results_dir", "run_ablations", "save_ablation_figure", "save_csv", "seed_results",
            "seeds_needed", "select", "size_against_paper", "t_critical", "to_latex", "to_markdown", "trained_capacity",
-           "trained_colour", "trained_lrn_activity", "trained_networks", "variant_config", "verdict", "your_runs"]
+           "trained_colour", "trained_lrn_activity", "trained_networks", "trained_views", "variant_config", "verdict",
+           "views_summary", "views_text", "your_runs"]

@@ -133,6 +133,22 @@ def colour_summary(colour) -> list[dict]:
     return out
 
 
+def views_summary(views) -> list[dict]:
+    """Per row of a ``trained_views`` frame (ten_crop, ensemble): n (seeds or pairs of seeds), the mean, std, lowest
+    and highest % of validation images whose label the two predictions disagree on (``changed``), the mean % where
+    exactly one of them is right (``one_right``) and the mean delta (points)."""
+    out = []
+    if not len(views):
+        return out
+    for name, group in views.groupby("row", sort=False):
+        changed = [float(c) for c in group["changed"]]
+        mean, sd = _mean_std(changed)
+        out.append(dict(row=name, images=int(group["images"].iloc[0]), n=len(changed), mean=mean, std=sd,
+                        low=min(changed), high=max(changed), one_right=float(group["one_right"].mean()),
+                        delta=float(group["delta"].mean())))
+    return out
+
+
 POWER = 0.8  # the chance of a verdict that the power columns are computed for
 SIZE_WORDS = ("as the paper's", "smaller than the paper's", "larger than the paper's", "cannot tell",
               "opposite to the paper's")

@@ -47,12 +47,13 @@ def ensemble_results(runs, results: dict, store=None, *, splits=None) -> dict:
     """
     from itertools import combinations
 
-    from ..evaluate import centre_probabilities, topk_errors
+    from ..evaluate import topk_errors
 
     chosen = [(name, seed, config) for name, seed, config in runs if (BASELINE, seed) in results]
+    store = _store(store, chosen[0][2].out_dir if chosen else "runs")
     probs, labels = {}, None
     for seed, config, net, splits in baseline_networks(chosen, store, splits=splits):
-        probs[seed] = centre_probabilities(net, splits.val, splits.mean_image, splits.crop)
+        probs[seed] = _val_probabilities(store, config, net, splits)
         labels = splits.val.labels
     out = {}
     if len(probs) < 2:
@@ -73,6 +74,78 @@ def ensemble_results(runs, results: dict, store=None, *, splits=None) -> dict:
                                mean_single_top1=sum(v[0] for v in single.values()) / len(single),
                                mean_single_top5=sum(v[1] for v in single.values()) / len(single))
     return out
+
+
+# (model file, size, mtime, ten_crop) -> validation softmax: the ensemble row and the views check score each
+# network once per process
+_VAL_PROBABILITIES: dict = {}
+
+
+def _model_key(store, config) -> tuple:
+    path = Path(store.find(config.hash())["model_path"])
+    return str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns
+
+
+def _val_probabilities(store, config, net, splits, *, ten_crop: bool = False):
+    """A saved network's softmax on every validation image (centre crop, or the 10 crops), fp32; memoised."""
+    from ..evaluate import split_probabilities
+
+    key = (*_model_key(store, config), ten_crop)
+    if key not in _VAL_PROBABILITIES:
+        _VAL_PROBABILITIES[key] = split_probabilities(net, splits.val, splits.mean_image, splits.crop,
+                                                      ten_crop=ten_crop)
+    return _VAL_PROBABILITIES[key]
+
+
+VIEW_ROWS = ("ten_crop", "ensemble")  # the rows that train nothing: the views check is what they rest on
+
+
+def trained_views(runs, rows, store=None, *, splits=None):
+    """What the two rows that train nothing rest on, from the finished baselines' saved networks (fp32): two
+    predictions of the same image can only be averaged into a better one where they differ.
+
+    ``rows``: the table's row names (only ``VIEW_ROWS`` among them count).  One row per seed for ten_crop (the
+    10-crop average against the same network's centre crop) and per pair of seeds for ensemble (the two networks'
+    centre crops averaged against each alone): row, seeds ("0" or "0-1"), images, changed (% of validation images
+    whose top-1 label differs between the two predictions compared), one_right (% where exactly one of the two
+    labels is right: what averaging can win or lose), delta (points of top-1 error, averaged − single; for a pair,
+    − the mean of the two).  Empty when neither row is asked for or no baseline is on disk.
+    """
+    from itertools import combinations
+
+    import pandas as pd
+
+    from ..evaluate import topk_errors
+
+    wanted = [r for r in VIEW_ROWS if r in set(rows or ())]
+    if not wanted or not runs:
+        return pd.DataFrame()
+    store = _store(store, runs[0][2].out_dir)
+    centre, ten, labels = {}, {}, None
+    for seed, config, net, data in baseline_networks(runs, store, splits=splits):
+        centre[seed] = _val_probabilities(store, config, net, data)
+        if "ten_crop" in wanted:
+            ten[seed] = _val_probabilities(store, config, net, data, ten_crop=True)
+        labels = data.val.labels
+
+    def compare(row, seeds, a, b, averaged):
+        la, lb = a.argmax(dim=1), b.argmax(dim=1)
+        right_a, right_b = la == labels, lb == labels
+
+        def error(p):
+            return 100 * topk_errors(p, labels)["top1_error"]
+
+        single = (error(a) + error(b)) / 2 if row == "ensemble" else error(a)  # a 10-crop row: a is the centre
+        return dict(row=row, seeds=seeds, images=len(labels), changed=100 * float((la != lb).float().mean()),
+                    one_right=100 * float((right_a != right_b).float().mean()), delta=error(averaged) - single)
+
+    out = []
+    if "ten_crop" in wanted:
+        out += [compare("ten_crop", str(s), centre[s], ten[s], ten[s]) for s in sorted(ten)]
+    if "ensemble" in wanted:
+        out += [compare("ensemble", f"{i}-{j}", centre[i], centre[j], (centre[i] + centre[j]) / 2)
+                for i, j in combinations(sorted(centre), 2)]
+    return pd.DataFrame(out)
 
 
 def cached_results(runs, store=None) -> dict:

@@ -52,6 +52,19 @@ def colour_text(summary: dict) -> str:
             + ("active" if s["active"] else "not shown active"))
 
 
+def views_text(summary: dict) -> str:
+    """One line for a ``views_summary`` entry, e.g. "ten_crop, 10000 validation images: the 10-crop average and
+    the centre crop disagree on the label of 3.1 ± 0.2% of them (5 seeds, 2.9–3.4%); exactly one right on 2.2%;
+    averaged − single −0.4 points"."""
+    s = summary
+    what, unit = (("the 10-crop average and the centre crop", "seeds") if s["row"] == "ten_crop" else
+                  ("two seeds' networks", "pairs of seeds"))
+    spread = f" ± {s['std']:.1f}" if s["n"] > 1 else ""
+    return (f"{s['row']}, {s['images']} validation images: {what} disagree on the label of {s['mean']:.1f}{spread}% "
+            f"of them ({s['n']} {unit}, {s['low']:.1f}–{s['high']:.1f}%); exactly one right on {s['one_right']:.1f}%; "
+            f"averaged − single {_number(s['delta'])} points")
+
+
 MEASURE_SHORT = {"val": "val top-1", "train": "train error", "gap": "val − train error"}
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ..ablations import (ABLATION, ABLATIONS, PRESETS, budget_text, capacity_summary, capacity_text, colour_summary,
                          colour_text, display_table, export, plan_runs, results_dir, run_ablations, save_csv,
-                         seed_results, select, trained_capacity, trained_colour, trained_lrn_activity)
+                         seed_results, select, trained_capacity, trained_colour, trained_lrn_activity,
+                         trained_views, views_summary, views_text)
 from ..ablations.tables import _number
 from ..config import RECIPES
 from ..files import atomic_write_text
@@ -157,7 +158,8 @@ def write_outputs(table, args, settings, only, base, *, command, configuration, 
     """--out: the table (CSV, .md, .tex, figure), and beside it each run's own numbers per seed (_seeds.csv), the
     LRN activity of the trained networks with LRN (_lrn.csv) and, for the rows that remove a middle conv layer,
     the capacity check on the whole training split (_capacity.csv) and, for PCA colour noise, how much the noise
-    moves the networks trained without it (_colour.csv; the last three printed too)."""
+    moves the networks trained without it (_colour.csv) and, for the 10-crop and ensemble rows, how often the
+    predictions they average disagree (_views.csv; the last four printed too)."""
     paths = export(table, args.out, command=command, configuration=configuration, wall_s=wall,
                    figure=not args.no_figure)
     runs = plan_runs(**{k: v for k, v in settings.items() if k != "recipe"}, ablations=only, base=base,
@@ -194,6 +196,15 @@ def write_outputs(table, args, settings, only, base, *, command, configuration, 
                                   "PCA colour noise's mechanism check: each seed's network trained without the noise "
                                   "and its baseline, top-1 validation error (eval mode, centre crop, fp32) clean and "
                                   "with the training draw of the noise (alexnet_book.ablations.trained_colour)"))
+        print("\n".join(lines))
+    views = trained_views(runs, [a.name for a in select(only)], args.store)
+    if len(views):
+        lines = [views_text(v) for v in views_summary(views)]
+        paths.append(_write_check(stem, "views", command, views.round(4), lines,
+                                  "what the rows that train nothing rest on: each seed's baseline, its 10-crop average "
+                                  "against its centre crop (ten_crop) and every pair of seeds' baselines against each "
+                                  "other (ensemble), on the validation images, eval mode, fp32 "
+                                  "(alexnet_book.ablations.trained_views)"))
         print("\n".join(lines))
     return paths
 
