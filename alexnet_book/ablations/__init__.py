@@ -33,8 +33,8 @@ from .tables import (MEASURE_SHORT, capacity_text, colour_text, display_table, e
                      to_markdown, views_text)
 
 __all__ = ["ABLATION", "ABLATIONS", "BASELINE", "CLAIM_ROWS", "COLUMNS", "MEASURES", "MEASURE_SHORT", "NEEDS",
-           "POWER", "POWER_COLUMNS", "PRESETS", "SIZE_WORDS", "VERDICTS", "VIEW_ROWS", "Ablation", "ablation_table", "add_power",
-           "baseline_networks", "budget_text", "cached_results", "capacity_summary", "capacity_text",
+           "POWER", "POWER_COLUMNS", "PRESETS", "SIZE_WORDS", "VERDICTS", "VIEW_ROWS", "Ablation", "ablation_table",
+           "add_power", "baseline_networks", "budget_text", "cached_results", "capacity_summary", "capacity_text",
            "claims_table", "colour_results", "colour_summary", "colour_text", "detectable_effect", "display_table",
            "ensemble_results", "epochs_to", "export",
            "half_width", "iterations_ratio", "load_csv", "paper_tables", "plan_runs", "plot_ablations",

@@ -368,8 +368,7 @@ def trained_colour(runs, store=None, *, splits=None):
     store = _store(store, runs[0][2].out_dir)
     rows = []
     for name, seed, config, net, data in trained_networks(runs, wanted | {BASELINE}, store, splits=splits):
-        path = Path(store.find(config.hash())["model_path"])
-        key = (str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns)
+        key = _model_key(store, config)
         if key not in _COLOUR_SCORES:
             _COLOUR_SCORES[key] = colour_sensitivity(net, data, input_scale=config.input_scale)
         for row_name in sorted(wanted) if name == BASELINE else [name]:
