@@ -5,6 +5,7 @@ import dataclasses
 import json
 import math
 import os
+import statistics
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -880,6 +881,63 @@ def test_the_committed_50k_pca_and_lrn_tables_are_the_planned_runs_judged_by_the
     active = row["mechanism"] - ab.t_critical(5) * row["mechanism_std"] / math.sqrt(5) > 0
     assert row["testable"] == active
     assert row["verdict"] == (plain if active else "inconclusive")
+
+
+def test_the_committed_50k_table_of_the_rows_that_agreed_at_5000_images_is_the_planned_run():
+    """The plan committed before the runs (docs/ablations.md, 17f485a): all 50,000 images, seeds 0-4 and no others,
+    the conv4 table's baselines reused; each row's delta and verdict follow from the per-seed numbers beside it by
+    the 95% t rule; dropout and crops/flips are judged on the overfitting gap only where the network without them
+    overfits; the views check beside the 10-crop and ensemble rows is the same networks' and matches their deltas."""
+    name = "ablations_50k"
+    command = ("alexnet-book ablate --study --limit 50000 --seeds 0 1 2 3 4 "
+               "--only two_towers,dropout,crops_flips,ten_crop,ensemble,dropout_iterations "
+               "--out results/ablations_50k.csv")
+    table = committed_table(name, command)
+    assert table.attrs["command"] == command and table.attrs["precision"] == "bf16 (20 runs)"
+    rows = table.set_index("ablation")
+    assert sorted(rows.index) == sorted(["two_towers", "dropout", "crops_flips", "ten_crop", "ensemble",
+                                         "dropout_iterations"])
+    assert all("50000 images/split" in b for b in table["budget"])
+    assert (rows.drop(index="ensemble")["n"] == 5).all() and rows.loc["ensemble", "n"] == 10  # 10 pairs of 5 seeds
+    runs = per_seed(name)
+    base = ab.BASELINE
+    assert sorted(set(runs["run"])) == sorted([base, "two_towers", "dropout", "crops_flips"])
+    assert sorted(set(runs["seed"])) == list(range(5)) and len(runs) == 20
+    conv4 = per_seed("ablations_depth_50k_conv4").query("run == @base").set_index("seed")["val_top1_error"]
+    assert (runs.query("run == @base").set_index("seed")["val_top1_error"] - conv4).abs().max() < 1e-6
+
+    def judged(values, expect_lower=True):
+        values = [float(v) for v in values]
+        mean, sd = sum(values) / len(values), statistics.stdev(values)
+        half = ab.t_critical(len(values)) * sd / math.sqrt(len(values))
+        low, high = mean - half, mean + half
+        on_side, other_side = (high < 0, low > 0) if expect_lower else (low > 0, high < 0)
+        return "agrees" if on_side else "disagrees" if other_side else "inconclusive"
+
+    val = runs.pivot(index="seed", columns="run", values="val_top1_error")
+    gap = val - runs.pivot(index="seed", columns="run", values="train_eval_error")
+    deltas = val[base] - val["two_towers"]
+    assert deltas.mean() == pytest.approx(rows.loc["two_towers", "measured_claim"], abs=1e-3)
+    assert rows.loc["two_towers", "verdict"] == judged(deltas)
+    for row in ("dropout", "crops_flips"):
+        assert (val[base] - val[row]).mean() == pytest.approx(rows.loc[row, "measured_top1"], abs=1e-3)
+        claim = gap[base] - gap[row]
+        assert claim.mean() == pytest.approx(rows.loc[row, "measured_claim"], abs=0.05)  # probe errors to 0.1 point
+        overfits = judged(gap[row], expect_lower=False) == "agrees"
+        assert rows.loc[row, "testable"] == overfits
+        assert rows.loc[row, "verdict"] == (judged(claim) if overfits else "inconclusive")
+    views = committed_beside(name, "views", "the views check of the 10-crop and ensemble rows")
+    ten = views[views["row"] == "ten_crop"]
+    pairs = views[views["row"] == "ensemble"]
+    assert sorted(ten["seeds"].astype(str)) == [str(s) for s in range(5)] and len(pairs) == 10
+    assert (views["images"] == 10000).all() and (views["one_right"] <= views["changed"]).all()
+    # the ensemble row's pairs are these pairs (the same networks, the same fp32 softmax)
+    assert pairs["delta"].mean() == pytest.approx(rows.loc["ensemble", "measured_top1"], abs=1e-3)
+    assert rows.loc["ensemble", "verdict"] == judged(pairs["delta"])
+    # the 10-crop row was scored in training (bf16), the check in fp32: the same networks, within a few images
+    assert ten["delta"].mean() == pytest.approx(rows.loc["ten_crop", "measured_top1"], abs=0.2)
+    checks = lrn_checks(name)
+    assert (checks.query("layer == 'features.lrn1'")["state"] == "normalises").all()
 
 
 @pytest.mark.parametrize("name, numerics", [("ablations_lrn_fourlayer_50k", "fp32"),
