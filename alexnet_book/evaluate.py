@@ -44,6 +44,41 @@ def ten_crop_probabilities(model, crops: torch.Tensor) -> torch.Tensor:
     return F.softmax(logits, dim=1).view(n, views, -1).mean(dim=1)
 
 
+def batch_probabilities(model, images, mean_image, crop, *, ten_crop=False, batch_size=256, device=None,
+                        progress=False, input_scale: float | None = None, precision: torch.dtype | None = None):
+    """(start, softmax) for each batch of an ``ImageArrays`` split, in order: the centre crop, or the average over
+    the ten patches of §4.1 (``ten_crop``); eval mode and no gradients while it runs, the model's mode restored
+    after.  ``input_scale`` multiplies the mean-subtracted input (default: ``model.input_scale`` when set by
+    ``train``, else 1); ``precision`` an autocast dtype (e.g. torch.bfloat16) or None for fp32."""
+    if device is None:
+        device = next(model.parameters()).device
+    device = torch.device(device)
+    if input_scale is None:
+        input_scale = getattr(model, "input_scale", 1.0)
+    autocast = (torch.autocast(device.type, dtype=precision) if precision is not None
+                else contextlib.nullcontext())
+    starts = range(0, len(images.labels), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="10-crop eval" if ten_crop else "eval", unit="batch", leave=False,
+                      file=sys.stdout)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), autocast:
+            for start in starts:
+                pixels = images.images[start:start + batch_size]
+                if ten_crop:
+                    crops = ten_crop_batch(pixels, mean_image, crop, device=device) * input_scale
+                    yield start, ten_crop_probabilities(model, crops)
+                else:
+                    x = (centre_batch(pixels, mean_image, crop, device=device) * input_scale).contiguous()
+                    yield start, F.softmax(model(x).float(), dim=1)
+    finally:
+        model.train(was_training)
+
+
 def evaluate(model, images, mean_image, crop, *, ten_crop=False, batch_size=256, device=None, progress=False,
              input_scale: float | None = None, precision: torch.dtype | None = None) -> dict:
     """Top-1/top-5 error of ``model`` on an ``ImageArrays`` split, centre crop or 10 crops (§6, §4.1).
@@ -53,40 +88,16 @@ def evaluate(model, images, mean_image, crop, *, ten_crop=False, batch_size=256,
     prediction.  ``input_scale`` multiplies the mean-subtracted input (default: ``model.input_scale`` when
     set by ``train``, else 1); ``precision`` an autocast dtype (e.g. torch.bfloat16) or None for fp32.
     """
-    if device is None:
-        device = next(model.parameters()).device
-    device = torch.device(device)
-    if input_scale is None:
-        input_scale = getattr(model, "input_scale", 1.0)
-    was_training = model.training
-    model.eval()
     n = len(images.labels)
     correct = {1: 0, 5: 0}
     loss_sum = 0.0
-    autocast = (torch.autocast(device.type, dtype=precision) if precision is not None
-                else contextlib.nullcontext())
-    starts = range(0, n, batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc="10-crop eval" if ten_crop else "eval", unit="batch", leave=False,
-                      file=sys.stdout)
-    try:
-        with torch.no_grad(), autocast:
-            for start in starts:
-                pixels = images.images[start:start + batch_size]
-                labels = images.labels[start:start + batch_size].to(device)
-                if ten_crop:
-                    crops = ten_crop_batch(pixels, mean_image, crop, device=device) * input_scale
-                    probabilities = ten_crop_probabilities(model, crops)
-                else:
-                    x = (centre_batch(pixels, mean_image, crop, device=device) * input_scale).contiguous()
-                    probabilities = F.softmax(model(x).float(), dim=1)
-                for k, c in topk_correct(probabilities, labels, (1, 5)).items():
-                    correct[k] += c
-                loss_sum += float(F.nll_loss(probabilities.clamp_min(1e-30).log(), labels, reduction="sum"))
-    finally:
-        model.train(was_training)
+    for start, probabilities in batch_probabilities(model, images, mean_image, crop, ten_crop=ten_crop,
+                                                    batch_size=batch_size, device=device, progress=progress,
+                                                    input_scale=input_scale, precision=precision):
+        labels = images.labels[start:start + batch_size].to(probabilities.device)
+        for k, c in topk_correct(probabilities, labels, (1, 5)).items():
+            correct[k] += c
+        loss_sum += float(F.nll_loss(probabilities.clamp_min(1e-30).log(), labels, reduction="sum"))
     return {"top1_error": 1.0 - correct[1] / max(n, 1), "top5_error": 1.0 - correct[5] / max(n, 1),
             "top1_accuracy": correct[1] / max(n, 1), "top5_accuracy": correct[5] / max(n, 1), "n": n,
             "loss": loss_sum / max(n, 1), "top1_correct": correct[1], "top5_correct": correct[5]}
@@ -96,26 +107,9 @@ def split_probabilities(model, images, mean_image, crop, *, ten_crop: bool = Fal
                         input_scale: float | None = None, precision: torch.dtype | None = None) -> torch.Tensor:
     """The softmax of ``model`` on every image of a split, (N, classes) float32 on the CPU: on the centre crop,
     or averaged over the ten patches of §4.1 (``ten_crop``), as ``evaluate`` scores them."""
-    device = next(model.parameters()).device
-    if input_scale is None:
-        input_scale = getattr(model, "input_scale", 1.0)
-    autocast = (torch.autocast(device.type, dtype=precision) if precision is not None
-                else contextlib.nullcontext())
-    was_training = model.training
-    model.eval()
-    out = []
-    try:
-        with torch.no_grad(), autocast:
-            for start in range(0, len(images.labels), batch_size):
-                pixels = images.images[start:start + batch_size]
-                if ten_crop:
-                    crops = ten_crop_batch(pixels, mean_image, crop, device=device) * input_scale
-                    out.append(ten_crop_probabilities(model, crops).cpu())
-                else:
-                    x = centre_batch(pixels, mean_image, crop, device=device)
-                    out.append(F.softmax(model((x * input_scale).contiguous()).float(), dim=1).cpu())
-    finally:
-        model.train(was_training)
+    out = [p.cpu() for _, p in batch_probabilities(model, images, mean_image, crop, ten_crop=ten_crop,
+                                                   batch_size=batch_size, input_scale=input_scale,
+                                                   precision=precision)]
     return torch.cat(out) if out else torch.zeros(0)
 
 
